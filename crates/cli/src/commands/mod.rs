@@ -1,0 +1,25 @@
+pub mod bench;
+pub mod demo;
+pub mod eval;
+pub mod info;
+pub mod train;
+
+use anyhow::Context;
+use mown_nn::Backend;
+
+/// `--device` shared by every command that runs a model.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DeviceArgs {
+    /// Backend: cpu, vulkan (needs a build with `--features vulkan`) or auto.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+impl DeviceArgs {
+    pub fn device(&self) -> anyhow::Result<mown_nn::burn::prelude::Device> {
+        let backend: Backend = self.device.parse()?;
+        backend
+            .device()
+            .with_context(|| format!("selecting device '{}'", self.device))
+    }
+}

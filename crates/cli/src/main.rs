@@ -1,0 +1,54 @@
+//! `mown`: prove that a suspect image classifier was stolen from yours.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "mown",
+    version,
+    about = "Model ownership verification for image classifiers"
+)]
+struct Cli {
+    /// Log level (error, warn, info, debug, trace); also RUST_LOG.
+    #[arg(long, global = true, default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a classifier and save it as a mown model file.
+    Train(commands::train::TrainArgs),
+    /// Accuracy of a model on a dataset's test split.
+    Eval(commands::eval::EvalArgs),
+    /// Print a model file's metadata.
+    Info(commands::info::InfoArgs),
+    /// Benchmarks (`mown bench nn`: forward/train/input-gradient speed against PyTorch).
+    Bench(commands::bench::BenchArgs),
+    /// The main job on the embedded digits: train an owner model and evaluate it.
+    Demo(commands::demo::DemoArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Train(a) => commands::train::run(a),
+        Command::Eval(a) => commands::eval::run(a),
+        Command::Info(a) => commands::info::run(a),
+        Command::Bench(a) => commands::bench::run(a),
+        Command::Demo(a) => commands::demo::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

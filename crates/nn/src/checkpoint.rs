@@ -1,0 +1,101 @@
+//! Per-epoch checkpoints, so that an interrupted multi-hour training resumes where it stopped.
+//! A checkpoint is only reused when its recorded configuration equals the current one.
+
+use std::path::PathBuf;
+
+use burn::optim::{ModuleOptimizer, OptimizerRecord};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::NnError;
+use crate::model::Model;
+use crate::models::Network;
+use crate::train::TrainConfig;
+
+#[derive(Serialize, Deserialize)]
+struct State {
+    epochs_done: usize,
+    config: TrainConfig,
+    arch: String,
+}
+
+pub(crate) struct Checkpoint {
+    dir: PathBuf,
+    config: TrainConfig,
+}
+
+impl Checkpoint {
+    pub(crate) fn new(dir: PathBuf, config: &TrainConfig) -> Self {
+        let mut config = config.clone();
+        // Where checkpoints live and whether a bar is shown do not change the result.
+        config.checkpoint_dir = None;
+        config.progress = false;
+        Self { dir, config }
+    }
+
+    fn io(&self, source: std::io::Error) -> NnError {
+        NnError::Io {
+            path: self.dir.clone(),
+            source,
+        }
+    }
+
+    fn corrupt(&self, reason: String) -> NnError {
+        NnError::CorruptModel {
+            path: self.dir.clone(),
+            reason: format!("checkpoint: {reason}"),
+        }
+    }
+
+    pub(crate) fn save(
+        &self,
+        model: &Model,
+        optim: &ModuleOptimizer,
+        epochs_done: usize,
+    ) -> Result<(), NnError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| self.io(e))?;
+        // burn's own record format keeps parameter ids, which the optimizer state refers to.
+        model
+            .net
+            .clone()
+            .save_file(self.dir.join("model.bpk"))
+            .map_err(|e| self.corrupt(format!("{e:?}")))?;
+        optim
+            .to_record()
+            .save(self.dir.join("optimizer.bpk"))
+            .map_err(|e| self.corrupt(format!("{e:?}")))?;
+        let state = State {
+            epochs_done,
+            config: self.config.clone(),
+            arch: model.meta.spec.arch.to_string(),
+        };
+        let json = serde_json::to_vec_pretty(&state).map_err(|e| self.corrupt(e.to_string()))?;
+        std::fs::write(self.dir.join("state.json"), json).map_err(|e| self.io(e))
+    }
+
+    /// The saved network, optimizer state and epochs done, if a matching checkpoint exists.
+    pub(crate) fn resume(
+        &self,
+        model: &Model,
+        device: &Device,
+    ) -> Result<Option<(Network, OptimizerRecord, usize)>, NnError> {
+        let Ok(bytes) = std::fs::read(self.dir.join("state.json")) else {
+            return Ok(None);
+        };
+        let state: State =
+            serde_json::from_slice(&bytes).map_err(|e| self.corrupt(e.to_string()))?;
+        if state.config != self.config || state.arch != model.meta.spec.arch.to_string() {
+            tracing::warn!(dir = %self.dir.display(), "checkpoint belongs to another configuration; starting afresh");
+            return Ok(None);
+        }
+        let net = model
+            .net
+            .clone()
+            .try_load_file(self.dir.join("model.bpk"))
+            .map_err(|e| self.corrupt(format!("{e:?}")))?
+            .fork(device);
+        let record = OptimizerRecord::load(self.dir.join("optimizer.bpk"))
+            .map_err(|e| self.corrupt(format!("{e:?}")))?;
+        Ok(Some((net, record, state.epochs_done)))
+    }
+}
