@@ -1,0 +1,79 @@
+//! The `mown` binary end to end, as a user runs it.
+
+use std::process::{Command, Output};
+
+fn mown(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mown")).args(args).output().expect("run mown")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn assert_clean_failure(o: &Output, needle: &str) {
+    let t = text(o);
+    assert!(!o.status.success(), "expected failure: {t}");
+    assert!(!t.contains("panicked"), "panic instead of an error: {t}");
+    assert!(t.contains(needle), "error should mention '{needle}': {t}");
+}
+
+#[test]
+fn demo_trains_an_accurate_owner_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = mown(&["demo", "--out-dir", dir.path().to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let acc: f64 = t
+        .split("test accuracy ")
+        .nth(1)
+        .and_then(|s| s.split('%').next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no accuracy in: {t}"));
+    assert!(acc >= 95.0, "demo accuracy {acc}%");
+    assert!(t.contains("predictions identical = true"), "{t}");
+    assert!(dir.path().join("owner.safetensors").exists());
+}
+
+#[test]
+fn train_then_eval_then_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let p = path.to_str().unwrap();
+    let o = mown(&["train", "--arch", "mlp", "--data", "digits", "--epochs", "3", "--out", p, "--no-progress", "--seed", "5"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = mown(&["eval", p]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let acc: f64 = t.split("accuracy ").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).unwrap();
+    assert!(acc > 0.8, "3 epochs of an MLP on digits should pass 80%: {t}");
+    let o = mown(&["info", p]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("train(mlp,digits,seed=5)") && t.contains("weights sha256"), "{t}");
+}
+
+#[test]
+fn bad_inputs_are_clear_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, b"definitely not safetensors").unwrap();
+    assert_clean_failure(&mown(&["info", junk.to_str().unwrap()]), "not a valid mown model file");
+    assert_clean_failure(&mown(&["info", "/nonexistent/model.safetensors"]), "/nonexistent/model.safetensors");
+    let out = dir.path().join("x.safetensors");
+    let o = mown(&["train", "--arch", "resnet21", "--out", out.to_str().unwrap()]);
+    assert_clean_failure(&o, "unknown architecture");
+    let o = mown(&["train", "--arch", "mlp", "--data", "fashion-mnist:/nonexistent", "--out", out.to_str().unwrap()]);
+    assert_clean_failure(&o, "/nonexistent");
+    let o = mown(&["train", "--arch", "mlp", "--data", "imagenet", "--out", out.to_str().unwrap()]);
+    assert_clean_failure(&o, "imagenet");
+    let o = mown(&["train", "--arch", "mlp", "--epochs", "1", "--batch-size", "0", "--out", out.to_str().unwrap()]);
+    assert_clean_failure(&o, "batch size");
+}
+
+#[test]
+fn bench_runs_without_torch() {
+    let o = mown(&["bench", "nn", "--only", "lenet", "--batch", "8", "--iters", "1", "--warmup", "0", "--no-torch"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("lenet5-28x28x1") && t.contains("input gradient"), "{t}");
+}
