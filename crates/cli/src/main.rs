@@ -5,11 +5,7 @@ mod commands;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "mown",
-    version,
-    about = "Model ownership verification for image classifiers"
-)]
+#[command(name = "mown", version, about = "Model ownership verification for image classifiers")]
 struct Cli {
     /// Log level (error, warn, info, debug, trace); also RUST_LOG.
     #[arg(long, global = true, default_value = "warn")]
@@ -28,6 +24,10 @@ enum Command {
     Info(commands::info::InfoArgs),
     /// Benchmarks (`mown bench nn`: forward/train/input-gradient speed against PyTorch).
     Bench(commands::bench::BenchArgs),
+    /// Derive a stolen model from a victim with an attack recipe.
+    Steal(commands::steal::StealArgs),
+    /// Build a zoo of stolen and independent models from a TOML file (cached).
+    Zoo(commands::zoo::ZooArgs),
     /// The main job on the embedded digits: train an owner model and evaluate it.
     Demo(commands::demo::DemoArgs),
 }
@@ -36,16 +36,15 @@ fn main() {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = match cli.command {
         Command::Train(a) => commands::train::run(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Info(a) => commands::info::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Demo(a) => commands::demo::run(a),
+        Command::Steal(a) => commands::steal::run(a),
+        Command::Zoo(a) => commands::zoo::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -39,12 +39,26 @@ fn train_then_eval_then_info() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
     let p = path.to_str().unwrap();
-    let o = mown(&["train", "--arch", "mlp", "--data", "digits", "--epochs", "3", "--out", p, "--no-progress", "--seed", "5"]);
+    let o = mown(&[
+        "train",
+        "--arch",
+        "mlp",
+        "--data",
+        "digits",
+        "--epochs",
+        "3",
+        "--out",
+        p,
+        "--no-progress",
+        "--seed",
+        "5",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let o = mown(&["eval", p]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    let acc: f64 = t.split("accuracy ").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).unwrap();
+    let acc: f64 =
+        t.split("accuracy ").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).unwrap();
     assert!(acc > 0.8, "3 epochs of an MLP on digits should pass 80%: {t}");
     let o = mown(&["info", p]);
     let t = text(&o);

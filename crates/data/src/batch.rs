@@ -13,12 +13,7 @@ impl Dataset {
             BatchOrder::Sequential => (0..self.len()).collect(),
             BatchOrder::Shuffled { seed } => self.shuffled_indices(seed),
         };
-        Batches {
-            dataset: self,
-            order,
-            pos: 0,
-            batch_size: batch_size.max(1),
-        }
+        Batches { dataset: self, order, pos: 0, batch_size: batch_size.max(1) }
     }
 }
 
@@ -32,11 +27,13 @@ pub enum BatchOrder {
     },
 }
 
-/// A mini-batch: `len` images (NCHW, `len * numel` values) and their labels.
+/// A mini-batch: `len` images (NCHW, `len * numel` values), their labels, and their indices in
+/// the dataset (so objectives can look up per-example targets such as a victim's soft labels).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Batch {
     pub images: Vec<f32>,
     pub labels: Vec<usize>,
+    pub indices: Vec<usize>,
     pub len: usize,
 }
 
@@ -59,20 +56,17 @@ impl Iterator for Batches<'_> {
         let n = self.dataset.shape.numel();
         let mut images = Vec::with_capacity(idx.len() * n);
         let mut labels = Vec::with_capacity(idx.len());
+        let mut indices = Vec::with_capacity(idx.len());
         for &i in idx {
             // Indices come from 0..len(), so both lookups succeed.
-            if let (Some(img), Some(&l)) = (self.dataset.get_image(i), self.dataset.labels().get(i))
-            {
+            if let (Some(img), Some(&l)) = (self.dataset.get_image(i), self.dataset.labels().get(i)) {
                 images.extend_from_slice(img);
                 labels.push(l);
+                indices.push(i);
             }
         }
         let len = labels.len();
-        Some(Batch {
-            images,
-            labels,
-            len,
-        })
+        Some(Batch { images, labels, indices, len })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

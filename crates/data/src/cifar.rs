@@ -10,18 +10,8 @@ use crate::error::{DataError, read_bytes};
 
 const SHAPE: ImageShape = ImageShape::new(3, 32, 32);
 
-pub const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
+pub const CIFAR10_CLASSES: [&str; 10] =
+    ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
 /// CIFAR-100 fine labels, in label order.
 #[rustfmt::skip]
@@ -95,9 +85,7 @@ pub fn cifar_binary(paths: &[PathBuf], variant: CifarVariant) -> Result<Dataset,
     for path in paths {
         let bytes = read_bytes(path)?;
         if bytes.is_empty() {
-            return Err(DataError::Empty {
-                what: format!("CIFAR file {}", path.display()),
-            });
+            return Err(DataError::Empty { what: format!("CIFAR file {}", path.display()) });
         }
         if bytes.len() % rec != 0 {
             return Err(DataError::Truncated {
@@ -126,28 +114,15 @@ pub fn cifar_binary(paths: &[PathBuf], variant: CifarVariant) -> Result<Dataset,
         }
     }
     if labels.is_empty() {
-        return Err(DataError::Empty {
-            what: format!("{} (no files given)", variant.name()),
-        });
+        return Err(DataError::Empty { what: format!("{} (no files given)", variant.name()) });
     }
-    Dataset::new(
-        variant.name(),
-        SHAPE,
-        classes,
-        variant.class_names(),
-        images,
-        labels,
-    )
+    Dataset::new(variant.name(), SHAPE, classes, variant.class_names(), images, labels)
 }
 
 /// Picks `sub` inside `dir` when the user pointed at the extraction parent.
 fn resolve(dir: &Path, sub: &str, probe: &str) -> PathBuf {
     let nested = dir.join(sub);
-    if !dir.join(probe).is_file() && nested.join(probe).is_file() {
-        nested
-    } else {
-        dir.to_path_buf()
-    }
+    if !dir.join(probe).is_file() && nested.join(probe).is_file() { nested } else { dir.to_path_buf() }
 }
 
 fn existing(files: Vec<PathBuf>, variant: CifarVariant) -> Result<Vec<PathBuf>, DataError> {
@@ -173,15 +148,10 @@ fn existing(files: Vec<PathBuf>, variant: CifarVariant) -> Result<Vec<PathBuf>, 
 pub fn cifar10_dir(dir: &Path, split: Split) -> Result<Dataset, DataError> {
     let dir = resolve(dir, "cifar-10-batches-bin", "test_batch.bin");
     let files = match split {
-        Split::Train => (1..=5)
-            .map(|k| dir.join(format!("data_batch_{k}.bin")))
-            .collect(),
+        Split::Train => (1..=5).map(|k| dir.join(format!("data_batch_{k}.bin"))).collect(),
         Split::Test => vec![dir.join("test_batch.bin")],
     };
-    let mut d = cifar_binary(
-        &existing(files, CifarVariant::Cifar10)?,
-        CifarVariant::Cifar10,
-    )?;
+    let mut d = cifar_binary(&existing(files, CifarVariant::Cifar10)?, CifarVariant::Cifar10)?;
     d.name = format!("cifar10/{}", split.as_str());
     Ok(d)
 }
@@ -191,10 +161,7 @@ pub fn cifar10_dir(dir: &Path, split: Split) -> Result<Dataset, DataError> {
 pub fn cifar100_dir(dir: &Path, split: Split) -> Result<Dataset, DataError> {
     let dir = resolve(dir, "cifar-100-binary", "test.bin");
     let files = vec![dir.join(format!("{}.bin", split.as_str()))];
-    let mut d = cifar_binary(
-        &existing(files, CifarVariant::Cifar100)?,
-        CifarVariant::Cifar100,
-    )?;
+    let mut d = cifar_binary(&existing(files, CifarVariant::Cifar100)?, CifarVariant::Cifar100)?;
     d.name = format!("cifar100/{}", split.as_str());
     Ok(d)
 }
@@ -203,11 +170,7 @@ pub fn cifar100_dir(dir: &Path, split: Split) -> Result<Dataset, DataError> {
 /// nearest of 256 levels (clamped to `[0, 1]`), so data read from a CIFAR
 /// file round-trips exactly. For CIFAR-100 the coarse byte is written as 0:
 /// a `Dataset` carries only the fine label.
-pub fn write_cifar_binary(
-    path: &Path,
-    dataset: &Dataset,
-    variant: CifarVariant,
-) -> Result<(), DataError> {
+pub fn write_cifar_binary(path: &Path, dataset: &Dataset, variant: CifarVariant) -> Result<(), DataError> {
     if dataset.shape != SHAPE {
         return Err(DataError::ShapeMismatch {
             what: format!("writing {} as CIFAR", dataset.name),
@@ -217,24 +180,18 @@ pub fn write_cifar_binary(
     }
     let mut out = Vec::with_capacity(dataset.len() * variant.record_len());
     for (i, &label) in dataset.labels().iter().enumerate() {
-        let label = u8::try_from(label)
-            .ok()
-            .filter(|&l| usize::from(l) < variant.num_classes())
-            .ok_or_else(|| DataError::LabelOutOfRange {
+        let label = u8::try_from(label).ok().filter(|&l| usize::from(l) < variant.num_classes()).ok_or_else(|| {
+            DataError::LabelOutOfRange {
                 what: format!("writing {} example {i}", dataset.name),
                 label,
                 num_classes: variant.num_classes(),
-            })?;
+            }
+        })?;
         if variant == CifarVariant::Cifar100 {
             out.push(0);
         }
         out.push(label);
-        out.extend(
-            dataset
-                .image(i)
-                .iter()
-                .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8),
-        );
+        out.extend(dataset.image(i).iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8));
     }
     std::fs::write(path, out).map_err(|e| DataError::io(path, e))
 }
@@ -277,39 +234,16 @@ mod tests {
         let mut bytes = std::fs::read(&p).unwrap();
         std::fs::write(&p, &bytes[..bytes.len() - 100]).unwrap();
         let e = cifar_binary(std::slice::from_ref(&p), CifarVariant::Cifar10).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DataError::Truncated {
-                    expected_bytes: 21511,
-                    found_bytes: 21411,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::Truncated { expected_bytes: 21511, found_bytes: 21411, .. }), "{e}");
         bytes[3073] = 10; // label of record 1
         std::fs::write(&p, &bytes).unwrap();
         let e = cifar_binary(std::slice::from_ref(&p), CifarVariant::Cifar10).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DataError::LabelOutOfRange {
-                    label: 10,
-                    num_classes: 10,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::LabelOutOfRange { label: 10, num_classes: 10, .. }), "{e}");
         assert!(e.to_string().contains("record 1"));
         std::fs::write(&p, b"").unwrap();
         let e = cifar_binary(std::slice::from_ref(&p), CifarVariant::Cifar10).unwrap_err();
         assert!(matches!(e, DataError::Empty { .. }));
-        assert!(matches!(
-            cifar_binary(&[], CifarVariant::Cifar10),
-            Err(DataError::Empty { .. })
-        ));
+        assert!(matches!(cifar_binary(&[], CifarVariant::Cifar10), Err(DataError::Empty { .. })));
         // labels >= 10 cannot be written as CIFAR-10
         let e = write_cifar_binary(&p, &generated(5, 20), CifarVariant::Cifar10).unwrap_err();
         assert!(matches!(e, DataError::LabelOutOfRange { .. }));
@@ -344,12 +278,7 @@ mod tests {
         let inner = t.path().join("cifar-10-batches-bin");
         std::fs::create_dir(&inner).unwrap();
         let d = generated(3, 10);
-        for f in [
-            "data_batch_1",
-            "data_batch_2",
-            "data_batch_3",
-            "data_batch_4",
-        ] {
+        for f in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4"] {
             write_cifar_binary(&inner.join(format!("{f}.bin")), &d, CifarVariant::Cifar10).unwrap();
         }
         write_cifar_binary(&inner.join("test_batch.bin"), &d, CifarVariant::Cifar10).unwrap();

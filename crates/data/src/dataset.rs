@@ -23,11 +23,7 @@ pub struct ImageShape {
 
 impl ImageShape {
     pub const fn new(channels: usize, height: usize, width: usize) -> Self {
-        ImageShape {
-            channels,
-            height,
-            width,
-        }
+        ImageShape { channels, height, width }
     }
 
     /// Number of values in one image.
@@ -70,14 +66,10 @@ impl Dataset {
     ) -> Result<Self, DataError> {
         let name = name.into();
         if shape.numel() == 0 {
-            return Err(DataError::InvalidArgument(format!(
-                "{name}: image shape {shape} has no pixels"
-            )));
+            return Err(DataError::InvalidArgument(format!("{name}: image shape {shape} has no pixels")));
         }
         if num_classes == 0 {
-            return Err(DataError::InvalidArgument(format!(
-                "{name}: a dataset needs at least one class"
-            )));
+            return Err(DataError::InvalidArgument(format!("{name}: a dataset needs at least one class")));
         }
         if class_names.len() != num_classes {
             return Err(DataError::ShapeMismatch {
@@ -98,23 +90,12 @@ impl Dataset {
             });
         }
         if let Some(&label) = labels.iter().find(|&&l| l >= num_classes) {
-            return Err(DataError::LabelOutOfRange {
-                what: name,
-                label,
-                num_classes,
-            });
+            return Err(DataError::LabelOutOfRange { what: name, label, num_classes });
         }
         if let Some(index) = images.iter().position(|v| !v.is_finite()) {
             return Err(DataError::NonFinite { what: name, index });
         }
-        Ok(Dataset {
-            name,
-            shape,
-            num_classes,
-            class_names,
-            images,
-            labels,
-        })
+        Ok(Dataset { name, shape, num_classes, class_names, images, labels })
     }
 
     /// Number of examples (never zero for a constructed dataset).
@@ -146,18 +127,13 @@ impl Dataset {
     /// Pixels of example `i`, or `None` when out of range.
     pub fn get_image(&self, i: usize) -> Option<&[f32]> {
         let n = self.shape.numel();
-        self.images
-            .get(i.checked_mul(n)?..i.checked_add(1)?.checked_mul(n)?)
+        self.images.get(i.checked_mul(n)?..i.checked_add(1)?.checked_mul(n)?)
     }
 
     /// The examples at `indices` (repeats allowed, order kept), named
     /// `"{name}/{name_suffix}"` (or unchanged if the suffix is empty).
     pub fn subset(&self, indices: &[usize], name_suffix: &str) -> Result<Dataset, DataError> {
-        let name = if name_suffix.is_empty() {
-            self.name.clone()
-        } else {
-            format!("{}/{}", self.name, name_suffix)
-        };
+        let name = if name_suffix.is_empty() { self.name.clone() } else { format!("{}/{}", self.name, name_suffix) };
         if indices.is_empty() {
             return Err(DataError::Empty { what: name });
         }
@@ -166,23 +142,12 @@ impl Dataset {
         let mut labels = Vec::with_capacity(indices.len());
         for &i in indices {
             let image = self.get_image(i).ok_or_else(|| {
-                DataError::InvalidArgument(format!(
-                    "{}: index {i} out of range for {} examples",
-                    self.name,
-                    self.len()
-                ))
+                DataError::InvalidArgument(format!("{}: index {i} out of range for {} examples", self.name, self.len()))
             })?;
             images.extend_from_slice(image);
             labels.push(self.labels[i]);
         }
-        Dataset::new(
-            name,
-            self.shape,
-            self.num_classes,
-            self.class_names.clone(),
-            images,
-            labels,
-        )
+        Dataset::new(name, self.shape, self.num_classes, self.class_names.clone(), images, labels)
     }
 
     /// Number of examples of each class, indexed by class.
@@ -263,9 +228,7 @@ pub(crate) mod tests {
     pub(crate) fn toy(classes: usize, per_class: usize, shape: ImageShape) -> Dataset {
         let n = classes * per_class;
         let labels: Vec<usize> = (0..n).map(|i| i % classes).collect();
-        let images = (0..n * shape.numel())
-            .map(|k| ((k / shape.numel()) % 251) as f32 / 250.0)
-            .collect();
+        let images = (0..n * shape.numel()).map(|k| ((k / shape.numel()) % 251) as f32 / 250.0).collect();
         let names = (0..classes).map(|c| c.to_string()).collect();
         Dataset::new("toy", shape, classes, names, images, labels).unwrap()
     }
@@ -279,10 +242,7 @@ pub(crate) mod tests {
         let e = Dataset::new("x", s, 2, names(), vec![0.0; 7], vec![0, 1]);
         assert!(matches!(e, Err(DataError::ShapeMismatch { .. })));
         let e = Dataset::new("x", s, 2, names(), vec![0.0; 8], vec![0, 2]);
-        assert!(matches!(
-            e,
-            Err(DataError::LabelOutOfRange { label: 2, .. })
-        ));
+        assert!(matches!(e, Err(DataError::LabelOutOfRange { label: 2, .. })));
         let e = Dataset::new("x", s, 2, names(), vec![], vec![]);
         assert!(matches!(e, Err(DataError::Empty { .. })));
         let mut px = vec![0.0; 8];

@@ -24,17 +24,11 @@ pub fn digits() -> Result<Dataset, DataError> {
     let mut labels = Vec::with_capacity(raw.target.len());
     for &t in &raw.target {
         if !((0.0..10.0).contains(&t) && t.fract() == 0.0) {
-            return Err(DataError::InvalidArgument(format!(
-                "embedded digits data: bad target {t}"
-            )));
+            return Err(DataError::InvalidArgument(format!("embedded digits data: bad target {t}")));
         }
         labels.push(t as usize);
     }
-    let images = raw
-        .data
-        .iter()
-        .map(|&v| (v / MAX_INTENSITY).clamp(0.0, 1.0))
-        .collect();
+    let images = raw.data.iter().map(|&v| (v / MAX_INTENSITY).clamp(0.0, 1.0)).collect();
     let names = (0..10).map(|d| d.to_string()).collect();
     Dataset::new("digits", shape, 10, names, images, labels)
 }
@@ -48,10 +42,7 @@ mod tests {
         let d = digits().unwrap();
         assert_eq!(d.len(), 1797);
         assert_eq!(d.shape, ImageShape::new(1, 8, 8));
-        assert_eq!(
-            d.class_counts(),
-            vec![178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
-        );
+        assert_eq!(d.class_counts(), vec![178, 182, 177, 183, 181, 182, 181, 179, 174, 180]);
         assert!(d.images().iter().all(|v| (0.0..=1.0).contains(v)));
         assert!(d.images().contains(&1.0));
         // every image has some ink
@@ -60,18 +51,6 @@ mod tests {
         // The first UCI digit is a 0: its border columns are blank
         assert_eq!(d.labels()[0], 0);
         // UCI row 0 starts 0, 0, 5, 13, 9, 1, 0, 0 (images are row-major)
-        assert_eq!(
-            d.image(0)[..8],
-            [
-                0.0,
-                0.0,
-                5.0 / 16.0,
-                13.0 / 16.0,
-                9.0 / 16.0,
-                1.0 / 16.0,
-                0.0,
-                0.0
-            ]
-        );
+        assert_eq!(d.image(0)[..8], [0.0, 0.0, 5.0 / 16.0, 13.0 / 16.0, 9.0 / 16.0, 1.0 / 16.0, 0.0, 0.0]);
     }
 }

@@ -15,49 +15,28 @@ pub enum DataError {
     },
     /// A binary file does not start with the magic number of its format.
     #[error("{}: bad magic number: expected {expected:#010x}, found {found:#010x}", .path.display())]
-    BadMagic {
-        path: PathBuf,
-        expected: u32,
-        found: u32,
-    },
+    BadMagic { path: PathBuf, expected: u32, found: u32 },
     /// A binary file ends before its header says it should.
     #[error(
         "{}: file is truncated or incomplete: expected {expected_bytes} bytes, found {found_bytes}",
         .path.display()
     )]
-    Truncated {
-        path: PathBuf,
-        expected_bytes: u64,
-        found_bytes: u64,
-    },
+    Truncated { path: PathBuf, expected_bytes: u64, found_bytes: u64 },
     /// An image file and its label file disagree on the number of examples.
     #[error(
         "{} holds {images} images but {} holds {labels} labels",
         .images_path.display(), .labels_path.display()
     )]
-    CountMismatch {
-        images_path: PathBuf,
-        labels_path: PathBuf,
-        images: usize,
-        labels: usize,
-    },
+    CountMismatch { images_path: PathBuf, labels_path: PathBuf, images: usize, labels: usize },
     /// A label is not a valid class index.
     #[error("{what}: label {label} is out of range for {num_classes} classes")]
-    LabelOutOfRange {
-        what: String,
-        label: usize,
-        num_classes: usize,
-    },
+    LabelOutOfRange { what: String, label: usize, num_classes: usize },
     /// Something that must hold at least one example holds none.
     #[error("{what} is empty")]
     Empty { what: String },
     /// Sizes that must agree do not (image sizes, buffer lengths, channels).
     #[error("shape mismatch in {what}: expected {expected}, found {found}")]
-    ShapeMismatch {
-        what: String,
-        expected: String,
-        found: String,
-    },
+    ShapeMismatch { what: String, expected: String, found: String },
     /// A data set is not where we looked; `hint` says how to get it.
     #[error("{what} not found; {hint}")]
     NotFound { what: String, hint: String },
@@ -75,17 +54,11 @@ pub enum DataError {
 impl DataError {
     /// Wraps an I/O error with the path it concerns.
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        DataError::Io { path: path.to_path_buf(), source }
     }
 
     pub(crate) fn parse(path: &Path, msg: impl Into<String>) -> Self {
-        DataError::Parse {
-            path: path.to_path_buf(),
-            msg: msg.into(),
-        }
+        DataError::Parse { path: path.to_path_buf(), msg: msg.into() }
     }
 }
 

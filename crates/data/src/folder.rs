@@ -24,10 +24,7 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
         let path = entry.map_err(|e| DataError::io(dir, e))?.path();
-        let hidden = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'));
+        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
         if !hidden {
             out.push(path);
         }
@@ -62,9 +59,7 @@ fn check_channels(channels: usize) -> Result<(), DataError> {
     if channels == 1 || channels == 3 {
         Ok(())
     } else {
-        Err(DataError::InvalidArgument(format!(
-            "image channels must be 1 (grey) or 3 (RGB), got {channels}"
-        )))
+        Err(DataError::InvalidArgument(format!("image channels must be 1 (grey) or 3 (RGB), got {channels}")))
     }
 }
 
@@ -112,14 +107,9 @@ fn load_files(
 /// Named after the folder.
 pub fn image_folder(dir: &Path, channels: usize) -> Result<Dataset, DataError> {
     check_channels(channels)?;
-    let class_dirs: Vec<PathBuf> = sorted_entries(dir)?
-        .into_iter()
-        .filter(|p| p.is_dir())
-        .collect();
+    let class_dirs: Vec<PathBuf> = sorted_entries(dir)?.into_iter().filter(|p| p.is_dir()).collect();
     if class_dirs.is_empty() {
-        return Err(DataError::Empty {
-            what: format!("image folder {} (no class sub-folders)", dir.display()),
-        });
+        return Err(DataError::Empty { what: format!("image folder {} (no class sub-folders)", dir.display()) });
     }
     let mut names = Vec::with_capacity(class_dirs.len());
     let mut files = Vec::new();
@@ -132,21 +122,13 @@ pub fn image_folder(dir: &Path, channels: usize) -> Result<Dataset, DataError> {
         }
         if files.len() == before {
             return Err(DataError::Empty {
-                what: format!(
-                    "class folder {} (no .png/.jpg/.jpeg files)",
-                    class_dir.display()
-                ),
+                what: format!("class folder {} (no .png/.jpg/.jpeg files)", class_dir.display()),
             });
         }
-        let name = class_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned());
+        let name = class_dir.file_name().map(|n| n.to_string_lossy().into_owned());
         names.push(name.unwrap_or_default());
     }
-    let name = dir.file_name().map_or_else(
-        || "image-folder".to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let name = dir.file_name().map_or_else(|| "image-folder".to_string(), |n| n.to_string_lossy().into_owned());
     load_files(name, &files, channels, names)
 }
 
@@ -185,12 +167,9 @@ pub fn foolbox_images(dir: &Path, prefix: &str) -> Result<Dataset, DataError> {
         if !is_image(&path) {
             continue;
         }
-        let parsed = rest
-            .split_once('_')
-            .and_then(|(i, l)| Some((i.parse::<usize>().ok()?, l.parse::<usize>().ok()?)));
-        let (index, label) = parsed.ok_or_else(|| {
-            DataError::parse(&path, format!("expected a name like {prefix}_07_3.png"))
-        })?;
+        let parsed = rest.split_once('_').and_then(|(i, l)| Some((i.parse::<usize>().ok()?, l.parse::<usize>().ok()?)));
+        let (index, label) =
+            parsed.ok_or_else(|| DataError::parse(&path, format!("expected a name like {prefix}_07_3.png")))?;
         indexed.push((index, path, label));
     }
     if indexed.is_empty() {
@@ -211,9 +190,7 @@ mod tests {
     use super::*;
 
     fn png(path: &Path, w: u32, h: u32, seed: u8) {
-        let img = image::RgbImage::from_fn(w, h, |x, y| {
-            image::Rgb([seed, (x * 10) as u8, (y * 20) as u8])
-        });
+        let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([seed, (x * 10) as u8, (y * 20) as u8]));
         img.save(path).unwrap();
     }
 
@@ -223,12 +200,7 @@ mod tests {
         for (class, n) in [("zebra", 2), ("ant", 1)] {
             std::fs::create_dir(t.path().join(class)).unwrap();
             for k in 0..n {
-                png(
-                    &t.path().join(class).join(format!("{k}.png")),
-                    4,
-                    3,
-                    50 + k as u8,
-                );
+                png(&t.path().join(class).join(format!("{k}.png")), 4, 3, 50 + k as u8);
             }
         }
         std::fs::write(t.path().join("ant").join("notes.txt"), "ignored").unwrap();
@@ -252,10 +224,7 @@ mod tests {
         assert!(matches!(e, DataError::Empty { .. }), "{e}");
         std::fs::create_dir(t.path().join("a")).unwrap();
         let e = image_folder(t.path(), 3).unwrap_err();
-        assert!(
-            matches!(e, DataError::Empty { .. }) && e.to_string().contains("a"),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::Empty { .. }) && e.to_string().contains("a"), "{e}");
         png(&t.path().join("a").join("1.png"), 4, 4, 0);
         png(&t.path().join("a").join("2.png"), 5, 4, 0);
         let e = image_folder(t.path(), 3).unwrap_err();
@@ -263,10 +232,7 @@ mod tests {
         assert!(e.to_string().contains("2.png"), "{e}");
         std::fs::write(t.path().join("a").join("2.png"), b"not a png").unwrap();
         let e = image_folder(t.path(), 3).unwrap_err();
-        assert!(
-            matches!(e, DataError::Parse { .. }) && e.to_string().contains("2.png"),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::Parse { .. }) && e.to_string().contains("2.png"), "{e}");
         assert!(image_folder(&t.path().join("missing"), 3).is_err());
     }
 
@@ -282,22 +248,13 @@ mod tests {
         assert_eq!(d.num_classes, 10);
         let d = foolbox_images(t.path(), "cifar100").unwrap();
         assert_eq!((d.labels(), d.num_classes), (&[49][..], 100));
-        assert!(matches!(
-            foolbox_images(t.path(), "mnist"),
-            Err(DataError::NotFound { .. })
-        ));
+        assert!(matches!(foolbox_images(t.path(), "mnist"), Err(DataError::NotFound { .. })));
         assert!(foolbox_images(t.path(), "svhn").is_err());
         png(&t.path().join("cifar10_02_x.png"), 2, 2, 1);
-        assert!(matches!(
-            foolbox_images(t.path(), "cifar10"),
-            Err(DataError::Parse { .. })
-        ));
+        assert!(matches!(foolbox_images(t.path(), "cifar10"), Err(DataError::Parse { .. })));
         std::fs::remove_file(t.path().join("cifar10_02_x.png")).unwrap();
         png(&t.path().join("cifar10_02_10.png"), 2, 2, 1);
         let e = foolbox_images(t.path(), "cifar10").unwrap_err();
-        assert!(
-            matches!(e, DataError::LabelOutOfRange { label: 10, .. }),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::LabelOutOfRange { label: 10, .. }), "{e}");
     }
 }

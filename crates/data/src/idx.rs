@@ -39,12 +39,7 @@ pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
 }
 
 /// Checks the magic and returns the dimensions and the payload.
-fn parse_idx<'a>(
-    path: &Path,
-    bytes: &'a [u8],
-    magic: u32,
-    ndims: usize,
-) -> Result<(Vec<usize>, &'a [u8]), DataError> {
+fn parse_idx<'a>(path: &Path, bytes: &'a [u8], magic: u32, ndims: usize) -> Result<(Vec<usize>, &'a [u8]), DataError> {
     let header = 4 + 4 * ndims;
     let truncated = |expected: u64| DataError::Truncated {
         path: path.to_path_buf(),
@@ -57,11 +52,7 @@ fn parse_idx<'a>(
     };
     let found = word(0).ok_or_else(|| truncated(header as u64))?;
     if found != magic {
-        return Err(DataError::BadMagic {
-            path: path.to_path_buf(),
-            expected: magic,
-            found,
-        });
+        return Err(DataError::BadMagic { path: path.to_path_buf(), expected: magic, found });
     }
     let dims = (1..=ndims)
         .map(|k| word(k).map(|d| d as usize))
@@ -77,10 +68,7 @@ fn parse_idx<'a>(
         return Err(truncated(expected));
     }
     if found_len > expected {
-        return Err(DataError::parse(
-            path,
-            format!("{} trailing bytes after the payload", found_len - expected),
-        ));
+        return Err(DataError::parse(path, format!("{} trailing bytes after the payload", found_len - expected)));
     }
     Ok((dims, &bytes[header..]))
 }
@@ -89,12 +77,7 @@ fn parse_idx<'a>(
 pub fn read_idx_images(path: &Path) -> Result<IdxImages, DataError> {
     let bytes = read_maybe_gz(path)?;
     let (dims, payload) = parse_idx(path, &bytes, IDX_IMAGES_MAGIC, 3)?;
-    Ok(IdxImages {
-        count: dims[0],
-        rows: dims[1],
-        cols: dims[2],
-        pixels: payload.to_vec(),
-    })
+    Ok(IdxImages { count: dims[0], rows: dims[1], cols: dims[2], pixels: payload.to_vec() })
 }
 
 /// Reads an IDX label file (`idx1-ubyte`, optionally gzipped).
@@ -131,27 +114,13 @@ pub fn idx_dataset(
         });
     }
     let shape = ImageShape::new(1, images.rows, images.cols);
-    let pixels = images
-        .pixels
-        .iter()
-        .map(|&p| f32::from(p) / 255.0)
-        .collect();
+    let pixels = images.pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
     let labels = labels.into_iter().map(usize::from).collect();
     Dataset::new(name, shape, num_classes, class_names, pixels, labels)
 }
 
-pub const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
+pub const FASHION_MNIST_CLASSES: [&str; 10] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
 /// Where the Debian package `dataset-fashion-mnist` installs the files.
 pub const FASHION_MNIST_SYSTEM_DIR: &str = "/usr/share/datasets/fashion-mnist";
@@ -195,16 +164,8 @@ pub fn fashion_mnist(dir: Option<&Path>, split: Split) -> Result<Dataset, DataEr
     };
     let images = find_idx_file(&dir, &format!("{prefix}-images-idx3-ubyte"))?;
     let labels = find_idx_file(&dir, &format!("{prefix}-labels-idx1-ubyte"))?;
-    let names = FASHION_MNIST_CLASSES
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    idx_dataset(
-        &images,
-        &labels,
-        &format!("fashion-mnist/{}", split.as_str()),
-        names,
-    )
+    let names = FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect();
+    idx_dataset(&images, &labels, &format!("fashion-mnist/{}", split.as_str()), names)
 }
 
 #[cfg(test)]
@@ -261,47 +222,14 @@ mod tests {
         lab.extend([0u8, 1, 0]);
         let l = write(t.path(), "lab", &lab, false);
         let e = read_idx_images(&l).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DataError::BadMagic {
-                    found: 0x801,
-                    expected: 0x803,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::BadMagic { found: 0x801, expected: 0x803, .. }), "{e}");
         let e = idx_dataset(&i, &l, "t", vec!["a".into(), "b".into()]).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DataError::CountMismatch {
-                    images: 2,
-                    labels: 3,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::CountMismatch { images: 2, labels: 3, .. }), "{e}");
         let short = write(t.path(), "short", &img[..img.len() - 3], false);
         let e = read_idx_images(&short).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DataError::Truncated {
-                    expected_bytes: 24,
-                    found_bytes: 21,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::Truncated { expected_bytes: 24, found_bytes: 21, .. }), "{e}");
         let tiny = write(t.path(), "tiny", &img[..6], true);
-        assert!(matches!(
-            read_idx_images(&tiny),
-            Err(DataError::Truncated { .. })
-        ));
+        assert!(matches!(read_idx_images(&tiny), Err(DataError::Truncated { .. })));
         let e = idx_dataset(&i, &l, "t", vec!["a".into()]);
         assert!(e.is_err());
         let missing = read_idx_labels(&t.path().join("nope")).unwrap_err();
@@ -314,9 +242,6 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let e = fashion_mnist(Some(t.path()), Split::Test).unwrap_err();
         assert!(matches!(e, DataError::NotFound { .. }));
-        assert!(
-            e.to_string()
-                .contains("apt-get install dataset-fashion-mnist")
-        );
+        assert!(e.to_string().contains("apt-get install dataset-fashion-mnist"));
     }
 }

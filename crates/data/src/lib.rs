@@ -25,16 +25,15 @@ mod transform;
 
 pub use batch::{Batch, BatchOrder, Batches};
 pub use cifar::{
-    CIFAR10_CLASSES, CIFAR100_CLASSES, CifarVariant, cifar_binary, cifar10_dir, cifar100_dir,
-    write_cifar_binary,
+    CIFAR10_CLASSES, CIFAR100_CLASSES, CifarVariant, cifar_binary, cifar10_dir, cifar100_dir, write_cifar_binary,
 };
 pub use dataset::{Dataset, ImageShape, Split};
 pub use digits::digits;
 pub use error::DataError;
 pub use folder::{foolbox_images, image_folder};
 pub use idx::{
-    FASHION_MNIST_CLASSES, FASHION_MNIST_SYSTEM_DIR, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, IdxImages,
-    fashion_mnist, fashion_mnist_default_dir, idx_dataset, read_idx_images, read_idx_labels,
+    FASHION_MNIST_CLASSES, FASHION_MNIST_SYSTEM_DIR, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, IdxImages, fashion_mnist,
+    fashion_mnist_default_dir, idx_dataset, read_idx_images, read_idx_labels,
 };
 pub use mnist_json::mnist_json;
 pub use source::{ACCEPTED_FORMS, DataSource, SPLIT_SEED, TEST_FRACTION, default_data_dir};

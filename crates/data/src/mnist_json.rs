@@ -48,28 +48,18 @@ pub fn mnist_json(dir: &Path) -> Result<Dataset, DataError> {
     for digit in 0..10usize {
         let path = digits.join(format!("{digit}.json"));
         let bytes = read_bytes(&path)?;
-        let file: DigitFile =
-            serde_json::from_slice(&bytes).map_err(|e| DataError::parse(&path, e.to_string()))?;
+        let file: DigitFile = serde_json::from_slice(&bytes).map_err(|e| DataError::parse(&path, e.to_string()))?;
         if file.data.is_empty() {
-            return Err(DataError::Empty {
-                what: path.display().to_string(),
-            });
+            return Err(DataError::Empty { what: path.display().to_string() });
         }
         if !file.data.len().is_multiple_of(SHAPE.numel()) {
             return Err(DataError::parse(
                 &path,
-                format!(
-                    "{} values is not a whole number of {}-pixel images",
-                    file.data.len(),
-                    SHAPE.numel()
-                ),
+                format!("{} values is not a whole number of {}-pixel images", file.data.len(), SHAPE.numel()),
             ));
         }
         if let Some(v) = file.data.iter().find(|v| !(0.0..=1.0).contains(*v)) {
-            return Err(DataError::parse(
-                &path,
-                format!("value {v} is outside [0, 1]"),
-            ));
+            return Err(DataError::parse(&path, format!("value {v} is outside [0, 1]")));
         }
         labels.extend(std::iter::repeat_n(digit, file.data.len() / SHAPE.numel()));
         images.extend_from_slice(&file.data);
@@ -114,10 +104,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         write_digits(t.path(), 1, Some(r#"{"data":[0.5, 0.5]}"#));
         let e = mnist_json(t.path()).unwrap_err();
-        assert!(
-            matches!(e, DataError::Parse { .. }) && e.to_string().contains("4.json"),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::Parse { .. }) && e.to_string().contains("4.json"), "{e}");
         write_digits(t.path(), 1, Some(r#"{"dat":[]}"#));
         assert!(matches!(mnist_json(t.path()), Err(DataError::Parse { .. })));
         let empty = tempfile::tempdir().unwrap();

@@ -46,28 +46,12 @@ impl Dataset {
             };
             for (c, dst_plane) in dst.chunks_exact_mut(out_plane).enumerate() {
                 // 1 -> 3: every output channel reads the one grey plane.
-                let plane = planes
-                    .get(c)
-                    .or(planes.first())
-                    .copied()
-                    .unwrap_or_default();
-                bilinear(
-                    plane,
-                    (from.height, from.width),
-                    dst_plane,
-                    (shape.height, shape.width),
-                );
+                let plane = planes.get(c).or(planes.first()).copied().unwrap_or_default();
+                bilinear(plane, (from.height, from.width), dst_plane, (shape.height, shape.width));
             }
         }
         let labels = self.labels().to_vec();
-        Dataset::new(
-            format!("{}@{shape}", self.name),
-            shape,
-            self.num_classes,
-            self.class_names.clone(),
-            out,
-            labels,
-        )
+        Dataset::new(format!("{}@{shape}", self.name), shape, self.num_classes, self.class_names.clone(), out, labels)
     }
 }
 
@@ -113,15 +97,7 @@ mod tests {
         assert!(d.resized(ImageShape::new(2, 4, 4)).is_err());
         assert_eq!(d.resized(d.shape).unwrap(), d);
         // a gradient is interpolated, not just copied
-        let g = Dataset::new(
-            "g",
-            ImageShape::new(1, 1, 2),
-            1,
-            vec!["a".into()],
-            vec![0.0, 1.0],
-            vec![0],
-        )
-        .unwrap();
+        let g = Dataset::new("g", ImageShape::new(1, 1, 2), 1, vec!["a".into()], vec![0.0, 1.0], vec![0]).unwrap();
         let r = g.resized(ImageShape::new(1, 1, 4)).unwrap();
         assert_eq!(r.images(), &[0.0, 0.25, 0.75, 1.0]);
     }

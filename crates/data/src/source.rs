@@ -64,29 +64,20 @@ impl FromStr for DataSource {
             None => (s.trim(), None),
         };
         let bad = |why: &str| {
-            DataError::InvalidArgument(format!(
-                "data source {s:?}: {why}; accepted forms: {ACCEPTED_FORMS}"
-            ))
+            DataError::InvalidArgument(format!("data source {s:?}: {why}; accepted forms: {ACCEPTED_FORMS}"))
         };
         if dir == Some("") {
             return Err(bad("empty path after ':'"));
         }
         let dir = dir.map(PathBuf::from);
-        let or_default =
-            |d: Option<PathBuf>, name: &str| d.unwrap_or_else(|| default_data_dir().join(name));
+        let or_default = |d: Option<PathBuf>, name: &str| d.unwrap_or_else(|| default_data_dir().join(name));
         Ok(match kind {
             "digits" if dir.is_none() => DataSource::Digits,
             "digits" => return Err(bad("digits are built in and take no path")),
             "fashion-mnist" => DataSource::FashionMnist { dir },
-            "mnist" => DataSource::Mnist {
-                dir: or_default(dir, "mnist"),
-            },
-            "cifar10" => DataSource::Cifar10 {
-                dir: or_default(dir, "cifar10"),
-            },
-            "cifar100" => DataSource::Cifar100 {
-                dir: or_default(dir, "cifar100"),
-            },
+            "mnist" => DataSource::Mnist { dir: or_default(dir, "mnist") },
+            "cifar10" => DataSource::Cifar10 { dir: or_default(dir, "cifar10") },
+            "cifar100" => DataSource::Cifar100 { dir: or_default(dir, "cifar100") },
             "folder" | "folder-gray" => DataSource::ImageFolder {
                 dir: dir.ok_or_else(|| bad("an image folder needs a path"))?,
                 channels: if kind == "folder" { 3 } else { 1 },
@@ -109,11 +100,7 @@ impl fmt::Display for DataSource {
             DataSource::Cifar10 { dir } => write!(f, "cifar10:{}", dir.display()),
             DataSource::Cifar100 { dir } => write!(f, "cifar100:{}", dir.display()),
             DataSource::ImageFolder { dir, channels } => {
-                let kind = if *channels == 1 {
-                    "folder-gray"
-                } else {
-                    "folder"
-                };
+                let kind = if *channels == 1 { "folder-gray" } else { "folder" };
                 write!(f, "{kind}:{}", dir.display())
             }
         }
@@ -135,19 +122,12 @@ impl DataSource {
     pub fn load(&self) -> Result<(Dataset, Dataset), DataError> {
         match self {
             DataSource::Digits => fixed_split(digits()?),
-            DataSource::FashionMnist { dir } => Ok((
-                fashion_mnist(dir.as_deref(), Split::Train)?,
-                fashion_mnist(dir.as_deref(), Split::Test)?,
-            )),
+            DataSource::FashionMnist { dir } => {
+                Ok((fashion_mnist(dir.as_deref(), Split::Train)?, fashion_mnist(dir.as_deref(), Split::Test)?))
+            }
             DataSource::Mnist { dir } => fixed_split(mnist_json(dir)?),
-            DataSource::Cifar10 { dir } => Ok((
-                cifar10_dir(dir, Split::Train)?,
-                cifar10_dir(dir, Split::Test)?,
-            )),
-            DataSource::Cifar100 { dir } => Ok((
-                cifar100_dir(dir, Split::Train)?,
-                cifar100_dir(dir, Split::Test)?,
-            )),
+            DataSource::Cifar10 { dir } => Ok((cifar10_dir(dir, Split::Train)?, cifar10_dir(dir, Split::Test)?)),
+            DataSource::Cifar100 { dir } => Ok((cifar100_dir(dir, Split::Train)?, cifar100_dir(dir, Split::Test)?)),
             DataSource::ImageFolder { dir, channels } => fixed_split(image_folder(dir, *channels)?),
         }
     }
@@ -175,10 +155,7 @@ mod tests {
         }
         assert_eq!(
             "folder-gray:/g".parse::<DataSource>().unwrap(),
-            DataSource::ImageFolder {
-                dir: "/g".into(),
-                channels: 1
-            }
+            DataSource::ImageFolder { dir: "/g".into(), channels: 1 }
         );
         let bare: DataSource = "mnist".parse().unwrap();
         assert!(matches!(&bare, DataSource::Mnist { dir } if dir.ends_with("mnist")));
@@ -198,10 +175,7 @@ mod tests {
     fn digits_split_is_fixed_stratified() {
         let (train, test) = DataSource::Digits.load().unwrap();
         assert_eq!(train.len() + test.len(), 1797);
-        assert_eq!(
-            (train.name.as_str(), test.name.as_str()),
-            ("digits/train", "digits/test")
-        );
+        assert_eq!((train.name.as_str(), test.name.as_str()), ("digits/train", "digits/test"));
         let all = digits().unwrap().class_counts();
         for (c, &n) in test.class_counts().iter().enumerate() {
             assert_eq!(n, ((all[c] as f64) * TEST_FRACTION).round() as usize);

@@ -50,10 +50,7 @@ impl Dataset {
         }
         first.sort_unstable();
         second.sort_unstable();
-        Ok((
-            self.subset(&first, "first")?,
-            self.subset(&second, "second")?,
-        ))
+        Ok((self.subset(&first, "first")?, self.subset(&second, "second")?))
     }
 
     /// Splits into `parts` disjoint, stratified parts that together cover
@@ -90,15 +87,10 @@ impl Dataset {
     /// needed). Named `{name}/per-class-{n}`.
     pub fn take_per_class(&self, n: usize, seed: u64) -> Result<Dataset, DataError> {
         if n == 0 {
-            return Err(DataError::InvalidArgument(
-                "take_per_class needs n >= 1".into(),
-            ));
+            return Err(DataError::InvalidArgument("take_per_class needs n >= 1".into()));
         }
-        let mut idx: Vec<usize> = self
-            .shuffled_by_class(seed)
-            .into_iter()
-            .flat_map(|c| c.into_iter().take(n))
-            .collect();
+        let mut idx: Vec<usize> =
+            self.shuffled_by_class(seed).into_iter().flat_map(|c| c.into_iter().take(n)).collect();
         idx.sort_unstable();
         self.subset(&idx, &format!("per-class-{n}"))
     }
@@ -111,9 +103,7 @@ mod tests {
 
     fn ids(d: &crate::Dataset) -> Vec<u32> {
         // toy() encodes the example index in the first pixel
-        (0..d.len())
-            .map(|i| (d.image(i)[0] * 250.0).round() as u32)
-            .collect()
+        (0..d.len()).map(|i| (d.image(i)[0] * 250.0).round() as u32).collect()
     }
 
     #[test]

@@ -44,10 +44,7 @@ impl Normalization {
 
     /// Mean 0, std 1 for every channel: leaves pixels unchanged.
     pub fn identity(channels: usize) -> Self {
-        Normalization {
-            mean: vec![0.0; channels],
-            std: vec![1.0; channels],
-        }
+        Normalization { mean: vec![0.0; channels], std: vec![1.0; channels] }
     }
 
     pub fn channels(&self) -> usize {
@@ -187,14 +184,7 @@ mod tests {
     fn handmade() -> (Batch, ImageShape) {
         let shape = ImageShape::new(2, 3, 4);
         let images: Vec<f32> = (0..2 * shape.numel()).map(|k| k as f32 / 48.0).collect();
-        (
-            Batch {
-                images,
-                labels: vec![0, 1],
-                len: 2,
-            },
-            shape,
-        )
+        (Batch { images, labels: vec![0, 1], indices: vec![0, 1], len: 2 }, shape)
     }
 
     #[test]
@@ -221,10 +211,7 @@ mod tests {
     fn pad_crop_shifts_with_zero_fill_and_keeps_labels() {
         let (mut b, shape) = handmade();
         let before = b.clone();
-        let aug = Augmentation {
-            pad_crop: 2,
-            horizontal_flip: true,
-        };
+        let aug = Augmentation { pad_crop: 2, horizontal_flip: true };
         let mut changed = false;
         let mut rng = StdRng::seed_from_u64(3);
         for _ in 0..10 {
@@ -233,11 +220,7 @@ mod tests {
             assert_eq!(c.images.len(), before.images.len());
             assert_eq!(c.labels, before.labels);
             // every output value is either zero padding or an input value
-            assert!(
-                c.images
-                    .iter()
-                    .all(|v| *v == 0.0 || before.images.contains(v))
-            );
+            assert!(c.images.iter().all(|v| *v == 0.0 || before.images.contains(v)));
             changed |= c.images != before.images;
         }
         assert!(changed);
@@ -253,15 +236,7 @@ mod tests {
         let norm = d.channel_stats();
         let mut px = d.images().to_vec();
         norm.apply(&mut px, d.shape);
-        let n = Dataset::new(
-            "n",
-            d.shape,
-            3,
-            d.class_names.clone(),
-            px,
-            d.labels().to_vec(),
-        )
-        .unwrap();
+        let n = Dataset::new("n", d.shape, 3, d.class_names.clone(), px, d.labels().to_vec()).unwrap();
         let st = n.channel_stats();
         for c in 0..3 {
             assert!(st.mean[c].abs() < 1e-4, "mean {}", st.mean[c]);

@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use mown_data::{
-    CIFAR10_CLASSES, DataSource, Dataset, ImageShape, Split, fashion_mnist, foolbox_images,
-    image_folder, mnist_json,
+    CIFAR10_CLASSES, DataSource, Dataset, ImageShape, Split, fashion_mnist, foolbox_images, image_folder, mnist_json,
 };
 use sha2::{Digest, Sha256};
 
@@ -40,10 +39,7 @@ fn foolbox_dir() -> PathBuf {
 }
 
 fn bytes(d: &Dataset) -> Vec<u8> {
-    d.images()
-        .iter()
-        .map(|&v| (v * 255.0).round() as u8)
-        .collect()
+    d.images().iter().map(|&v| (v * 255.0).round() as u8).collect()
 }
 
 /// Rebuilds the IDX files from what the loader produced and hashes them, so
@@ -93,9 +89,7 @@ fn fashion_mnist_counts_and_checksums() {
     let fb = foolbox_images(&foolbox_dir(), "fashionMNIST").unwrap();
     assert_eq!(fb.len(), 20);
     assert_eq!(fb.shape, test.shape);
-    let first = test
-        .subset(&(0..20).collect::<Vec<_>>(), "first20")
-        .unwrap();
+    let first = test.subset(&(0..20).collect::<Vec<_>>(), "first20").unwrap();
     assert_eq!(fb.labels(), first.labels());
     assert_eq!(bytes(&fb), bytes(&first));
     assert_eq!(fb.labels()[..3], [9, 2, 1]);
@@ -104,9 +98,7 @@ fn fashion_mnist_counts_and_checksums() {
 #[test]
 fn fashion_mnist_source_uses_official_split() {
     let dir = require(fashion_dir().join("t10k-labels-idx1-ubyte.gz"));
-    let src = DataSource::FashionMnist {
-        dir: Some(dir.parent().unwrap().to_path_buf()),
-    };
+    let src = DataSource::FashionMnist { dir: Some(dir.parent().unwrap().to_path_buf()) };
     let (train, test) = src.load().unwrap();
     assert_eq!((train.len(), test.len()), (60_000, 10_000));
     assert_eq!(train.name, "fashion-mnist/train");
@@ -118,10 +110,7 @@ fn mnist_json_counts() {
     let d = mnist_json(&root).unwrap();
     assert_eq!(d.len(), 10_000);
     assert_eq!(d.shape, ImageShape::new(1, 28, 28));
-    assert_eq!(
-        d.class_counts(),
-        vec![1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
-    );
+    assert_eq!(d.class_counts(), vec![1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]);
     assert!(d.images().iter().all(|v| (0.0..=1.0).contains(v)));
     assert!(d.images().iter().any(|&v| v > 0.99));
     // class order: all zeros first
@@ -135,19 +124,13 @@ fn mnist_json_counts() {
 fn foolbox_cifar10_labels_and_shape() {
     let d = foolbox_images(&foolbox_dir(), "cifar10").unwrap();
     assert_eq!(d.shape, ImageShape::new(3, 32, 32));
-    assert_eq!(
-        d.labels(),
-        &[3, 8, 8, 0, 6, 6, 1, 6, 3, 1, 0, 9, 5, 7, 9, 8, 5, 7, 8, 6]
-    );
+    assert_eq!(d.labels(), &[3, 8, 8, 0, 6, 6, 1, 6, 3, 1, 0, 9, 5, 7, 9, 8, 5, 7, 8, 6]);
     assert_eq!(d.class_names[3], "cat");
     // real photos: channels differ and values span the range
     let img = d.image(0);
     assert_ne!(img[..1024], img[1024..2048]);
     let c100 = foolbox_images(&foolbox_dir(), "cifar100").unwrap();
-    assert_eq!(
-        (c100.len(), c100.num_classes, c100.labels()[0]),
-        (20, 100, 49)
-    );
+    assert_eq!((c100.len(), c100.num_classes, c100.labels()[0]), (20, 100, 49));
     let mnist = foolbox_images(&foolbox_dir(), "mnist").unwrap();
     assert_eq!(mnist.shape, ImageShape::new(1, 28, 28));
     assert_eq!(mnist.labels()[..4], [7, 2, 1, 0]);
@@ -178,12 +161,8 @@ fn image_folder_on_real_cifar_pngs() {
     // each loaded image equals the foolbox image with the same class name
     for i in 0..d.len() {
         let class = &d.class_names[d.labels()[i]];
-        let found = (0..fb.len())
-            .any(|j| CIFAR10_CLASSES[fb.labels()[j]] == class && fb.image(j) == d.image(i));
-        assert!(
-            found,
-            "folder image {i} ({class}) not among the foolbox images"
-        );
+        let found = (0..fb.len()).any(|j| CIFAR10_CLASSES[fb.labels()[j]] == class && fb.image(j) == d.image(i));
+        assert!(found, "folder image {i} ({class}) not among the foolbox images");
     }
     let grey = image_folder(t.path(), 1).unwrap();
     assert_eq!(grey.shape, ImageShape::new(1, 32, 32));
@@ -202,12 +181,7 @@ fn mnist_resized_for_a_cifar_model() {
     let img = r.image(0);
     assert_eq!(img[..1024], img[1024..2048]);
     let back = r.resized(ImageShape::new(1, 28, 28)).unwrap();
-    let err: f32 = back
-        .images()
-        .iter()
-        .zip(fb.images())
-        .map(|(a, b)| (a - b).abs())
-        .sum::<f32>()
-        / fb.images().len() as f32;
+    let err: f32 =
+        back.images().iter().zip(fb.images()).map(|(a, b)| (a - b).abs()).sum::<f32>() / fb.images().len() as f32;
     assert!(err < 0.05, "mean round-trip error {err}");
 }

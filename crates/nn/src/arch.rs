@@ -71,10 +71,7 @@ impl Arch {
 
     /// Whether the network has BatchNorm layers (their running statistics need care).
     pub fn has_batch_norm(self) -> bool {
-        matches!(
-            self,
-            Arch::Resnet20 | Arch::Resnet18 | Arch::Vgg11 | Arch::Vgg16
-        )
+        matches!(self, Arch::Resnet20 | Arch::Resnet18 | Arch::Vgg11 | Arch::Vgg16)
     }
 }
 
@@ -102,17 +99,10 @@ impl FromStr for Arch {
             "arce" => "arc-e",
             other => other,
         };
-        Arch::ALL
-            .into_iter()
-            .find(|a| a.name() == wanted)
-            .ok_or_else(|| NnError::UnknownArch {
-                name: s.to_string(),
-                known: Arch::ALL
-                    .iter()
-                    .map(|a| a.name())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        Arch::ALL.into_iter().find(|a| a.name() == wanted).ok_or_else(|| NnError::UnknownArch {
+            name: s.to_string(),
+            known: Arch::ALL.iter().map(|a| a.name()).collect::<Vec<_>>().join(", "),
+        })
     }
 }
 
@@ -126,11 +116,7 @@ pub struct ModelSpec {
 
 impl ModelSpec {
     pub fn new(arch: Arch, input: ImageShape, num_classes: usize) -> Result<Self, NnError> {
-        let spec = Self {
-            arch,
-            input,
-            num_classes,
-        };
+        let spec = Self { arch, input, num_classes };
         spec.validate()?;
         Ok(spec)
     }
@@ -139,20 +125,13 @@ impl ModelSpec {
     pub fn validate(&self) -> Result<(), NnError> {
         let s = self.input;
         if s.channels == 0 || s.height == 0 || s.width == 0 {
-            return Err(NnError::BadSpec(format!(
-                "input shape {s:?} has a zero dimension"
-            )));
+            return Err(NnError::BadSpec(format!("input shape {s:?} has a zero dimension")));
         }
         if self.num_classes < 2 {
-            return Err(NnError::BadSpec(format!(
-                "a classifier needs at least 2 classes, got {}",
-                self.num_classes
-            )));
+            return Err(NnError::BadSpec(format!("a classifier needs at least 2 classes, got {}", self.num_classes)));
         }
         if s.channels > 64 || s.height > 1024 || s.width > 1024 {
-            return Err(NnError::BadSpec(format!(
-                "input shape {s:?} is implausibly large"
-            )));
+            return Err(NnError::BadSpec(format!("input shape {s:?} is implausibly large")));
         }
         Ok(())
     }

@@ -22,33 +22,13 @@ pub struct BenchCase {
 
 /// The cases of `mown bench nn` (and of the PyTorch reference script).
 pub const CASES: [BenchCase; 3] = [
-    BenchCase {
-        name: "lenet5-28x28x1",
-        arch: Arch::Lenet5,
-        shape: ImageShape {
-            channels: 1,
-            height: 28,
-            width: 28,
-        },
-    },
+    BenchCase { name: "lenet5-28x28x1", arch: Arch::Lenet5, shape: ImageShape { channels: 1, height: 28, width: 28 } },
     BenchCase {
         name: "resnet20-32x32x3",
         arch: Arch::Resnet20,
-        shape: ImageShape {
-            channels: 3,
-            height: 32,
-            width: 32,
-        },
+        shape: ImageShape { channels: 3, height: 32, width: 32 },
     },
-    BenchCase {
-        name: "vgg11bn-32x32x3",
-        arch: Arch::Vgg11,
-        shape: ImageShape {
-            channels: 3,
-            height: 32,
-            width: 32,
-        },
-    },
+    BenchCase { name: "vgg11bn-32x32x3", arch: Arch::Vgg11, shape: ImageShape { channels: 3, height: 32, width: 32 } },
 ];
 
 /// Images per second for each operation (median over the timed iterations).
@@ -87,9 +67,7 @@ pub fn measure(
     let classes: Vec<String> = (0..10).map(|i| i.to_string()).collect();
     let meta = ModelMeta::new(spec, Normalization::identity(case.shape.channels), classes)?;
     let model = Model::init(meta, device, 7);
-    let pixels: Vec<f32> = (0..batch * case.shape.numel())
-        .map(|i| ((i * 7919) % 255) as f32 / 255.0)
-        .collect();
+    let pixels: Vec<f32> = (0..batch * case.shape.numel()).map(|i| ((i * 7919) % 255) as f32 / 255.0).collect();
     let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
     let x = images_tensor(&pixels, case.shape, device);
 
@@ -100,10 +78,7 @@ pub fn measure(
 
     let train_device = device.clone().autodiff();
     let mut optim = TrainConfig::default().optimizer();
-    let mut trained = Model {
-        meta: model.meta.clone(),
-        net: model.net.clone().fork(&train_device).train(),
-    };
+    let mut trained = Model { meta: model.meta.clone(), net: model.net.clone().fork(&train_device).train() };
     let xt = x.clone().autodiff();
     let train_step = median_seconds(warmup, iters, || {
         let loss = crate::loss::cross_entropy(trained.forward(xt.clone()), &labels);
@@ -113,15 +88,9 @@ pub fn measure(
     });
 
     let input_gradient = median_seconds(warmup, iters, || {
-        let g = model.input_gradient(x.clone(), |logits| {
-            crate::loss::cross_entropy(logits, &labels)
-        });
+        let g = model.input_gradient(x.clone(), |logits| crate::loss::cross_entropy(logits, &labels));
         let _ = g.grad.into_data();
     });
     let ips = |s: f64| batch as f64 / s.max(1e-12);
-    Ok(Throughput {
-        forward: ips(forward),
-        train_step: ips(train_step),
-        input_gradient: ips(input_gradient),
-    })
+    Ok(Throughput { forward: ips(forward), train_step: ips(train_step), input_gradient: ips(input_gradient) })
 }

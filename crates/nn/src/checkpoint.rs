@@ -34,41 +34,19 @@ impl Checkpoint {
     }
 
     fn io(&self, source: std::io::Error) -> NnError {
-        NnError::Io {
-            path: self.dir.clone(),
-            source,
-        }
+        NnError::Io { path: self.dir.clone(), source }
     }
 
     fn corrupt(&self, reason: String) -> NnError {
-        NnError::CorruptModel {
-            path: self.dir.clone(),
-            reason: format!("checkpoint: {reason}"),
-        }
+        NnError::CorruptModel { path: self.dir.clone(), reason: format!("checkpoint: {reason}") }
     }
 
-    pub(crate) fn save(
-        &self,
-        model: &Model,
-        optim: &ModuleOptimizer,
-        epochs_done: usize,
-    ) -> Result<(), NnError> {
+    pub(crate) fn save(&self, model: &Model, optim: &ModuleOptimizer, epochs_done: usize) -> Result<(), NnError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| self.io(e))?;
         // burn's own record format keeps parameter ids, which the optimizer state refers to.
-        model
-            .net
-            .clone()
-            .save_file(self.dir.join("model.bpk"))
-            .map_err(|e| self.corrupt(format!("{e:?}")))?;
-        optim
-            .to_record()
-            .save(self.dir.join("optimizer.bpk"))
-            .map_err(|e| self.corrupt(format!("{e:?}")))?;
-        let state = State {
-            epochs_done,
-            config: self.config.clone(),
-            arch: model.meta.spec.arch.to_string(),
-        };
+        model.net.clone().save_file(self.dir.join("model.bpk")).map_err(|e| self.corrupt(format!("{e:?}")))?;
+        optim.to_record().save(self.dir.join("optimizer.bpk")).map_err(|e| self.corrupt(format!("{e:?}")))?;
+        let state = State { epochs_done, config: self.config.clone(), arch: model.meta.spec.arch.to_string() };
         let json = serde_json::to_vec_pretty(&state).map_err(|e| self.corrupt(e.to_string()))?;
         std::fs::write(self.dir.join("state.json"), json).map_err(|e| self.io(e))
     }
@@ -82,8 +60,7 @@ impl Checkpoint {
         let Ok(bytes) = std::fs::read(self.dir.join("state.json")) else {
             return Ok(None);
         };
-        let state: State =
-            serde_json::from_slice(&bytes).map_err(|e| self.corrupt(e.to_string()))?;
+        let state: State = serde_json::from_slice(&bytes).map_err(|e| self.corrupt(e.to_string()))?;
         if state.config != self.config || state.arch != model.meta.spec.arch.to_string() {
             tracing::warn!(dir = %self.dir.display(), "checkpoint belongs to another configuration; starting afresh");
             return Ok(None);
@@ -94,8 +71,8 @@ impl Checkpoint {
             .try_load_file(self.dir.join("model.bpk"))
             .map_err(|e| self.corrupt(format!("{e:?}")))?
             .fork(device);
-        let record = OptimizerRecord::load(self.dir.join("optimizer.bpk"))
-            .map_err(|e| self.corrupt(format!("{e:?}")))?;
+        let record =
+            OptimizerRecord::load(self.dir.join("optimizer.bpk")).map_err(|e| self.corrupt(format!("{e:?}")))?;
         Ok(Some((net, record, state.epochs_done)))
     }
 }

@@ -42,10 +42,7 @@ fn vulkan() -> Result<Device, NnError> {
 
 #[cfg(not(feature = "vulkan"))]
 fn vulkan() -> Result<Device, NnError> {
-    Err(NnError::DeviceUnavailable(
-        "vulkan".into(),
-        "rebuild with `cargo build --release --features vulkan`".into(),
-    ))
+    Err(NnError::DeviceUnavailable("vulkan".into(), "rebuild with `cargo build --release --features vulkan`".into()))
 }
 
 impl FromStr for Backend {
@@ -55,10 +52,7 @@ impl FromStr for Backend {
             "cpu" | "flex" => Ok(Backend::Cpu),
             "vulkan" | "gpu" => Ok(Backend::Vulkan),
             "auto" => Ok(Backend::Auto),
-            other => Err(NnError::DeviceUnavailable(
-                other.into(),
-                "choose cpu, vulkan or auto".into(),
-            )),
+            other => Err(NnError::DeviceUnavailable(other.into(), "choose cpu, vulkan or auto".into())),
         }
     }
 }

@@ -13,32 +13,15 @@ pub enum NnError {
     #[error("input contains NaN or infinite values ({count} of {total})")]
     NonFinite { count: usize, total: usize },
     #[error("cannot read model file {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a valid mown model file: {reason}")]
     CorruptModel { path: PathBuf, reason: String },
     #[error("{path}: weights do not match architecture {arch}: {reason}")]
-    WeightMismatch {
-        path: PathBuf,
-        arch: String,
-        reason: String,
-    },
-    #[error(
-        "{path}: weights hash {found} differs from the {expected} recorded in its metadata (file modified?)"
-    )]
-    HashMismatch {
-        path: PathBuf,
-        expected: String,
-        found: String,
-    },
+    WeightMismatch { path: PathBuf, arch: String, reason: String },
+    #[error("{path}: weights hash {found} differs from the {expected} recorded in its metadata (file modified?)")]
+    HashMismatch { path: PathBuf, expected: String, found: String },
     #[error("training diverged: loss became {loss} at epoch {epoch}, batch {batch}")]
-    Diverged {
-        epoch: usize,
-        batch: usize,
-        loss: f32,
-    },
+    Diverged { epoch: usize, batch: usize, loss: f32 },
     #[error("invalid training configuration: {0}")]
     BadTrainConfig(String),
     #[error("device '{0}' is not available in this build: {1}")]

@@ -18,24 +18,14 @@ pub struct InputGradient {
 
 impl Model {
     /// Gradient of `objective(logits)` (a scalar) with respect to pixel-space `images`.
-    pub fn input_gradient(
-        &self,
-        images: Tensor<4>,
-        objective: impl FnOnce(Tensor<2>) -> Tensor<1>,
-    ) -> InputGradient {
+    pub fn input_gradient(&self, images: Tensor<4>, objective: impl FnOnce(Tensor<2>) -> Tensor<1>) -> InputGradient {
         let eval = self.valid();
         let x = images.without_autodiff().autodiff().require_grad();
         let logits = eval.forward(x.clone());
         let loss = objective(logits.clone());
         let value = loss.clone().into_scalar::<f32>();
         let grads = loss.backward();
-        let grad = x
-            .grad(&grads)
-            .unwrap_or_else(|| x.clone().without_autodiff().zeros_like());
-        InputGradient {
-            grad,
-            logits: logits.without_autodiff(),
-            objective: value,
-        }
+        let grad = x.grad(&grads).unwrap_or_else(|| x.clone().without_autodiff().zeros_like());
+        InputGradient { grad, logits: logits.without_autodiff(), objective: value }
     }
 }

@@ -22,10 +22,8 @@ pub fn to_bytes(model: &Model) -> Result<(Vec<u8>, ModelMeta), NnError> {
     let eval = model.net.valid();
     let plain = write_store(&eval, None)?;
     let mut meta = model.meta.clone();
-    meta.weights_sha256 = weights_sha256(&plain).map_err(|reason| NnError::CorruptModel {
-        path: "<memory>".into(),
-        reason,
-    })?;
+    meta.weights_sha256 =
+        weights_sha256(&plain).map_err(|reason| NnError::CorruptModel { path: "<memory>".into(), reason })?;
     let json = serde_json::to_string(&meta).map_err(|e| NnError::BadSpec(e.to_string()))?;
     Ok((write_store(&eval, Some(json))?, meta))
 }
@@ -35,12 +33,8 @@ fn write_store(net: &Network, meta_json: Option<String>) -> Result<Vec<u8>, NnEr
     if let Some(json) = meta_json {
         store = store.metadata(META_KEY, json);
     }
-    let fail = |e: String| NnError::CorruptModel {
-        path: "<memory>".into(),
-        reason: e,
-    };
-    net.save_into(&mut store)
-        .map_err(|e| fail(format!("{e:?}")))?;
+    let fail = |e: String| NnError::CorruptModel { path: "<memory>".into(), reason: e };
+    net.save_into(&mut store).map_err(|e| fail(format!("{e:?}")))?;
     store.get_bytes().map_err(|e| fail(format!("{e:?}")))
 }
 
@@ -48,10 +42,7 @@ fn write_store(net: &Network, meta_json: Option<String>) -> Result<Vec<u8>, NnEr
 /// metadata as written, including the weights hash.
 pub fn save(model: &Model, path: &Path) -> Result<ModelMeta, NnError> {
     let (bytes, meta) = to_bytes(model)?;
-    let io = |source| NnError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| NnError::Io { path: path.to_path_buf(), source };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
@@ -63,32 +54,21 @@ pub fn save(model: &Model, path: &Path) -> Result<ModelMeta, NnError> {
 
 /// Reads only the metadata of a model file (cheap; for `mown info`).
 pub fn read_meta(path: &Path) -> Result<ModelMeta, NnError> {
-    let bytes = std::fs::read(path).map_err(|source| NnError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| NnError::Io { path: path.to_path_buf(), source })?;
     meta_from_bytes(&bytes, path)
 }
 
 fn meta_from_bytes(bytes: &[u8], path: &Path) -> Result<ModelMeta, NnError> {
-    let corrupt = |reason: String| NnError::CorruptModel {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| corrupt(format!("bad safetensors header: {e}")))?;
+    let corrupt = |reason: String| NnError::CorruptModel { path: path.to_path_buf(), reason };
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| corrupt(format!("bad safetensors header: {e}")))?;
     let json = header
         .metadata()
         .as_ref()
         .and_then(|m| m.get(META_KEY))
         .ok_or_else(|| corrupt(format!("no '{META_KEY}' metadata: not written by mown")))?;
-    let meta: ModelMeta =
-        serde_json::from_str(json).map_err(|e| corrupt(format!("bad metadata JSON: {e}")))?;
+    let meta: ModelMeta = serde_json::from_str(json).map_err(|e| corrupt(format!("bad metadata JSON: {e}")))?;
     if meta.format_version != crate::model::FORMAT_VERSION {
-        return Err(corrupt(format!(
-            "unsupported format version {}",
-            meta.format_version
-        )));
+        return Err(corrupt(format!("unsupported format version {}", meta.format_version)));
     }
     meta.spec.validate()?;
     Ok(meta)
@@ -97,59 +77,36 @@ fn meta_from_bytes(bytes: &[u8], path: &Path) -> Result<ModelMeta, NnError> {
 /// Loads a model onto `device`, checking the header, the weights hash and that every tensor
 /// matches the architecture recorded in the metadata.
 pub fn load(path: &Path, device: &Device) -> Result<Model, NnError> {
-    let bytes = std::fs::read(path).map_err(|source| NnError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| NnError::Io { path: path.to_path_buf(), source })?;
     from_bytes(bytes, path, device)
 }
 
 pub fn from_bytes(bytes: Vec<u8>, path: &Path, device: &Device) -> Result<Model, NnError> {
     let mut meta = meta_from_bytes(&bytes, path)?;
-    let found = weights_sha256(&bytes).map_err(|reason| NnError::CorruptModel {
-        path: path.to_path_buf(),
-        reason,
-    })?;
+    let found = weights_sha256(&bytes).map_err(|reason| NnError::CorruptModel { path: path.to_path_buf(), reason })?;
     if !meta.weights_sha256.is_empty() && meta.weights_sha256 != found {
-        return Err(NnError::HashMismatch {
-            path: path.to_path_buf(),
-            expected: meta.weights_sha256,
-            found,
-        });
+        return Err(NnError::HashMismatch { path: path.to_path_buf(), expected: meta.weights_sha256, found });
     }
     meta.weights_sha256 = found;
-    let mismatch = |reason: String| NnError::WeightMismatch {
-        path: path.to_path_buf(),
-        arch: meta.spec.arch.to_string(),
-        reason,
-    };
+    let mismatch =
+        |reason: String| NnError::WeightMismatch { path: path.to_path_buf(), arch: meta.spec.arch.to_string(), reason };
     let mut net = {
         // Building the skeleton draws random init values: hold the RNG so a concurrent seeded
         // run elsewhere in the process is not perturbed.
         let _lock = SeedLock::acquire(device, 0);
         Network::init(&meta.spec, device)
     };
-    let mut store = SafetensorsStore::from_bytes(Some(bytes))
-        .validate(true)
-        .allow_partial(false);
-    let result = net
-        .load_from(&mut store)
-        .map_err(|e| mismatch(format!("{e:?}")))?;
+    let mut store = SafetensorsStore::from_bytes(Some(bytes)).validate(true).allow_partial(false);
+    let result = net.load_from(&mut store).map_err(|e| mismatch(format!("{e:?}")))?;
     if !result.errors.is_empty() {
         return Err(mismatch(format!("{:?}", result.errors)));
     }
     if !result.missing.is_empty() {
         let names: Vec<_> = result.missing.iter().map(|(n, _)| n.as_str()).collect();
-        return Err(mismatch(format!(
-            "tensors missing from file: {}",
-            names.join(", ")
-        )));
+        return Err(mismatch(format!("tensors missing from file: {}", names.join(", "))));
     }
     if !result.unused.is_empty() {
-        return Err(mismatch(format!(
-            "file has tensors the architecture lacks: {}",
-            result.unused.join(", ")
-        )));
+        return Err(mismatch(format!("file has tensors the architecture lacks: {}", result.unused.join(", "))));
     }
     Ok(Model { meta, net })
 }
@@ -157,15 +114,12 @@ pub fn from_bytes(bytes: Vec<u8>, path: &Path, device: &Device) -> Result<Model,
 /// SHA-256 over the weight tensors in name order (name, dtype, shape, bytes), independent of the
 /// header metadata, so it identifies the weights themselves.
 pub fn weights_sha256(bytes: &[u8]) -> Result<String, String> {
-    let tensors =
-        SafeTensors::deserialize(bytes).map_err(|e| format!("bad safetensors data: {e}"))?;
+    let tensors = SafeTensors::deserialize(bytes).map_err(|e| format!("bad safetensors data: {e}"))?;
     let mut names: Vec<String> = tensors.names().into_iter().map(|s| s.to_string()).collect();
     names.sort();
     let mut hasher = Sha256::new();
     for name in names {
-        let view = tensors
-            .tensor(&name)
-            .map_err(|e| format!("tensor {name}: {e}"))?;
+        let view = tensors.tensor(&name).map_err(|e| format!("tensor {name}: {e}"))?;
         hasher.update(name.as_bytes());
         hasher.update(format!("{:?}{:?}", view.dtype(), view.shape()).as_bytes());
         hasher.update(view.data());

@@ -24,18 +24,11 @@ pub fn cross_entropy_per_example(logits: Tensor<2>, labels: &[usize]) -> Tensor<
 
 /// Mean cross-entropy against soft targets (rows of probabilities).
 pub fn soft_cross_entropy(logits: Tensor<2>, target_probs: Tensor<2>) -> Tensor<1> {
-    (target_probs * log_softmax(logits, 1))
-        .sum_dim(1)
-        .mean()
-        .neg()
+    (target_probs * log_softmax(logits, 1)).sum_dim(1).mean().neg()
 }
 
 /// KL(teacher || student) between temperature-softened distributions, averaged over the batch.
-pub fn kl_divergence(
-    student_logits: Tensor<2>,
-    teacher_logits: Tensor<2>,
-    temperature: f64,
-) -> Tensor<1> {
+pub fn kl_divergence(student_logits: Tensor<2>, teacher_logits: Tensor<2>, temperature: f64) -> Tensor<1> {
     let t = temperature;
     let teacher = softmax(teacher_logits.clone().div_scalar(t), 1);
     let teacher_log = log_softmax(teacher_logits.div_scalar(t), 1);

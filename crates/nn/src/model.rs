@@ -46,15 +46,9 @@ pub struct ModelMeta {
 pub const FORMAT_VERSION: u32 = 1;
 
 impl ModelMeta {
-    pub fn new(
-        spec: ModelSpec,
-        normalization: Normalization,
-        class_names: Vec<String>,
-    ) -> Result<Self, NnError> {
+    pub fn new(spec: ModelSpec, normalization: Normalization, class_names: Vec<String>) -> Result<Self, NnError> {
         spec.validate()?;
-        if normalization.mean.len() != spec.input.channels
-            || normalization.std.len() != spec.input.channels
-        {
+        if normalization.mean.len() != spec.input.channels || normalization.std.len() != spec.input.channels {
             return Err(NnError::BadSpec(format!(
                 "normalisation has {} means / {} stds for {} channels",
                 normalization.mean.len(),
@@ -62,15 +56,8 @@ impl ModelMeta {
                 spec.input.channels
             )));
         }
-        if normalization
-            .std
-            .iter()
-            .any(|s| !(s.is_finite() && *s > 0.0))
-        {
-            return Err(NnError::BadSpec(format!(
-                "normalisation std must be positive: {:?}",
-                normalization.std
-            )));
+        if normalization.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(NnError::BadSpec(format!("normalisation std must be positive: {:?}", normalization.std)));
         }
         if class_names.len() != spec.num_classes {
             return Err(NnError::BadSpec(format!(
@@ -133,11 +120,7 @@ impl Model {
 
     /// The device the weights live on.
     pub fn device(&self) -> Device {
-        self.net
-            .devices()
-            .first()
-            .cloned()
-            .unwrap_or_else(Device::flex)
+        self.net.devices().first().cloned().unwrap_or_else(Device::flex)
     }
 
     /// Logits for pixel-space images `[n, c, h, w]` in [0, 1]. Differentiable (training, input
@@ -150,15 +133,8 @@ impl Model {
     pub fn normalize(&self, images: Tensor<4>) -> Tensor<4> {
         let device = images.device();
         let c = self.meta.spec.input.channels;
-        let mean = Tensor::<1>::from_floats(self.meta.normalization.mean.as_slice(), &device)
-            .reshape([1, c, 1, 1]);
-        let inv_std: Vec<f32> = self
-            .meta
-            .normalization
-            .std
-            .iter()
-            .map(|s| 1.0 / s)
-            .collect();
+        let mean = Tensor::<1>::from_floats(self.meta.normalization.mean.as_slice(), &device).reshape([1, c, 1, 1]);
+        let inv_std: Vec<f32> = self.meta.normalization.std.iter().map(|s| 1.0 / s).collect();
         let inv_std = Tensor::<1>::from_floats(inv_std.as_slice(), &device).reshape([1, c, 1, 1]);
         (images - mean) * inv_std
     }
@@ -166,10 +142,7 @@ impl Model {
     /// This model in evaluation mode on a plain (non-autodiff) device: BatchNorm uses running
     /// statistics, dropout is off, no graph is recorded.
     pub fn valid(&self) -> Model {
-        Model {
-            meta: self.meta.clone(),
-            net: self.net.valid(),
-        }
+        Model { meta: self.meta.clone(), net: self.net.valid() }
     }
 
     /// Checks that a flat buffer holds whole images of this model's shape and no NaN/inf.
@@ -186,11 +159,7 @@ impl Model {
         let mut out = Vec::with_capacity(n * self.num_classes());
         for start in (0..n).step_by(INFERENCE_BATCH) {
             let end = (start + INFERENCE_BATCH).min(n);
-            let x = images_tensor(
-                &images[start * numel..end * numel],
-                self.input_shape(),
-                &device,
-            );
+            let x = images_tensor(&images[start * numel..end * numel], self.input_shape(), &device);
             out.extend(tensor_to_vec(eval.forward(x)));
         }
         Ok(out)
@@ -222,11 +191,7 @@ impl Model {
             return Err(NnError::BadInput(format!("dataset {} is empty", data.name)));
         }
         let predicted = self.predict(data.images())?;
-        let correct = predicted
-            .iter()
-            .zip(data.labels())
-            .filter(|(p, l)| p == l)
-            .count();
+        let correct = predicted.iter().zip(data.labels()).filter(|(p, l)| p == l).count();
         Ok(correct as f64 / data.len() as f64)
     }
 
@@ -272,10 +237,7 @@ pub fn check_images(images: &[f32], shape: ImageShape) -> Result<usize, NnError>
     }
     let bad = images.iter().filter(|v| !v.is_finite()).count();
     if bad > 0 {
-        return Err(NnError::NonFinite {
-            count: bad,
-            total: images.len(),
-        });
+        return Err(NnError::NonFinite { count: bad, total: images.len() });
     }
     Ok(images.len() / numel)
 }
@@ -294,10 +256,7 @@ pub fn labels_tensor(labels: &[usize], device: &Device) -> Tensor<1, Int> {
 
 /// Copies any float tensor into a flat `Vec<f32>`.
 pub fn tensor_to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap_or_default()
+    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
 }
 
 pub fn softmax_rows(values: &mut [f32], classes: usize) {
@@ -320,9 +279,7 @@ pub fn argmax_rows(values: &[f32], classes: usize) -> Vec<usize> {
         .map(|row| {
             row.iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-                    if v > best.1 { (i, v) } else { best }
-                })
+                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
                 .0
         })
         .collect()

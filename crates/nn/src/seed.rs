@@ -16,9 +16,7 @@ pub struct SeedLock {
 impl SeedLock {
     /// Locks burn's RNG and seeds it for `device` (and its autodiff twin, which shares it).
     pub fn acquire(device: &Device, seed: u64) -> SeedLock {
-        let guard = BURN_RNG
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let guard = BURN_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         device.seed(seed);
         SeedLock { _guard: guard }
     }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::NnError;
 use crate::checkpoint::Checkpoint;
 use crate::model::{Model, images_tensor};
+use crate::models::Network;
 use crate::seed::{SeedLock, derive};
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,10 +71,7 @@ impl Default for TrainConfig {
             batch_size: 128,
             lr: 0.05,
             weight_decay: 5e-4,
-            optimizer: OptimizerKind::Sgd {
-                momentum: 0.9,
-                nesterov: false,
-            },
+            optimizer: OptimizerKind::Sgd { momentum: 0.9, nesterov: false },
             schedule: LrSchedule::Cosine,
             augmentation: Augmentation::default(),
             seed: 0,
@@ -93,10 +91,7 @@ impl TrainConfig {
             return bad(format!("learning rate must be positive, got {}", self.lr));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return bad(format!(
-                "weight decay must be >= 0, got {}",
-                self.weight_decay
-            ));
+            return bad(format!("weight decay must be >= 0, got {}", self.weight_decay));
         }
         if let LrSchedule::Step { every: 0, .. } = self.schedule {
             return bad("step schedule needs every >= 1".into());
@@ -108,9 +103,7 @@ impl TrainConfig {
     pub fn lr_at(&self, epoch: usize, step: usize, steps_per_epoch: usize) -> f64 {
         match self.schedule {
             LrSchedule::Constant => self.lr,
-            LrSchedule::Step { every, gamma } => {
-                self.lr * gamma.powi((epoch / every.max(1)) as i32)
-            }
+            LrSchedule::Step { every, gamma } => self.lr * gamma.powi((epoch / every.max(1)) as i32),
             LrSchedule::Cosine => {
                 let total = (self.epochs * steps_per_epoch).max(1) as f64;
                 let t = (epoch * steps_per_epoch + step) as f64;
@@ -120,26 +113,16 @@ impl TrainConfig {
     }
 
     pub(crate) fn optimizer(&self) -> ModuleOptimizer {
-        let wd =
-            (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
+        let wd = (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
         match self.optimizer {
             OptimizerKind::Sgd { momentum, nesterov } => SgdConfig::new()
-                .with_momentum((momentum > 0.0).then(|| MomentumConfig {
-                    momentum,
-                    dampening: 0.0,
-                    nesterov,
-                }))
+                .with_momentum((momentum > 0.0).then(|| MomentumConfig { momentum, dampening: 0.0, nesterov }))
                 .with_weight_decay(wd)
                 .init(),
-            OptimizerKind::Adam => AdamConfig::new()
-                .with_epsilon(1e-8)
-                .with_weight_decay(wd)
-                .init(),
-            OptimizerKind::RmsProp => RmsPropConfig::new()
-                .with_momentum(0.0)
-                .with_epsilon(1e-8)
-                .with_weight_decay(wd)
-                .init(),
+            OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-8).with_weight_decay(wd).init(),
+            OptimizerKind::RmsProp => {
+                RmsPropConfig::new().with_momentum(0.0).with_epsilon(1e-8).with_weight_decay(wd).init()
+            }
         }
     }
 }
@@ -174,6 +157,20 @@ impl TrainReport {
 pub trait Objective {
     /// `images` are pixel-space and on the training (autodiff) device; `model` is in training mode.
     fn loss(&mut self, model: &Model, images: Tensor<4>, labels: &[usize]) -> Tensor<1>;
+
+    /// The loss when the objective needs to know which examples are in the batch (`indices` are
+    /// positions in the training dataset, e.g. to look up a victim's soft labels). Defaults to
+    /// [`Objective::loss`].
+    fn loss_indexed(&mut self, model: &Model, images: Tensor<4>, labels: &[usize], indices: &[usize]) -> Tensor<1> {
+        let _ = indices;
+        self.loss(model, images, labels)
+    }
+
+    /// Called after every optimizer step; may rewrite the weights (e.g. re-apply a pruning mask
+    /// so pruned weights stay zero while the rest is fine-tuned).
+    fn after_step(&mut self, net: Network) -> Network {
+        net
+    }
 }
 
 /// Mean cross-entropy against the dataset labels.
@@ -194,18 +191,9 @@ pub struct Distillation {
 
 impl Objective for Distillation {
     fn loss(&mut self, model: &Model, images: Tensor<4>, labels: &[usize]) -> Tensor<1> {
-        let teacher_logits = self
-            .teacher
-            .valid()
-            .forward(images.clone().without_autodiff());
+        let teacher_logits = self.teacher.valid().forward(images.clone().without_autodiff());
         let student = model.forward(images);
-        crate::loss::distillation(
-            student,
-            teacher_logits.autodiff(),
-            labels,
-            self.alpha,
-            self.temperature,
-        )
+        crate::loss::distillation(student, teacher_logits.autodiff(), labels, self.alpha, self.temperature)
     }
 }
 
@@ -230,10 +218,7 @@ pub fn train_with(
 ) -> Result<(Model, TrainReport), NnError> {
     cfg.validate()?;
     if data.is_empty() {
-        return Err(NnError::BadInput(format!(
-            "training set {} is empty",
-            data.name
-        )));
+        return Err(NnError::BadInput(format!("training set {} is empty", data.name)));
     }
     if data.shape != model.input_shape() {
         return Err(NnError::BadInput(format!(
@@ -244,24 +229,15 @@ pub fn train_with(
         )));
     }
     if let Some(&bad) = data.labels().iter().find(|&&l| l >= model.num_classes()) {
-        return Err(NnError::BadInput(format!(
-            "label {bad} but the model has {} classes",
-            model.num_classes()
-        )));
+        return Err(NnError::BadInput(format!("label {bad} but the model has {} classes", model.num_classes())));
     }
     let device = model.device().without_autodiff();
     let train_device = device.clone().autodiff();
     let _lock = SeedLock::acquire(&device, derive(cfg.seed, 1));
     let mut optim = cfg.optimizer();
-    let mut model = Model {
-        meta: model.meta,
-        net: model.net.fork(&train_device).train(),
-    };
+    let mut model = Model { meta: model.meta, net: model.net.fork(&train_device).train() };
     let mut report = TrainReport::default();
-    let checkpoint = cfg
-        .checkpoint_dir
-        .as_ref()
-        .map(|dir| Checkpoint::new(dir.clone(), cfg));
+    let checkpoint = cfg.checkpoint_dir.as_ref().map(|dir| Checkpoint::new(dir.clone(), cfg));
     if let Some(ck) = &checkpoint
         && let Some((net, opt, done)) = ck.resume(&model, &train_device)?
     {
@@ -276,25 +252,19 @@ pub fn train_with(
         let t0 = Instant::now();
         let mut rng = StdRng::seed_from_u64(derive(cfg.seed, 100 + epoch as u64));
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        let order = BatchOrder::Shuffled {
-            seed: derive(cfg.seed, 1000 + epoch as u64),
-        };
+        let order = BatchOrder::Shuffled { seed: derive(cfg.seed, 1000 + epoch as u64) };
         for (step, mut batch) in data.batches(cfg.batch_size, order).enumerate() {
             if !cfg.augmentation.is_identity() {
                 cfg.augmentation.apply(&mut batch, data.shape, &mut rng);
             }
             let x = images_tensor(&batch.images, data.shape, &train_device);
-            let loss = objective.loss(&model, x, &batch.labels);
+            let loss = objective.loss_indexed(&model, x, &batch.labels, &batch.indices);
             let value = loss.clone().into_scalar::<f32>();
             if !value.is_finite() {
-                return Err(NnError::Diverged {
-                    epoch,
-                    batch: step,
-                    loss: value,
-                });
+                return Err(NnError::Diverged { epoch, batch: step, loss: value });
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model.net);
-            model.net = optim.step(cfg.lr_at(epoch, step, steps), model.net, grads);
+            model.net = objective.after_step(optim.step(cfg.lr_at(epoch, step, steps), model.net, grads));
             loss_sum += value as f64 * batch.len as f64;
             seen += batch.len;
             if let Some(bar) = &bar {
@@ -325,12 +295,7 @@ pub fn train_with(
             seconds,
             images_per_second: seen as f64 / seconds.max(1e-9),
         });
-        tracing::info!(
-            epoch = epoch + 1,
-            loss = loss_sum / seen.max(1) as f64,
-            ?test_accuracy,
-            "epoch done"
-        );
+        tracing::info!(epoch = epoch + 1, loss = loss_sum / seen.max(1) as f64, ?test_accuracy, "epoch done");
         if let Some(ck) = &checkpoint {
             ck.save(&model, &optim, epoch + 1)?;
         }
@@ -344,13 +309,7 @@ pub fn train_with(
     report.seconds = started.elapsed().as_secs_f64();
     // Hand back a plain-device model (running statistics synced by `valid`).
     let net = model.net.valid();
-    Ok((
-        Model {
-            meta: model.meta,
-            net,
-        },
-        report,
-    ))
+    Ok((Model { meta: model.meta, net }, report))
 }
 
 fn progress_bar(cfg: &TrainConfig, steps: usize) -> Option<indicatif::ProgressBar> {

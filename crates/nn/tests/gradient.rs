@@ -23,9 +23,7 @@ fn check_against_finite_differences(arch: Arch) {
         let logits = m.valid().forward(images_tensor(x, DIGIT, &dev));
         mown_nn::loss::cross_entropy(logits, &labels).into_scalar::<f32>() as f64
     };
-    let g = m.input_gradient(images_tensor(&images, DIGIT, &dev), |l| {
-        mown_nn::loss::cross_entropy(l, &labels)
-    });
+    let g = m.input_gradient(images_tensor(&images, DIGIT, &dev), |l| mown_nn::loss::cross_entropy(l, &labels));
     let grad = mown_nn::model::tensor_to_vec(g.grad);
     let direct = loss_at(&images);
     assert!(
@@ -39,18 +37,11 @@ fn check_against_finite_differences(arch: Arch) {
     // components the gradient direction does not.
     let norm = grad.iter().map(|g| (*g as f64).powi(2)).sum::<f64>().sqrt();
     assert!(norm > 1e-4, "{arch}: gradient vanishes ({norm})");
-    let random: Vec<f32> = (0..images.len())
-        .map(|i| ((i as u32).wrapping_mul(2654435761) % 1000) as f32 / 1000.0 - 0.5)
-        .collect();
-    let random_norm = random
-        .iter()
-        .map(|v| (*v as f64).powi(2))
-        .sum::<f64>()
-        .sqrt() as f32;
+    let random: Vec<f32> =
+        (0..images.len()).map(|i| ((i as u32).wrapping_mul(2654435761) % 1000) as f32 / 1000.0 - 0.5).collect();
+    let random_norm = random.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt() as f32;
     let directions = [
-        grad.iter()
-            .map(|g| (*g as f64 / norm) as f32)
-            .collect::<Vec<f32>>(),
+        grad.iter().map(|g| (*g as f64 / norm) as f32).collect::<Vec<f32>>(),
         random.iter().map(|v| v / random_norm).collect(),
     ];
     for (k, v) in directions.iter().enumerate() {
@@ -58,11 +49,7 @@ fn check_against_finite_differences(arch: Arch) {
         let plus: Vec<f32> = images.iter().zip(v).map(|(x, d)| x + eps * d).collect();
         let minus: Vec<f32> = images.iter().zip(v).map(|(x, d)| x - eps * d).collect();
         let numeric = (loss_at(&plus) - loss_at(&minus)) / (2.0 * eps as f64);
-        let analytic: f64 = grad
-            .iter()
-            .zip(v)
-            .map(|(g, d)| (*g as f64) * (*d as f64))
-            .sum();
+        let analytic: f64 = grad.iter().zip(v).map(|(g, d)| (*g as f64) * (*d as f64)).sum();
         let tol = 0.02 * norm + 1e-4;
         assert!(
             (numeric - analytic).abs() < tol,
@@ -91,9 +78,7 @@ fn input_gradient_leaves_batchnorm_statistics_unchanged() {
     let x = images_tensor(&test.images()[..64 * 32], DIGIT, &device());
     for _ in 0..3 {
         let labels = vec![1usize; 32];
-        let _ = m.input_gradient(x.clone().mul_scalar(0.5), |l| {
-            mown_nn::loss::cross_entropy(l, &labels)
-        });
+        let _ = m.input_gradient(x.clone().mul_scalar(0.5), |l| mown_nn::loss::cross_entropy(l, &labels));
     }
     assert_eq!(mown_nn::io::model_sha256(&m).unwrap(), before_hash);
     assert_eq!(m.logits(&test.images()[..64 * 32]).unwrap(), before);

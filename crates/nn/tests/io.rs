@@ -8,9 +8,7 @@ use mown_nn::{Arch, NnError, io};
 fn trained_bn_model() -> mown_nn::Model {
     let (train, _) = digits();
     let m = digits_model(Arch::Resnet20, &train, 9);
-    mown_nn::train::train(m, &train, None, &quick_config(1, 9))
-        .unwrap()
-        .0
+    mown_nn::train::train(m, &train, None, &quick_config(1, 9)).unwrap().0
 }
 
 #[test]
@@ -40,10 +38,7 @@ fn truncated_file_is_a_clear_error() {
     let err = io::load(&path, &device()).unwrap_err();
     assert!(matches!(err, NnError::CorruptModel { .. }), "{err}");
     std::fs::write(&path, b"not a model").unwrap();
-    assert!(matches!(
-        io::load(&path, &device()).unwrap_err(),
-        NnError::CorruptModel { .. }
-    ));
+    assert!(matches!(io::load(&path, &device()).unwrap_err(), NnError::CorruptModel { .. }));
     let missing = io::load(&dir.path().join("nope.safetensors"), &device()).unwrap_err();
     assert!(matches!(missing, NnError::Io { .. }), "{missing}");
 }

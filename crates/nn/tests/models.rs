@@ -9,21 +9,9 @@ use mown_nn::Arch;
 #[test]
 fn every_architecture_gives_logits_for_every_shape() {
     let shapes = [
-        ImageShape {
-            channels: 1,
-            height: 8,
-            width: 8,
-        },
-        ImageShape {
-            channels: 1,
-            height: 28,
-            width: 28,
-        },
-        ImageShape {
-            channels: 3,
-            height: 32,
-            width: 32,
-        },
+        ImageShape { channels: 1, height: 8, width: 8 },
+        ImageShape { channels: 1, height: 28, width: 28 },
+        ImageShape { channels: 3, height: 32, width: 32 },
     ];
     for arch in Arch::ALL {
         for shape in shapes {
@@ -33,9 +21,7 @@ fn every_architecture_gives_logits_for_every_shape() {
             }
             let m = model(arch, shape, 1);
             let images = vec![0.5f32; 2 * shape.numel()];
-            let logits = m
-                .logits(&images)
-                .unwrap_or_else(|e| panic!("{arch} {shape:?}: {e}"));
+            let logits = m.logits(&images).unwrap_or_else(|e| panic!("{arch} {shape:?}: {e}"));
             assert_eq!(logits.len(), 20, "{arch} {shape:?}");
             assert!(logits.iter().all(|v| v.is_finite()), "{arch} {shape:?}");
         }
@@ -49,10 +35,7 @@ fn arch_names_round_trip_and_unknown_names_are_rejected() {
     }
     assert_eq!("ResNet-20".parse::<Arch>().unwrap(), Arch::Resnet20);
     let err = "resnet21".parse::<Arch>().unwrap_err().to_string();
-    assert!(
-        err.contains("resnet21") && err.contains("resnet20"),
-        "{err}"
-    );
+    assert!(err.contains("resnet21") && err.contains("resnet20"), "{err}");
 }
 
 #[test]

@@ -11,10 +11,7 @@ use mown_nn::{Arch, OptimizerKind, TrainConfig, io};
 fn owner_model_reaches_95_percent_on_digits() {
     let (train_set, test) = digits();
     let m = digits_model(Arch::ArcC, &train_set, 1);
-    let cfg = TrainConfig {
-        epochs: 30,
-        ..quick_config(30, 1)
-    };
+    let cfg = TrainConfig { epochs: 30, ..quick_config(30, 1) };
     let (m, report) = train(m, &train_set, Some(&test), &cfg).unwrap();
     let acc = m.accuracy(&test).unwrap();
     assert!(acc >= 0.95, "test accuracy {acc}");
@@ -63,30 +60,19 @@ fn resuming_from_a_checkpoint_equals_training_straight_through() {
     let steps_per_epoch = train_set.len().div_ceil(cfg.batch_size);
     // Crash halfway through epoch 2: the checkpoint of epoch 1 is left behind.
     let m = digits_model(Arch::Lenet5, &train_set, 4);
-    let mut crash = CrashAfter {
-        steps: steps_per_epoch + steps_per_epoch / 2,
-    };
+    let mut crash = CrashAfter { steps: steps_per_epoch + steps_per_epoch / 2 };
     let err = train_with(m, &train_set, None, &cfg, &mut crash).unwrap_err();
     assert!(err.to_string().contains("diverged"), "{err}");
     let m = digits_model(Arch::Lenet5, &train_set, 4);
     let (resumed, report) = train(m, &train_set, None, &cfg).unwrap();
     assert_eq!(report.resumed_from_epoch, 1);
     assert_eq!(report.epochs.len(), 1);
-    assert_eq!(
-        io::model_sha256(&resumed).unwrap(),
-        io::model_sha256(&straight).unwrap()
-    );
+    assert_eq!(io::model_sha256(&resumed).unwrap(), io::model_sha256(&straight).unwrap());
     // A different configuration does not pick up this checkpoint.
     let mut other = cfg.clone();
     other.lr = 0.01;
     let m = digits_model(Arch::Lenet5, &train_set, 4);
-    assert_eq!(
-        train(m, &train_set, None, &other)
-            .unwrap()
-            .1
-            .resumed_from_epoch,
-        0
-    );
+    assert_eq!(train(m, &train_set, None, &other).unwrap().1.resumed_from_epoch, 0);
 }
 
 #[test]
@@ -94,11 +80,7 @@ fn adam_and_rmsprop_train_too() {
     let (train_set, test) = digits();
     for optimizer in [OptimizerKind::Adam, OptimizerKind::RmsProp] {
         let m = digits_model(Arch::Mlp, &train_set, 3);
-        let cfg = TrainConfig {
-            optimizer,
-            lr: 1e-3,
-            ..quick_config(5, 3)
-        };
+        let cfg = TrainConfig { optimizer, lr: 1e-3, ..quick_config(5, 3) };
         let (m, _) = train(m, &train_set, Some(&test), &cfg).unwrap();
         let acc = m.accuracy(&test).unwrap();
         assert!(acc > 0.85, "{optimizer:?}: {acc}");
@@ -108,28 +90,10 @@ fn adam_and_rmsprop_train_too() {
 #[test]
 fn distilled_student_agrees_with_its_teacher() {
     let (train_set, test) = digits();
-    let teacher = train(
-        digits_model(Arch::ArcC, &train_set, 1),
-        &train_set,
-        None,
-        &quick_config(15, 1),
-    )
-    .unwrap()
-    .0;
-    let mut objective = Distillation {
-        teacher: teacher.clone(),
-        alpha: 0.7,
-        temperature: 20.0,
-    };
+    let teacher = train(digits_model(Arch::ArcC, &train_set, 1), &train_set, None, &quick_config(15, 1)).unwrap().0;
+    let mut objective = Distillation { teacher: teacher.clone(), alpha: 0.7, temperature: 20.0 };
     let student = digits_model(Arch::Mlp, &train_set, 2);
-    let (student, _) = train_with(
-        student,
-        &train_set,
-        None,
-        &quick_config(15, 2),
-        &mut objective,
-    )
-    .unwrap();
+    let (student, _) = train_with(student, &train_set, None, &quick_config(15, 2), &mut objective).unwrap();
     let fidelity = student.agreement(&teacher, test.images()).unwrap();
     assert!(fidelity > 0.9, "fidelity {fidelity}");
 }
@@ -138,37 +102,16 @@ fn distilled_student_agrees_with_its_teacher() {
 fn bad_training_input_is_rejected() {
     let (train_set, _) = digits();
     let m = digits_model(Arch::Mlp, &train_set, 1);
-    let bad = TrainConfig {
-        batch_size: 0,
-        ..quick_config(1, 1)
-    };
-    assert!(
-        train(m.clone(), &train_set, None, &bad)
-            .unwrap_err()
-            .to_string()
-            .contains("batch size")
-    );
-    let bad = TrainConfig {
-        lr: f64::NAN,
-        ..quick_config(1, 1)
-    };
-    assert!(
-        train(m.clone(), &train_set, None, &bad)
-            .unwrap_err()
-            .to_string()
-            .contains("learning rate")
-    );
+    let bad = TrainConfig { batch_size: 0, ..quick_config(1, 1) };
+    assert!(train(m.clone(), &train_set, None, &bad).unwrap_err().to_string().contains("batch size"));
+    let bad = TrainConfig { lr: f64::NAN, ..quick_config(1, 1) };
+    assert!(train(m.clone(), &train_set, None, &bad).unwrap_err().to_string().contains("learning rate"));
     let diverge = TrainConfig {
         lr: 1e30,
-        optimizer: OptimizerKind::Sgd {
-            momentum: 0.0,
-            nesterov: false,
-        },
+        optimizer: OptimizerKind::Sgd { momentum: 0.0, nesterov: false },
         ..quick_config(1, 1)
     };
-    let err = train(m, &train_set, None, &diverge)
-        .unwrap_err()
-        .to_string();
+    let err = train(m, &train_set, None, &diverge).unwrap_err().to_string();
     assert!(err.contains("diverged"), "{err}");
 }
 
@@ -178,15 +121,12 @@ fn distillation_loss_reduces_to_its_parts() {
     let logits = Tensor::<2>::from_floats([[1.0, 2.0, 0.5], [0.1, -1.0, 3.0]], &dev);
     let labels = [1usize, 2];
     let ce = mown_nn::loss::cross_entropy(logits.clone(), &labels).into_scalar::<f32>();
-    let d0 = mown_nn::loss::distillation(logits.clone(), logits.clone() * 3.0, &labels, 0.0, 4.0)
-        .into_scalar::<f32>();
+    let d0 = mown_nn::loss::distillation(logits.clone(), logits.clone() * 3.0, &labels, 0.0, 4.0).into_scalar::<f32>();
     assert!((ce - d0).abs() < 1e-6);
-    let kl_self =
-        mown_nn::loss::kl_divergence(logits.clone(), logits.clone(), 20.0).into_scalar::<f32>();
+    let kl_self = mown_nn::loss::kl_divergence(logits.clone(), logits.clone(), 20.0).into_scalar::<f32>();
     assert!(kl_self.abs() < 1e-6);
     // Hand-computed CE for the first row: -log softmax([1, 2, 0.5])[1].
     let row: f32 = -(2.0f32 - (1.0f32.exp() + 2.0f32.exp() + 0.5f32.exp()).ln());
-    let ce0 =
-        mown_nn::loss::cross_entropy(logits.slice([0..1, 0..3]), &labels[..1]).into_scalar::<f32>();
+    let ce0 = mown_nn::loss::cross_entropy(logits.slice([0..1, 0..3]), &labels[..1]).into_scalar::<f32>();
     assert!((ce0 - row).abs() < 1e-5);
 }

@@ -51,58 +51,32 @@ fn our_threads() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|&n| n > 0)
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }
 
 fn run_torch(a: &BenchArgs, threads: usize) -> anyhow::Result<Option<TorchReport>> {
     if a.no_torch {
         return Ok(None);
     }
-    let importable = Command::new("python3")
-        .args(["-c", "import torch"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let importable =
+        Command::new("python3").args(["-c", "import torch"]).output().map(|o| o.status.success()).unwrap_or(false);
     if !importable {
-        eprintln!(
-            "note: python3 cannot import torch; no PyTorch reference this run (pip install torch)"
-        );
+        eprintln!("note: python3 cannot import torch; no PyTorch reference this run (pip install torch)");
         return Ok(None);
     }
     let mut script = tempfile_path("mown_pytorch_nn.py");
     std::fs::File::create(&script)?.write_all(TORCH_SCRIPT.as_bytes())?;
     let mut cmd = Command::new("python3");
-    cmd.arg(&script).args([
-        "--batch",
-        &a.batch.to_string(),
-        "--iters",
-        &a.iters.to_string(),
-    ]);
-    cmd.args([
-        "--warmup",
-        &a.warmup.to_string(),
-        "--threads",
-        &threads.to_string(),
-        "--device",
-        &a.torch_device,
-    ]);
+    cmd.arg(&script).args(["--batch", &a.batch.to_string(), "--iters", &a.iters.to_string()]);
+    cmd.args(["--warmup", &a.warmup.to_string(), "--threads", &threads.to_string(), "--device", &a.torch_device]);
     let out = cmd.output().context("running the PyTorch reference")?;
     let _ = std::fs::remove_file(&mut script);
     if !out.status.success() {
-        bail!(
-            "PyTorch reference failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("PyTorch reference failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let last = text.lines().last().unwrap_or_default();
-    Ok(Some(
-        serde_json::from_str(last).context("parsing the PyTorch reference output")?,
-    ))
+    Ok(Some(serde_json::from_str(last).context("parsing the PyTorch reference output")?))
 }
 
 fn tempfile_path(name: &str) -> std::path::PathBuf {
@@ -115,10 +89,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     }
     let device = a.device.device()?;
     let threads = our_threads();
-    let cases: Vec<_> = CASES
-        .iter()
-        .filter(|c| a.only.as_deref().is_none_or(|o| c.name.contains(o)))
-        .collect();
+    let cases: Vec<_> = CASES.iter().filter(|c| a.only.as_deref().is_none_or(|o| c.name.contains(o))).collect();
     let mut ours = Vec::new();
     for case in &cases {
         eprintln!("measuring {} ...", case.name);
@@ -134,39 +105,24 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         threads,
         torch
             .as_ref()
-            .map(|t| format!(
-                "; PyTorch {} ({}, {} threads)",
-                t.torch, a.torch_device, t.threads
-            ))
+            .map(|t| format!("; PyTorch {} ({}, {} threads)", t.torch, a.torch_device, t.threads))
             .unwrap_or_default()
     );
-    println!(
-        "{:<18} {:<15} {:>12} {:>12} {:>8}",
-        "model", "operation", "mown img/s", "torch img/s", "ratio"
-    );
+    println!("{:<18} {:<15} {:>12} {:>12} {:>8}", "model", "operation", "mown img/s", "torch img/s", "ratio");
     let mut rows = Vec::new();
     for (case, t) in cases.iter().zip(&ours) {
         let reference = torch.as_ref().and_then(|r| r.cases.get(case.name));
         for (op, v, r) in [
             ("forward", t.forward, reference.map(|r| r.forward)),
             ("train step", t.train_step, reference.map(|r| r.train_step)),
-            (
-                "input gradient",
-                t.input_gradient,
-                reference.map(|r| r.input_gradient),
-            ),
+            ("input gradient", t.input_gradient, reference.map(|r| r.input_gradient)),
         ] {
             let (rs, ratio) = match r {
                 Some(r) => (format!("{r:.0}"), format!("{:.2}", v / r)),
                 None => ("-".into(), "-".into()),
             };
-            println!(
-                "{:<18} {:<15} {:>12.0} {:>12} {:>8}",
-                case.name, op, v, rs, ratio
-            );
-            rows.push(
-                serde_json::json!({"model": case.name, "operation": op, "mown": v, "torch": r}),
-            );
+            println!("{:<18} {:<15} {:>12.0} {:>12} {:>8}", case.name, op, v, rs, ratio);
+            rows.push(serde_json::json!({"model": case.name, "operation": op, "mown": v, "torch": r}));
         }
     }
     if let Some(path) = &a.json {

@@ -27,10 +27,7 @@ pub fn owner_config(seed: u64) -> TrainConfig {
         batch_size: 64,
         lr: 0.05,
         weight_decay: 5e-4,
-        optimizer: OptimizerKind::Sgd {
-            momentum: 0.9,
-            nesterov: false,
-        },
+        optimizer: OptimizerKind::Sgd { momentum: 0.9, nesterov: false },
         schedule: LrSchedule::Cosine,
         seed,
         ..TrainConfig::default()
@@ -54,24 +51,14 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let cfg = owner_config(a.seed);
     meta.provenance.epochs = cfg.epochs;
     let owner = Model::init(meta, &device, a.seed);
-    println!(
-        "1. training the owner model: {} ({} parameters), {} epochs",
-        spec.arch,
-        owner.num_params(),
-        cfg.epochs
-    );
+    println!("1. training the owner model: {} ({} parameters), {} epochs", spec.arch, owner.num_params(), cfg.epochs);
     let (mut owner, report) = mown_nn::train::train(owner, &train, Some(&test), &cfg)?;
     let acc = owner.accuracy(&test)?;
     owner.meta.provenance.test_accuracy = Some(acc);
     std::fs::create_dir_all(&a.out_dir)?;
     let path = a.out_dir.join("owner.safetensors");
     let meta = io::save(&owner, &path)?;
-    println!(
-        "   test accuracy {:.2}% after {:.1}s; saved {}",
-        acc * 100.0,
-        report.seconds,
-        path.display()
-    );
+    println!("   test accuracy {:.2}% after {:.1}s; saved {}", acc * 100.0, report.seconds, path.display());
     println!("   weights sha256 {}", meta.weights_sha256);
     let reloaded = io::load(&path, &device)?;
     let same = reloaded.predict(test.images())? == owner.predict(test.images())?;

@@ -19,13 +19,9 @@ pub struct EvalArgs {
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let device = a.device.device()?;
     let model = mown_nn::io::load(&a.model, &device)?;
-    let data = a
-        .data
-        .clone()
-        .unwrap_or_else(|| model.meta.provenance.dataset.clone());
-    let source: DataSource = data
-        .parse()
-        .with_context(|| format!("the model records dataset '{data}'; pass --data"))?;
+    let data = a.data.clone().unwrap_or_else(|| model.meta.provenance.dataset.clone());
+    let source: DataSource =
+        data.parse().with_context(|| format!("the model records dataset '{data}'; pass --data"))?;
     let (_, test) = source.load()?;
     let started = std::time::Instant::now();
     let acc = model.accuracy(&test)?;

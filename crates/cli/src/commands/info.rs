@@ -19,30 +19,13 @@ pub fn run(a: InfoArgs) -> anyhow::Result<()> {
     }
     let s = m.spec.input;
     println!("file            {}", a.model.display());
-    println!(
-        "architecture    {} ({} parameters)",
-        m.spec.arch,
-        model.num_params()
-    );
-    println!(
-        "input           {}x{}x{} (channels x height x width), pixels in [0, 1]",
-        s.channels, s.height, s.width
-    );
-    println!(
-        "classes         {}: {}",
-        m.spec.num_classes,
-        m.class_names.join(", ")
-    );
-    println!(
-        "normalisation   mean {:?} std {:?}",
-        m.normalization.mean, m.normalization.std
-    );
+    println!("architecture    {} ({} parameters)", m.spec.arch, model.num_params());
+    println!("input           {}x{}x{} (channels x height x width), pixels in [0, 1]", s.channels, s.height, s.width);
+    println!("classes         {}: {}", m.spec.num_classes, m.class_names.join(", "));
+    println!("normalisation   mean {:?} std {:?}", m.normalization.mean, m.normalization.std);
     println!("derivation      {}", m.provenance.derivation);
     println!("dataset         {}", m.provenance.dataset);
-    println!(
-        "seed / epochs   {} / {}",
-        m.provenance.seed, m.provenance.epochs
-    );
+    println!("seed / epochs   {} / {}", m.provenance.seed, m.provenance.epochs);
     if let Some(acc) = m.provenance.test_accuracy {
         println!("test accuracy   {acc:.4}");
     }

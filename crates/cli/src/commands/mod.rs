@@ -2,7 +2,9 @@ pub mod bench;
 pub mod demo;
 pub mod eval;
 pub mod info;
+pub mod steal;
 pub mod train;
+pub mod zoo;
 
 use anyhow::Context;
 use mown_nn::Backend;
@@ -18,8 +20,6 @@ pub struct DeviceArgs {
 impl DeviceArgs {
     pub fn device(&self) -> anyhow::Result<mown_nn::burn::prelude::Device> {
         let backend: Backend = self.device.parse()?;
-        backend
-            .device()
-            .with_context(|| format!("selecting device '{}'", self.device))
+        backend.device().with_context(|| format!("selecting device '{}'", self.device))
     }
 }

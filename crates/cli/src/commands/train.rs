@@ -51,10 +51,7 @@ pub struct TrainArgs {
 
 pub fn parse_optimizer(name: &str) -> anyhow::Result<OptimizerKind> {
     Ok(match name.to_ascii_lowercase().as_str() {
-        "sgd" => OptimizerKind::Sgd {
-            momentum: 0.9,
-            nesterov: false,
-        },
+        "sgd" => OptimizerKind::Sgd { momentum: 0.9, nesterov: false },
         "adam" => OptimizerKind::Adam,
         "rmsprop" => OptimizerKind::RmsProp,
         other => bail!("unknown optimizer '{other}' (sgd, adam, rmsprop)"),
@@ -67,12 +64,8 @@ pub fn parse_schedule(s: &str) -> anyhow::Result<LrSchedule> {
         ["cosine"] => LrSchedule::Cosine,
         ["constant"] => LrSchedule::Constant,
         ["step", every, gamma] => LrSchedule::Step {
-            every: every
-                .parse()
-                .context("step schedule: EVERY must be a whole number")?,
-            gamma: gamma
-                .parse()
-                .context("step schedule: GAMMA must be a number")?,
+            every: every.parse().context("step schedule: EVERY must be a whole number")?,
+            gamma: gamma.parse().context("step schedule: GAMMA must be a number")?,
         },
         _ => bail!("unknown schedule '{s}' (cosine, constant, step:EVERY:GAMMA)"),
     })
@@ -84,12 +77,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let source: DataSource = a.data.parse()?;
     let (train, test) = source.load().with_context(|| format!("loading {source}"))?;
     let optimizer = parse_optimizer(&a.optimizer)?;
-    let lr =
-        a.lr.unwrap_or(if matches!(optimizer, OptimizerKind::Sgd { .. }) {
-            0.05
-        } else {
-            1e-3
-        });
+    let lr = a.lr.unwrap_or(if matches!(optimizer, OptimizerKind::Sgd { .. }) { 0.05 } else { 1e-3 });
     let cfg = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
@@ -97,10 +85,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         weight_decay: a.weight_decay,
         optimizer,
         schedule: parse_schedule(&a.schedule)?,
-        augmentation: Augmentation {
-            pad_crop: a.pad_crop,
-            horizontal_flip: a.flip,
-        },
+        augmentation: Augmentation { pad_crop: a.pad_crop, horizontal_flip: a.flip },
         seed: a.seed,
         checkpoint_dir: a.checkpoint_dir.clone(),
         progress: !a.no_progress,

@@ -1,9 +1,7 @@
 //! Small building blocks shared by several architectures.
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{
-    BatchNorm, BatchNormConfig, Elu, EluConfig, PRelu, PReluConfig, PaddingConfig2d, Relu,
-};
+use burn::nn::{BatchNorm, BatchNormConfig, Elu, EluConfig, PRelu, PReluConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 
 /// The activations the simple Fashion-MNIST CNNs vary over (seed 003 Table 1).
@@ -35,22 +33,10 @@ impl Activation {
 }
 
 /// Square convolution with "same" padding for odd kernels, as every architecture here uses.
-pub fn conv(
-    cin: usize,
-    cout: usize,
-    kernel: usize,
-    stride: usize,
-    bias: bool,
-    device: &Device,
-) -> Conv2d {
+pub fn conv(cin: usize, cout: usize, kernel: usize, stride: usize, bias: bool, device: &Device) -> Conv2d {
     Conv2dConfig::new([cin, cout], [kernel, kernel])
         .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(
-            kernel / 2,
-            kernel / 2,
-            kernel / 2,
-            kernel / 2,
-        ))
+        .with_padding(PaddingConfig2d::Explicit(kernel / 2, kernel / 2, kernel / 2, kernel / 2))
         .with_bias(bias)
         .init(device)
 }
@@ -69,10 +55,7 @@ pub struct ConvBnRelu {
 
 impl ConvBnRelu {
     pub fn new(cin: usize, cout: usize, stride: usize, device: &Device) -> Self {
-        Self {
-            conv: conv(cin, cout, 3, stride, false, device),
-            bn: batch_norm(cout, device),
-        }
+        Self { conv: conv(cin, cout, 3, stride, false, device), bn: batch_norm(cout, device) }
     }
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         burn::tensor::activation::relu(self.bn.forward(self.conv.forward(x)))
@@ -81,8 +64,5 @@ impl ConvBnRelu {
 
 /// 2x2 max pooling with stride 2.
 pub fn max_pool(x: Tensor<4>) -> Tensor<4> {
-    burn::nn::pool::MaxPool2dConfig::new([2, 2])
-        .with_strides([2, 2])
-        .init()
-        .forward(x)
+    burn::nn::pool::MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init().forward(x)
 }

@@ -13,10 +13,7 @@ impl Mlp {
         let mut sizes = vec![inputs];
         sizes.extend_from_slice(hidden);
         sizes.push(classes);
-        let layers = sizes
-            .windows(2)
-            .map(|w| LinearConfig::new(w[0], w[1]).init(device))
-            .collect();
+        let layers = sizes.windows(2).map(|w| LinearConfig::new(w[0], w[1]).init(device)).collect();
         Self { layers }
     }
 

@@ -34,12 +34,7 @@ impl Network {
     /// Builds a freshly initialised network for `spec` on `device` (seed the device first for
     /// reproducible weights; see `crate::seed`).
     pub fn init(spec: &ModelSpec, device: &Device) -> Network {
-        let (c, h, w, k) = (
-            spec.input.channels,
-            spec.input.height,
-            spec.input.width,
-            spec.num_classes,
-        );
+        let (c, h, w, k) = (spec.input.channels, spec.input.height, spec.input.width, spec.num_classes);
         match spec.arch {
             Arch::Mlp => Network::Mlp(Mlp::new(c * h * w, &[256, 128], k, device)),
             Arch::Lenet5 => Network::Lenet5(Lenet5::new(spec.input, k, device)),

@@ -29,10 +29,8 @@ pub struct BasicBlock {
 
 impl BasicBlock {
     fn new(cin: usize, cout: usize, stride: usize, device: &Device) -> Self {
-        let shortcut = (stride != 1 || cin != cout).then(|| Shortcut {
-            conv: conv(cin, cout, 1, stride, false, device),
-            bn: batch_norm(cout, device),
-        });
+        let shortcut = (stride != 1 || cin != cout)
+            .then(|| Shortcut { conv: conv(cin, cout, 1, stride, false, device), bn: batch_norm(cout, device) });
         Self {
             conv1: conv(cin, cout, 3, stride, false, device),
             bn1: batch_norm(cout, device),
@@ -61,13 +59,7 @@ pub struct ResNet {
 }
 
 impl ResNet {
-    fn build(
-        channels: usize,
-        widths: &[usize],
-        depth_per_stage: usize,
-        classes: usize,
-        device: &Device,
-    ) -> Self {
+    fn build(channels: usize, widths: &[usize], depth_per_stage: usize, classes: usize, device: &Device) -> Self {
         let stem = ConvBnRelu::new(channels, widths[0], 1, device);
         let mut blocks = Vec::new();
         let mut cin = widths[0];
@@ -78,11 +70,7 @@ impl ResNet {
                 cin = w;
             }
         }
-        Self {
-            stem,
-            blocks,
-            fc: LinearConfig::new(cin, classes).init(device),
-        }
+        Self { stem, blocks, fc: LinearConfig::new(cin, classes).init(device) }
     }
 
     pub fn resnet20(channels: usize, classes: usize, device: &Device) -> Self {

@@ -47,51 +47,19 @@ fn table(arch: Arch) -> ArcTable {
     let relu: fn(&Device) -> Activation = |_| Activation::relu();
     let prelu: fn(&Device) -> Activation = Activation::prelu;
     match arch {
-        Arch::ArcA => ArcTable {
-            layers: 2,
-            kernel: 3,
-            dropout: false,
-            activation: elu,
-        },
-        Arch::ArcB => ArcTable {
-            layers: 3,
-            kernel: 5,
-            dropout: false,
-            activation: elu,
-        },
-        Arch::ArcC => ArcTable {
-            layers: 2,
-            kernel: 3,
-            dropout: false,
-            activation: relu,
-        },
-        Arch::ArcD => ArcTable {
-            layers: 4,
-            kernel: 3,
-            dropout: false,
-            activation: prelu,
-        },
-        _ => ArcTable {
-            layers: 2,
-            kernel: 5,
-            dropout: true,
-            activation: relu,
-        },
+        Arch::ArcA => ArcTable { layers: 2, kernel: 3, dropout: false, activation: elu },
+        Arch::ArcB => ArcTable { layers: 3, kernel: 5, dropout: false, activation: elu },
+        Arch::ArcC => ArcTable { layers: 2, kernel: 3, dropout: false, activation: relu },
+        Arch::ArcD => ArcTable { layers: 4, kernel: 3, dropout: false, activation: prelu },
+        _ => ArcTable { layers: 2, kernel: 5, dropout: true, activation: relu },
     }
 }
 
 impl SimpleCnn {
     pub fn new(arch: Arch, input: ImageShape, classes: usize, device: &Device) -> Self {
         let t = table(arch);
-        let wants_pool: Vec<bool> = (0..t.layers)
-            .map(|i| {
-                if t.layers == 4 {
-                    i == 1 || i == 3
-                } else {
-                    i < 2
-                }
-            })
-            .collect();
+        let wants_pool: Vec<bool> =
+            (0..t.layers).map(|i| if t.layers == 4 { i == 1 || i == 3 } else { i < 2 }).collect();
         let (mut h, mut w) = (input.height, input.width);
         let mut pool_after = Vec::with_capacity(t.layers);
         for &p in &wants_pool {

@@ -13,9 +13,7 @@ use crate::arch::pooled;
 
 /// A layer plan: a number is a 3x3 conv of that width, 0 is a 2x2 max pool.
 pub const VGG11: &[usize] = &[64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0];
-pub const VGG16: &[usize] = &[
-    64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0,
-];
+pub const VGG16: &[usize] = &[64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0];
 
 #[derive(Module, Debug)]
 pub struct Vgg {
@@ -33,9 +31,7 @@ impl Vgg {
         let mut cin = input.channels;
         for &item in plan {
             if item == 0 {
-                if let (Some(nh), Some(nw), Some(last)) =
-                    (pooled(h), pooled(w), pool_after.last_mut())
-                {
+                if let (Some(nh), Some(nw), Some(last)) = (pooled(h), pooled(w), pool_after.last_mut()) {
                     *last = true;
                     (h, w) = (nh, nw);
                 }
@@ -45,11 +41,7 @@ impl Vgg {
                 cin = item;
             }
         }
-        Self {
-            features,
-            fc: LinearConfig::new(cin, classes).init(device),
-            pool_after,
-        }
+        Self { features, fc: LinearConfig::new(cin, classes).init(device), pool_after }
     }
 
     pub fn forward(&self, mut x: Tensor<4>) -> Tensor<2> {

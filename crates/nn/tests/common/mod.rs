@@ -8,9 +8,7 @@ pub fn device() -> Device {
 }
 
 pub fn digits() -> (Dataset, Dataset) {
-    mown_data::DataSource::Digits
-        .load()
-        .expect("embedded digits load")
+    mown_data::DataSource::Digits.load().expect("embedded digits load")
 }
 
 pub fn model(arch: Arch, shape: ImageShape, seed: u64) -> Model {
@@ -22,25 +20,11 @@ pub fn model(arch: Arch, shape: ImageShape, seed: u64) -> Model {
 
 pub fn digits_model(arch: Arch, train: &Dataset, seed: u64) -> Model {
     let spec = ModelSpec::new(arch, train.shape, train.num_classes).unwrap();
-    Model::init(
-        ModelMeta::for_dataset(spec, train).unwrap(),
-        &device(),
-        seed,
-    )
+    Model::init(ModelMeta::for_dataset(spec, train).unwrap(), &device(), seed)
 }
 
 pub fn quick_config(epochs: usize, seed: u64) -> TrainConfig {
-    TrainConfig {
-        epochs,
-        batch_size: 64,
-        lr: 0.05,
-        seed,
-        ..TrainConfig::default()
-    }
+    TrainConfig { epochs, batch_size: 64, lr: 0.05, seed, ..TrainConfig::default() }
 }
 
-pub const DIGIT: ImageShape = ImageShape {
-    channels: 1,
-    height: 8,
-    width: 8,
-};
+pub const DIGIT: ImageShape = ImageShape { channels: 1, height: 8, width: 8 };

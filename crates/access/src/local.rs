@@ -1,0 +1,78 @@
+//! A model file or in-memory model behind the query interface: what a stolen API looks like in
+//! tests, and how the owner queries a suspect they hold as a file.
+
+use mown_data::ImageShape;
+use mown_nn::Model;
+
+use crate::{AccessError, AccessLevel, Answer, QueryModel, answer_from_probabilities, check_batch};
+
+/// A local model that reveals at most `level`, refusing past `budget` images.
+///
+/// The model is private: code holding a `LocalModel` can query it but cannot reach its weights.
+/// ```compile_fail
+/// fn steal_weights(s: &mown_access::LocalModel) -> &mown_nn::Model { &s.model }
+/// ```
+pub struct LocalModel {
+    model: Model,
+    level: AccessLevel,
+    budget: Option<usize>,
+    used: usize,
+    name: String,
+}
+
+impl LocalModel {
+    pub fn new(model: Model, level: AccessLevel, budget: Option<usize>) -> Self {
+        let name = if model.meta.provenance.derivation.is_empty() {
+            format!("local {}", model.meta.spec.arch)
+        } else {
+            model.meta.provenance.derivation.clone()
+        };
+        Self { model, level, budget, used: 0, name }
+    }
+
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+}
+
+impl QueryModel for LocalModel {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn input_shape(&self) -> ImageShape {
+        self.model.input_shape()
+    }
+
+    fn num_classes(&self) -> usize {
+        self.model.num_classes()
+    }
+
+    fn access(&self) -> AccessLevel {
+        self.level
+    }
+
+    fn query(&mut self, images: &[f32], level: AccessLevel) -> Result<Answer, AccessError> {
+        if !level.within(self.level) {
+            return Err(AccessError::LevelUnavailable { requested: level, available: self.level });
+        }
+        let n = check_batch(images, self.input_shape())?;
+        if let Some(budget) = self.budget
+            && self.used + n > budget
+        {
+            return Err(AccessError::BudgetExceeded { budget, used: self.used, requested: n });
+        }
+        let probs = self.model.probabilities(images)?;
+        self.used += n;
+        Ok(answer_from_probabilities(probs, self.num_classes(), level))
+    }
+
+    fn queries_used(&self) -> usize {
+        self.used
+    }
+
+    fn queries_left(&self) -> Option<usize> {
+        self.budget.map(|b| b.saturating_sub(self.used))
+    }
+}

@@ -1,0 +1,437 @@
+//! Derivation chains: a model's name is the recipe that made it, ModelDiff-style, e.g.
+//! `train(resnet20,fmnist,seed=1)-prune(w,0.5,ft=2)-ftal(5)`. The canonical form (every
+//! parameter spelled out) is the model's cache key, so a zoo never trains the same model twice.
+//!
+//! Grammar: steps joined by `-` outside parentheses; a step is `name(arg,...)`, where an arg is
+//! positional or `key=value`. Values may not contain `,` `(` `)`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use mown_access::AccessLevel;
+use mown_nn::Arch;
+use serde::{Deserialize, Serialize};
+
+use crate::AttackError;
+use crate::whitebox::{FineTuneMode, PruneKind};
+
+/// Where extraction queries come from (seeds 001, 003, 004).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QuerySource {
+    /// The attacker's own sample of the victim's distribution (the half of the training set the
+    /// owner did not use).
+    Same,
+    /// Another dataset (short name: digits, mnist, fmnist), resized to the victim's input.
+    Dataset(String),
+    /// Uniform random pixels.
+    Noise,
+}
+
+/// Adversarial-training flavour (seed 003 §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdvMethod {
+    Fgsm,
+    Pgd,
+}
+
+/// One derivation step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Step {
+    /// A model trained from scratch: the owner's victim, or an independent model.
+    /// `part = (k, n)`: train on the k-th (1-based) of n disjoint stratified parts of the data.
+    Train {
+        arch: Arch,
+        data: String,
+        seed: u64,
+        epochs: usize,
+        part: Option<(usize, usize)>,
+    },
+    FineTune {
+        mode: FineTuneMode,
+        epochs: usize,
+        lr: f64,
+    },
+    Prune {
+        kind: PruneKind,
+        ratio: f64,
+        finetune_epochs: usize,
+    },
+    Distill {
+        arch: Arch,
+        alpha: f64,
+        temperature: f64,
+        epochs: usize,
+    },
+    Extract {
+        arch: Arch,
+        level: AccessLevel,
+        source: QuerySource,
+        budget: usize,
+        epochs: usize,
+    },
+    AdvTrain {
+        method: AdvMethod,
+        eps: f64,
+        epochs: usize,
+    },
+    Quantize {
+        bits: u8,
+    },
+}
+
+/// A root `train(...)` step followed by derivations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Chain {
+    pub steps: Vec<Step>,
+}
+
+impl Chain {
+    /// The chain without its last step (the model this one was derived from).
+    pub fn parent(&self) -> Option<Chain> {
+        (self.steps.len() > 1).then(|| Chain { steps: self.steps[..self.steps.len() - 1].to_vec() })
+    }
+
+    /// Appends derivation steps to this chain (e.g. a victim plus an attack recipe).
+    pub fn then(&self, more: &[Step]) -> Chain {
+        let mut steps = self.steps.clone();
+        steps.extend_from_slice(more);
+        Chain { steps }
+    }
+
+    /// True when the model is trained independently of any victim (a negative).
+    pub fn is_independent(&self) -> bool {
+        self.steps.len() == 1
+    }
+
+    /// Parses derivation steps that must not start with `train` (an attack recipe for `steal`).
+    pub fn parse_attack(text: &str) -> Result<Vec<Step>, AttackError> {
+        let steps = parse_steps(text)?;
+        if let Some(Step::Train { .. }) = steps.first() {
+            return Err(bad(text, "an attack recipe starts after training; drop the train(...) step"));
+        }
+        Ok(steps)
+    }
+}
+
+fn bad(chain: &str, reason: impl Into<String>) -> AttackError {
+    AttackError::BadChain { chain: chain.to_string(), reason: reason.into() }
+}
+
+/// Splits at top-level `sep` (outside parentheses).
+fn split_top(text: &str, sep: char) -> Result<Vec<&str>, String> {
+    let (mut depth, mut start, mut parts) = (0i32, 0, Vec::new());
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err(format!("unmatched ')' at position {i}"));
+                }
+            }
+            c if c == sep && depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return Err("unclosed '('".into());
+    }
+    parts.push(&text[start..]);
+    Ok(parts)
+}
+
+struct Args<'a> {
+    step: &'a str,
+    positional: Vec<&'a str>,
+    named: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Args<'a> {
+    fn parse(step: &'a str, inner: &'a str) -> Result<Self, String> {
+        let mut args = Args { step, positional: Vec::new(), named: Vec::new() };
+        if inner.trim().is_empty() {
+            return Ok(args);
+        }
+        for raw in inner.split(',') {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                return Err(format!("{step}: empty argument"));
+            }
+            match raw.split_once('=') {
+                Some((k, v)) => args.named.push((k.trim(), v.trim())),
+                None if args.named.is_empty() => args.positional.push(raw),
+                None => {
+                    return Err(format!("{step}: positional argument '{raw}' after named ones"));
+                }
+            }
+        }
+        Ok(args)
+    }
+
+    fn pos(&self, i: usize, what: &str) -> Result<&'a str, String> {
+        self.positional.get(i).copied().ok_or_else(|| format!("{}: missing {what} (argument {})", self.step, i + 1))
+    }
+
+    fn opt_pos(&self, i: usize) -> Option<&'a str> {
+        self.positional.get(i).copied()
+    }
+
+    fn named(&self, key: &str) -> Option<&'a str> {
+        self.named.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+
+    fn num<T: FromStr>(&self, value: Option<&str>, what: &str, default: T) -> Result<T, String> {
+        match value {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| format!("{}: {what} '{v}' is not a valid number", self.step)),
+        }
+    }
+
+    /// Rejects arguments the step does not know, so typos never silently use defaults.
+    fn only(&self, max_positional: usize, keys: &[&str]) -> Result<(), String> {
+        if self.positional.len() > max_positional {
+            return Err(format!("{}: at most {max_positional} positional arguments", self.step));
+        }
+        match self.named.iter().find(|(k, _)| !keys.contains(k)) {
+            Some((k, _)) => Err(format!("{}: unknown parameter '{k}' (known: {})", self.step, keys.join(", "))),
+            None => Ok(()),
+        }
+    }
+}
+
+fn arch(s: &str) -> Result<Arch, String> {
+    s.parse::<Arch>().map_err(|e| e.to_string())
+}
+
+fn ratio(step: &str, v: f64) -> Result<f64, String> {
+    if (0.0..1.0).contains(&v) { Ok(v) } else { Err(format!("{step}: ratio {v} must be in [0, 1)")) }
+}
+
+fn parse_step(text: &str) -> Result<Step, String> {
+    let text = text.trim();
+    let open = text.find('(').ok_or_else(|| format!("step '{text}' needs parentheses, e.g. ftal(5)"))?;
+    if !text.ends_with(')') {
+        return Err(format!("step '{text}' must end with ')'"));
+    }
+    let name = text[..open].trim().to_ascii_lowercase();
+    let a = Args::parse(&text[..open], &text[open + 1..text.len() - 1])?;
+    let step = match name.as_str() {
+        "train" => {
+            a.only(2, &["seed", "epochs", "part"])?;
+            let part = match a.named("part") {
+                None => None,
+                Some(p) => {
+                    let (k, n) = p.split_once('/').ok_or_else(|| format!("train: part '{p}' must be K/N"))?;
+                    let (k, n): (usize, usize) = (a.num(Some(k), "part", 0)?, a.num(Some(n), "part", 0)?);
+                    if k == 0 || k > n {
+                        return Err(format!("train: part {k}/{n} needs 1 <= K <= N"));
+                    }
+                    Some((k, n))
+                }
+            };
+            Step::Train {
+                arch: arch(a.pos(0, "architecture")?)?,
+                data: canonical_data(a.pos(1, "dataset")?)?,
+                seed: a.num(a.named("seed"), "seed", 0)?,
+                epochs: a.num(a.named("epochs"), "epochs", 10)?,
+                part,
+            }
+        }
+        "ftll" | "ftal" | "rtll" | "rtal" => {
+            a.only(1, &["lr"])?;
+            let mode: FineTuneMode = name.parse().map_err(|_| format!("unknown fine-tuning mode {name}"))?;
+            Step::FineTune { mode, epochs: a.num(a.opt_pos(0), "epochs", 5)?, lr: a.num(a.named("lr"), "lr", 0.01)? }
+        }
+        "prune" => {
+            a.only(2, &["ft"])?;
+            let kind: PruneKind =
+                a.pos(0, "kind (w or f)")?.parse().map_err(|_| "prune: kind must be w or f".to_string())?;
+            Step::Prune {
+                kind,
+                ratio: ratio("prune", a.num(Some(a.pos(1, "ratio")?), "ratio", 0.0)?)?,
+                finetune_epochs: a.num(a.named("ft"), "ft", 0)?,
+            }
+        }
+        "distill" => {
+            a.only(1, &["alpha", "t", "epochs"])?;
+            Step::Distill {
+                arch: arch(a.pos(0, "student architecture")?)?,
+                alpha: a.num(a.named("alpha"), "alpha", 0.7)?,
+                temperature: a.num(a.named("t"), "t", 20.0)?,
+                epochs: a.num(a.named("epochs"), "epochs", 10)?,
+            }
+        }
+        "extract" => {
+            a.only(3, &["budget", "epochs"])?;
+            let level: AccessLevel =
+                a.pos(1, "access level")?.parse().map_err(|e: mown_access::AccessError| e.to_string())?;
+            let source = match a.opt_pos(2).unwrap_or("same") {
+                "same" => QuerySource::Same,
+                "noise" => QuerySource::Noise,
+                other => QuerySource::Dataset(canonical_data(other)?),
+            };
+            Step::Extract {
+                arch: arch(a.pos(0, "student architecture")?)?,
+                level,
+                source,
+                budget: a.num(a.named("budget"), "budget", 10_000)?,
+                epochs: a.num(a.named("epochs"), "epochs", 10)?,
+            }
+        }
+        "advtrain" => {
+            a.only(1, &["eps", "epochs"])?;
+            let method = match a.opt_pos(0).unwrap_or("pgd") {
+                "pgd" => AdvMethod::Pgd,
+                "fgsm" => AdvMethod::Fgsm,
+                other => return Err(format!("advtrain: method '{other}' (pgd, fgsm)")),
+            };
+            Step::AdvTrain {
+                method,
+                eps: a.num(a.named("eps"), "eps", 0.03)?,
+                epochs: a.num(a.named("epochs"), "epochs", 2)?,
+            }
+        }
+        "quant" | "quantize" => {
+            a.only(1, &[])?;
+            let bits: u8 = a.num(a.opt_pos(0), "bits", 8)?;
+            if bits != 8 {
+                return Err(format!("quant: only 8-bit quantisation is implemented, not {bits}"));
+            }
+            Step::Quantize { bits }
+        }
+        other => {
+            return Err(format!(
+                "unknown step '{other}' (train, ftll, ftal, rtll, rtal, prune, distill, extract, advtrain, quant)"
+            ));
+        }
+    };
+    Ok(step)
+}
+
+/// Short dataset names used in chains; paths are not allowed (they would make cache keys
+/// machine-specific).
+pub fn canonical_data(name: &str) -> Result<String, String> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "digits" => Ok("digits".into()),
+        "fmnist" | "fashion-mnist" => Ok("fmnist".into()),
+        "mnist" => Ok("mnist".into()),
+        "cifar10" => Ok("cifar10".into()),
+        other => Err(format!("unknown dataset '{other}' in a chain (digits, fmnist, mnist, cifar10)")),
+    }
+}
+
+fn parse_steps(text: &str) -> Result<Vec<Step>, AttackError> {
+    let parts = split_top(text.trim(), '-').map_err(|r| bad(text, r))?;
+    let mut steps = Vec::new();
+    for part in parts {
+        if part.trim().is_empty() {
+            return Err(bad(text, "empty step (two '-' in a row, or a leading/trailing '-')"));
+        }
+        steps.push(parse_step(part).map_err(|r| bad(text, r))?);
+    }
+    Ok(steps)
+}
+
+impl FromStr for Chain {
+    type Err = AttackError;
+    fn from_str(text: &str) -> Result<Self, AttackError> {
+        let steps = parse_steps(text)?;
+        match steps.first() {
+            Some(Step::Train { .. }) => {}
+            _ => return Err(bad(text, "a chain starts with train(ARCH,DATA,...)")),
+        }
+        if steps.iter().skip(1).any(|s| matches!(s, Step::Train { .. })) {
+            return Err(bad(text, "train(...) may only be the first step"));
+        }
+        Ok(Chain { steps })
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Train { arch, data, seed, epochs, part } => {
+                write!(f, "train({arch},{data},seed={seed},epochs={epochs}")?;
+                if let Some((k, n)) = part {
+                    write!(f, ",part={k}/{n}")?;
+                }
+                f.write_str(")")
+            }
+            Step::FineTune { mode, epochs, lr } => write!(f, "{mode}({epochs},lr={lr})"),
+            Step::Prune { kind, ratio, finetune_epochs } => write!(f, "prune({kind},{ratio},ft={finetune_epochs})"),
+            Step::Distill { arch, alpha, temperature, epochs } => {
+                write!(f, "distill({arch},alpha={alpha},t={temperature},epochs={epochs})")
+            }
+            Step::Extract { arch, level, source, budget, epochs } => {
+                let src = match source {
+                    QuerySource::Same => "same".to_string(),
+                    QuerySource::Noise => "noise".to_string(),
+                    QuerySource::Dataset(d) => d.clone(),
+                };
+                write!(f, "extract({arch},{level},{src},budget={budget},epochs={epochs})")
+            }
+            Step::AdvTrain { method, eps, epochs } => {
+                let m = if *method == AdvMethod::Pgd { "pgd" } else { "fgsm" };
+                write!(f, "advtrain({m},eps={eps},epochs={epochs})")
+            }
+            Step::Quantize { bits } => write!(f, "quant({bits})"),
+        }
+    }
+}
+
+impl fmt::Display for Chain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.steps.iter().map(|s| s.to_string()).collect();
+        f.write_str(&parts.join("-"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_canonically() {
+        let c: Chain = "train(resnet20,fmnist,seed=1)-prune(w,0.5)-ftal(5)".parse().unwrap();
+        assert_eq!(c.to_string(), "train(resnet20,fmnist,seed=1,epochs=10)-prune(w,0.5,ft=0)-ftal(5,lr=0.01)");
+        let again: Chain = c.to_string().parse().unwrap();
+        assert_eq!(again, c);
+        assert_eq!(c.parent().unwrap().steps.len(), 2);
+        let e: Chain = "train(arc-a,digits,part=1/2)-extract(arc-c,topk:3,mnist,budget=500)".parse().unwrap();
+        assert!(
+            matches!(&e.steps[1], Step::Extract { level: AccessLevel::TopK(3), source: QuerySource::Dataset(d), budget: 500, .. } if d == "mnist")
+        );
+        assert!(e.to_string().contains("part=1/2"));
+    }
+
+    #[test]
+    fn rejects_malformed_chains_with_a_reason() {
+        for (text, needle) in [
+            ("prune(w,0.5)", "starts with train"),
+            ("train(resnet20,fmnist)-", "empty step"),
+            ("train(resnet20,fmnist)--ftal(1)", "empty step"),
+            ("train(resnet20,fmnist", "unclosed"),
+            ("train(resnet20,fmnist))", "unmatched"),
+            ("train(resnet99,fmnist)", "unknown architecture"),
+            ("train(resnet20,imagenet)", "unknown dataset"),
+            ("train(resnet20,fmnist)-prune(w,1.5)", "[0, 1)"),
+            ("train(resnet20,fmnist)-prune(x,0.5)", "w or f"),
+            ("train(resnet20,fmnist)-ftal(five)", "not a valid number"),
+            ("train(resnet20,fmnist)-ftal(5,lr=0.1,momentum=0.9)", "unknown parameter 'momentum'"),
+            ("train(resnet20,fmnist)-steal(1)", "unknown step"),
+            ("train(resnet20,fmnist)-train(mlp,digits)", "first step"),
+            ("train(resnet20,fmnist,part=3/2)", "1 <= K <= N"),
+            ("train(resnet20,fmnist)-extract(mlp,everything)", "access level"),
+            ("train(resnet20,fmnist)-quant(4)", "8-bit"),
+            ("train(resnet20,fmnist)-ftal", "parentheses"),
+        ] {
+            let err = text.parse::<Chain>().unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+        assert!(Chain::parse_attack("train(mlp,digits)").is_err());
+        assert_eq!(Chain::parse_attack("prune(f,0.25)-ftll(2)").unwrap().len(), 2);
+    }
+}
