@@ -91,3 +91,38 @@ fn bench_runs_without_torch() {
     assert!(o.status.success(), "{t}");
     assert!(t.contains("lenet5-28x28x1") && t.contains("input gradient"), "{t}");
 }
+
+#[test]
+fn steal_and_zoo_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.safetensors");
+    let v = victim.to_str().unwrap();
+    let o = mown(&["train", "--arch", "arc-c", "--data", "digits", "--epochs", "8", "--out", v, "--no-progress"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stolen = dir.path().join("stolen.safetensors");
+    let s = stolen.to_str().unwrap();
+    let o = mown(&["steal", "--victim", v, "--attack", "prune(w,0.5,ft=1)-ftal(1)", "--out", s]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let fidelity: f64 =
+        t.split("fidelity to the victim ").nth(1).and_then(|x| x.split(',').next()).unwrap().parse().unwrap();
+    assert!(fidelity > 0.8, "{t}");
+    let o = mown(&["info", s]);
+    assert!(text(&o).contains("prune(w,0.5,ft=1)-ftal(1,lr=0.01)"), "{}", text(&o));
+    let o = mown(&["steal", "--victim", v, "--attack", "prune(w,0.5", "--out", s]);
+    assert_clean_failure(&o, "unclosed");
+
+    let config = dir.path().join("zoo.toml");
+    std::fs::write(
+        &config,
+        "victim = \"train(mlp,digits,seed=1,epochs=2,part=1/2)\"\nstolen = [\"ftll(1)\", \"quant(8)\"]\nindependent = [\"train(lenet5,digits,seed=3,epochs=2,part=2/2)\"]\n",
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+    let o = mown(&["zoo", "--config", c, "--no-progress"]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("4 models (4 trained this run"), "{t}");
+    assert!(t.contains("independent") && t.contains("quant(8)"), "{t}");
+    let o = mown(&["zoo", "--config", c, "--no-progress"]);
+    assert!(text(&o).contains("(0 trained this run"), "{}", text(&o));
+}
