@@ -37,11 +37,13 @@ pub struct TrainingDefaults {
     pub batch_size: usize,
     pub lr: f64,
     pub weight_decay: f64,
+    /// Per-parameter gradient norm clipping (0 = off).
+    pub grad_clip: f32,
 }
 
 impl Default for TrainingDefaults {
     fn default() -> Self {
-        Self { batch_size: 128, lr: 0.05, weight_decay: 5e-4 }
+        Self { batch_size: 128, lr: 0.05, weight_decay: 5e-4, grad_clip: 5.0 }
     }
 }
 
@@ -130,7 +132,8 @@ impl Zoo {
         let victim_labels = victim.predict(test.images())?;
         let mut entries = Vec::new();
         for (chain, role) in self.members() {
-            let built = builder.build(&chain)?;
+            let built =
+                builder.build(&chain).map_err(|e| AttackError::BadParameter(format!("building {chain}: {e}")))?;
             let predicted = built.model.predict(test.images())?;
             let agree = predicted.iter().zip(&victim_labels).filter(|(a, b)| a == b).count();
             let correct = predicted.iter().zip(test.labels()).filter(|(a, b)| a == b).count();

@@ -33,11 +33,24 @@ impl Backend {
 #[cfg(feature = "vulkan")]
 fn vulkan() -> Result<Device, NnError> {
     use burn::prelude::DeviceKind;
-    let device = Device::vulkan(DeviceKind::DefaultDevice);
-    // Touch the device once so a missing driver is reported here, not deep inside training.
-    let probe = burn::tensor::Tensor::<1>::zeros([1], &device);
-    let _ = probe.into_data();
-    Ok(device)
+    // Touch the device once so a missing driver is reported here, as an error, not as a panic
+    // deep inside training: burn's runtime panics (on a worker thread) when no adapter exists.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let probed = std::panic::catch_unwind(|| {
+        let device = Device::vulkan(DeviceKind::DefaultDevice);
+        let _ = burn::tensor::Tensor::<1>::zeros([1], &device).into_data();
+        device
+    });
+    std::panic::set_hook(previous);
+    probed.map_err(|_| {
+        NnError::DeviceUnavailable(
+            "vulkan".into(),
+            "no Vulkan adapter found: install the GPU driver and the Vulkan loader (libvulkan1), \
+             or set VK_DRIVER_FILES to the driver's ICD file"
+                .into(),
+        )
+    })
 }
 
 #[cfg(not(feature = "vulkan"))]

@@ -24,7 +24,7 @@ pub enum NnError {
     Diverged { epoch: usize, batch: usize, loss: f32 },
     #[error("invalid training configuration: {0}")]
     BadTrainConfig(String),
-    #[error("device '{0}' is not available in this build: {1}")]
+    #[error("device '{0}' is not available: {1}")]
     DeviceUnavailable(String, String),
     #[error(transparent)]
     Data(#[from] mown_data::DataError),

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig};
@@ -54,6 +55,10 @@ pub struct TrainConfig {
     pub schedule: LrSchedule,
     pub augmentation: Augmentation,
     pub seed: u64,
+    /// Clip each parameter's gradient to this L2 norm (burn's per-parameter norm clipping).
+    /// Guards the plain-SGD architectures without BatchNorm (Arc B diverged at lr 0.05 without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_clip_norm: Option<f32>,
     /// Save a checkpoint after every epoch here, and resume from it if one matches this config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_dir: Option<PathBuf>,
@@ -75,6 +80,7 @@ impl Default for TrainConfig {
             schedule: LrSchedule::Cosine,
             augmentation: Augmentation::default(),
             seed: 0,
+            grad_clip_norm: None,
             checkpoint_dir: None,
             progress: false,
         }
@@ -92,6 +98,11 @@ impl TrainConfig {
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return bad(format!("weight decay must be >= 0, got {}", self.weight_decay));
+        }
+        if let Some(c) = self.grad_clip_norm
+            && !(c.is_finite() && c > 0.0)
+        {
+            return bad(format!("gradient clipping norm must be positive, got {c}"));
         }
         if let LrSchedule::Step { every: 0, .. } = self.schedule {
             return bad("step schedule needs every >= 1".into());
@@ -114,12 +125,16 @@ impl TrainConfig {
 
     pub(crate) fn optimizer(&self) -> ModuleOptimizer {
         let wd = (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
+        let clip = self.grad_clip_norm.map(GradientClippingConfig::Norm);
         match self.optimizer {
             OptimizerKind::Sgd { momentum, nesterov } => SgdConfig::new()
                 .with_momentum((momentum > 0.0).then(|| MomentumConfig { momentum, dampening: 0.0, nesterov }))
                 .with_weight_decay(wd)
+                .with_gradient_clipping(clip)
                 .init(),
-            OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-8).with_weight_decay(wd).init(),
+            OptimizerKind::Adam => {
+                AdamConfig::new().with_epsilon(1e-8).with_weight_decay(wd).with_grad_clipping(clip).init()
+            }
             OptimizerKind::RmsProp => {
                 RmsPropConfig::new().with_momentum(0.0).with_epsilon(1e-8).with_weight_decay(wd).init()
             }

@@ -37,6 +37,9 @@ pub struct TrainArgs {
     pub flip: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Clip each parameter's gradient norm to this value.
+    #[arg(long)]
+    pub grad_clip: Option<f32>,
     /// Output model file.
     #[arg(long)]
     pub out: PathBuf,
@@ -87,6 +90,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         schedule: parse_schedule(&a.schedule)?,
         augmentation: Augmentation { pad_crop: a.pad_crop, horizontal_flip: a.flip },
         seed: a.seed,
+        grad_clip_norm: a.grad_clip,
         checkpoint_dir: a.checkpoint_dir.clone(),
         progress: !a.no_progress,
     };

@@ -25,6 +25,7 @@ pub fn run(a: ZooArgs) -> anyhow::Result<()> {
         batch_size: zoo.training.batch_size,
         lr: zoo.training.lr,
         weight_decay: zoo.training.weight_decay,
+        grad_clip_norm: (zoo.training.grad_clip > 0.0).then_some(zoo.training.grad_clip),
         ..TrainConfig::default()
     };
     let mut builder = Builder::new(Some(zoo.cache_dir.clone()), a.device.device()?, base);
@@ -36,10 +37,17 @@ pub fn run(a: ZooArgs) -> anyhow::Result<()> {
         }
         bar
     });
+    // Rows are printed as models finish, so a long zoo shows results (and keeps them in a log)
+    // even if it is interrupted; the full table follows at the end.
     let entries = zoo.build(&mut builder, |e| {
-        if let Some(bar) = &bar {
-            bar.inc(1);
-            bar.set_message(format!("{} ({:.3})", e.name, e.accuracy));
+        let row = table(std::slice::from_ref(e));
+        let row = row.lines().nth(1).unwrap_or_default().to_string();
+        match &bar {
+            Some(bar) => {
+                bar.inc(1);
+                bar.println(row);
+            }
+            None => eprintln!("{row}"),
         }
     })?;
     if let Some(bar) = bar {
