@@ -127,13 +127,18 @@ impl Zoo {
         builder: &mut Builder,
         mut on_built: impl FnMut(&ZooEntry),
     ) -> Result<Vec<ZooEntry>, AttackError> {
-        let victim = builder.build(&self.victim)?.model;
+        let victim_built = builder.build(&self.victim)?;
         let test = builder.step_data(&self.victim.steps[0])?.test;
-        let victim_labels = victim.predict(test.images())?;
+        let victim_labels = victim_built.model.predict(test.images())?;
+        let mut victim_built = Some(victim_built);
         let mut entries = Vec::new();
         for (chain, role) in self.members() {
-            let built =
-                builder.build(&chain).map_err(|e| AttackError::BadParameter(format!("building {chain}: {e}")))?;
+            // The victim was built above (its labels are the fidelity reference): report that
+            // build, not a second cache hit.
+            let built = match (role, victim_built.take()) {
+                (Role::Victim, Some(v)) => v,
+                _ => builder.build(&chain).map_err(|e| AttackError::BadParameter(format!("building {chain}: {e}")))?,
+            };
             let predicted = built.model.predict(test.images())?;
             let agree = predicted.iter().zip(&victim_labels).filter(|(a, b)| a == b).count();
             let correct = predicted.iter().zip(test.labels()).filter(|(a, b)| a == b).count();
