@@ -1,0 +1,147 @@
+//! The fingerprint file: points, the owner's labels on them, how they were made, and which model
+//! they belong to (SHA-256 of its weights). Verification is the matching rate of a suspect's
+//! labels (IPGuard §3.3), shared by IPGuard and its baselines.
+
+use std::path::Path;
+
+use mown_access::QueryModel;
+use mown_data::ImageShape;
+use mown_nn::Model;
+use serde::{Deserialize, Serialize};
+
+use crate::MethodError;
+
+/// Images per verification query.
+pub const VERIFY_BATCH: usize = 256;
+
+pub const FINGERPRINT_FORMAT: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub format_version: u32,
+    /// e.g. "ipguard-TL", "cw-l2-TL", "fgsm-TL", "random".
+    pub method: String,
+    /// Every generation parameter, including the seed.
+    pub params: serde_json::Value,
+    pub seed: u64,
+    pub owner_sha256: String,
+    pub owner_derivation: String,
+    pub input_shape: ImageShape,
+    pub num_classes: usize,
+    /// NCHW pixels in [0, 1] (unless the method was told not to clip), `labels.len()` images.
+    pub points: Vec<f32>,
+    /// The owner's predicted label on each point.
+    pub labels: Vec<usize>,
+    /// Generation statistics (points that reached zero loss, iterations, seconds).
+    #[serde(default)]
+    pub stats: serde_json::Value,
+    pub producer: String,
+}
+
+/// A suspect's agreement with a fingerprint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MatchResult {
+    pub matches: usize,
+    pub n: usize,
+    pub matching_rate: f64,
+    pub queries: usize,
+}
+
+/// A fingerprinting method: owner model (white-box) + seed images -> fingerprint.
+pub trait Fingerprinter {
+    /// The method's name as stored in the fingerprint file.
+    fn name(&self) -> String;
+    /// Generates a fingerprint of `owner`; `seeds` supplies start points for "T" initialisation.
+    fn generate(&self, owner: &Model, seeds: &mown_data::Dataset) -> Result<Fingerprint, MethodError>;
+}
+
+impl Fingerprint {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Consistency checks shared by `load` and `validate` callers.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.format_version != FINGERPRINT_FORMAT {
+            return Err(format!("unsupported format version {}", self.format_version));
+        }
+        if self.labels.is_empty() {
+            return Err("the fingerprint has no points".into());
+        }
+        if self.points.len() != self.labels.len() * self.input_shape.numel() {
+            return Err(format!(
+                "{} values for {} points of {:?}",
+                self.points.len(),
+                self.labels.len(),
+                self.input_shape
+            ));
+        }
+        if let Some(l) = self.labels.iter().find(|&&l| l >= self.num_classes) {
+            return Err(format!("label {l} with {} classes", self.num_classes));
+        }
+        if self.points.iter().any(|v| !v.is_finite()) {
+            return Err("points contain NaN or infinite values".into());
+        }
+        Ok(())
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), MethodError> {
+        let bad = |reason: String| MethodError::BadFingerprint { path: path.to_path_buf(), reason };
+        let json = serde_json::to_vec(self).map_err(|e| bad(e.to_string()))?;
+        std::fs::write(path, json).map_err(|e| bad(e.to_string()))
+    }
+
+    pub fn load(path: &Path) -> Result<Fingerprint, MethodError> {
+        let bad = |reason: String| MethodError::BadFingerprint { path: path.to_path_buf(), reason };
+        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let fp: Fingerprint = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a fingerprint: {e}")))?;
+        fp.validate().map_err(bad)?;
+        Ok(fp)
+    }
+
+    /// How many of the owner's labels the suspect reproduces (labels-only access suffices).
+    pub fn match_suspect(&self, suspect: &mut dyn QueryModel) -> Result<MatchResult, MethodError> {
+        if suspect.input_shape() != self.input_shape {
+            return Err(MethodError::Mismatch(format!(
+                "{} takes {:?} images, the fingerprint has {:?}",
+                suspect.describe(),
+                suspect.input_shape(),
+                self.input_shape
+            )));
+        }
+        if suspect.num_classes() != self.num_classes {
+            return Err(MethodError::Mismatch(format!(
+                "{} has {} classes, the owner {}",
+                suspect.describe(),
+                suspect.num_classes(),
+                self.num_classes
+            )));
+        }
+        let numel = self.input_shape.numel();
+        let before = suspect.queries_used();
+        let mut matches = 0;
+        for (start, chunk) in (0..self.len()).step_by(VERIFY_BATCH).zip(self.points.chunks(VERIFY_BATCH * numel)) {
+            let got = suspect.labels(chunk)?;
+            if got.len() * numel != chunk.len() {
+                return Err(MethodError::Mismatch(format!(
+                    "{} answered {} labels for {} images",
+                    suspect.describe(),
+                    got.len(),
+                    chunk.len() / numel
+                )));
+            }
+            matches += got.iter().zip(&self.labels[start..]).filter(|(a, b)| a == b).count();
+        }
+        let n = self.len();
+        Ok(MatchResult {
+            matches,
+            n,
+            matching_rate: matches as f64 / n as f64,
+            queries: suspect.queries_used() - before,
+        })
+    }
+}

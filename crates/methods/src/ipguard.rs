@@ -1,0 +1,328 @@
+//! IPGuard (Cao, Jia, Gong 2021; seed 002): fingerprint points just across the owner's decision
+//! boundary. From a start point predicted as i, Adam on the input minimises (Eq. 5)
+//!
+//!   L(x) = ReLU(Z_i(x) − Z_j(x) + k) + ReLU(max_{t≠i,j} Z_t(x) − Z_i(x)),
+//!
+//! which is zero exactly when j is the top logit with margin ≥ k over i and i is second. The
+//! stored label is the owner's prediction at the final point (j wherever L reached 0).
+//!
+//! Choices the paper leaves open, all parameters: points are clipped to [0, 1] after every step
+//! (`clip`; the paper stresses it does not bound the perturbation, but a suspect API only accepts
+//! images); the default learning rate is 0.01 rather than the paper's 0.001 on CIFAR, because
+//! with 1,000 iterations at most a CPU budget needs most points to converge in tens of steps; the
+//! default k is 10 (the paper's k values appear only in its Figure 6). All n points are optimised
+//! as one batch (BatchNorm in evaluation mode keeps them independent); a point that reaches zero
+//! loss stops moving.
+
+use std::time::Instant;
+
+use mown_data::Dataset;
+use mown_nn::Model;
+use mown_nn::burn::prelude::*;
+use mown_nn::model::{images_tensor, tensor_to_vec};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::MethodError;
+use crate::fingerprint::{FINGERPRINT_FORMAT, Fingerprint, Fingerprinter};
+
+/// Where optimisation starts (IPGuard §5.1.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Init {
+    /// A random training example ("T").
+    Train,
+    /// Uniform random pixels ("R").
+    Random,
+}
+
+/// Which label j the point is pushed to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TargetRule {
+    /// A random label other than i ("R").
+    Random,
+    /// The label with the smallest logit at the start point ("L").
+    LeastLikely,
+}
+
+/// The paper's suffix, e.g. "TL".
+pub fn suffix(init: Init, target: TargetRule) -> &'static str {
+    match (init, target) {
+        (Init::Train, TargetRule::Random) => "TR",
+        (Init::Train, TargetRule::LeastLikely) => "TL",
+        (Init::Random, TargetRule::Random) => "RR",
+        (Init::Random, TargetRule::LeastLikely) => "RL",
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IpGuardParams {
+    pub n: usize,
+    pub k: f64,
+    pub lr: f64,
+    pub iterations: usize,
+    pub init: Init,
+    pub target: TargetRule,
+    pub clip: bool,
+    pub seed: u64,
+}
+
+impl Default for IpGuardParams {
+    fn default() -> Self {
+        Self {
+            n: 100,
+            k: 10.0,
+            lr: 0.01,
+            iterations: 1000,
+            init: Init::Train,
+            target: TargetRule::LeastLikely,
+            clip: true,
+            seed: 0,
+        }
+    }
+}
+
+impl IpGuardParams {
+    pub fn validate(&self) -> Result<(), MethodError> {
+        let bad = |m: String| Err(MethodError::BadParameter(m));
+        if self.n == 0 {
+            return bad("a fingerprint needs at least one point (n >= 1)".into());
+        }
+        if !(self.k.is_finite() && self.k >= 0.0) {
+            return bad(format!("margin k must be >= 0, got {}", self.k));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("learning rate must be positive, got {}", self.lr));
+        }
+        Ok(())
+    }
+}
+
+/// IPGuard's loss (Eq. 5) for one row of logits.
+pub fn ipguard_loss(logits: &[f32], i: usize, j: usize, k: f32) -> f32 {
+    let others = logits
+        .iter()
+        .enumerate()
+        .filter(|(t, _)| *t != i && *t != j)
+        .map(|(_, &z)| z)
+        .fold(f32::NEG_INFINITY, f32::max);
+    let second = if others.is_finite() { (others - logits[i]).max(0.0) } else { 0.0 };
+    (logits[i] - logits[j] + k).max(0.0) + second
+}
+
+/// The same loss on a batch, summed, as a differentiable tensor.
+fn batch_loss(logits: Tensor<2>, i: &[usize], j: &[usize], k: f64) -> Tensor<1> {
+    let [n, c] = logits.dims();
+    let device = logits.device();
+    let mut oh_i = vec![0f32; n * c];
+    let mut oh_j = vec![0f32; n * c];
+    for r in 0..n {
+        oh_i[r * c + i[r]] = 1.0;
+        oh_j[r * c + j[r]] = 1.0;
+    }
+    let oh_i = Tensor::<1>::from_floats(oh_i.as_slice(), &device).reshape([n, c]);
+    let oh_j = Tensor::<1>::from_floats(oh_j.as_slice(), &device).reshape([n, c]);
+    let zi = (logits.clone() * oh_i.clone()).sum_dim(1);
+    let zj = (logits.clone() * oh_j.clone()).sum_dim(1);
+    // Mask i and j out of the max with a large negative offset.
+    let others = (logits + (oh_i + oh_j).mul_scalar(-1e9)).max_dim(1);
+    let first = mown_nn::burn::tensor::activation::relu(zi.clone() - zj + k);
+    let second = mown_nn::burn::tensor::activation::relu(others - zi);
+    (first + second).sum()
+}
+
+/// Start points: random training examples (T) or uniform noise (R), drawn with `rng`.
+pub fn start_points(seeds: &Dataset, n: usize, init: Init, rng: &mut StdRng) -> Result<Vec<f32>, MethodError> {
+    let numel = seeds.shape.numel();
+    match init {
+        Init::Random => Ok((0..n * numel).map(|_| rng.random::<f32>()).collect()),
+        Init::Train => {
+            if seeds.is_empty() {
+                return Err(MethodError::BadParameter("no seed images for training-example initialisation".into()));
+            }
+            let mut out = Vec::with_capacity(n * numel);
+            for _ in 0..n {
+                out.extend_from_slice(seeds.image(rng.random_range(0..seeds.len())));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// The (i, j) pair per start point from the owner's logits there.
+pub fn label_pairs(logits: &[f32], classes: usize, rule: TargetRule, rng: &mut StdRng) -> (Vec<usize>, Vec<usize>) {
+    let i = mown_nn::model::argmax_rows(logits, classes);
+    let j = logits
+        .chunks(classes)
+        .zip(&i)
+        .map(|(row, &top)| match rule {
+            TargetRule::LeastLikely => {
+                row.iter()
+                    .enumerate()
+                    .fold((top, f32::INFINITY), |best, (t, &z)| if z < best.1 { (t, z) } else { best })
+                    .0
+            }
+            TargetRule::Random => {
+                let pick = rng.random_range(0..classes - 1);
+                if pick >= top { pick + 1 } else { pick }
+            }
+        })
+        .collect();
+    (i, j)
+}
+
+/// Adam state per coordinate, with per-point activity (converged points stop).
+pub(crate) struct Adam {
+    pub(crate) m: Vec<f32>,
+    pub(crate) v: Vec<f32>,
+    pub(crate) t: i32,
+}
+
+impl Adam {
+    const B1: f32 = 0.9;
+    const B2: f32 = 0.999;
+    const EPS: f32 = 1e-8;
+
+    pub(crate) fn step(&mut self, x: &mut [f32], grad: &[f32], offsets: &[(usize, usize)], lr: f32, clip: bool) {
+        self.t += 1;
+        let (c1, c2) = (1.0 - Self::B1.powi(self.t), 1.0 - Self::B2.powi(self.t));
+        for &(src, dst) in offsets {
+            let len = grad.len() / offsets.len();
+            for e in 0..len {
+                let (g, k) = (grad[src * len + e], dst * len + e);
+                self.m[k] = Self::B1 * self.m[k] + (1.0 - Self::B1) * g;
+                self.v[k] = Self::B2 * self.v[k] + (1.0 - Self::B2) * g * g;
+                let update = lr * (self.m[k] / c1) / ((self.v[k] / c2).sqrt() + Self::EPS);
+                x[k] -= update;
+                if clip {
+                    x[k] = x[k].clamp(0.0, 1.0);
+                }
+            }
+        }
+    }
+}
+
+pub struct IpGuard(pub IpGuardParams);
+
+impl Fingerprinter for IpGuard {
+    fn name(&self) -> String {
+        format!("ipguard-{}", suffix(self.0.init, self.0.target))
+    }
+
+    fn generate(&self, owner: &Model, seeds: &Dataset) -> Result<Fingerprint, MethodError> {
+        let p = &self.0;
+        p.validate()?;
+        let shape = owner.input_shape();
+        if seeds.shape != shape && p.init == Init::Train {
+            return Err(MethodError::Mismatch(format!(
+                "seed images are {:?}, the owner takes {:?}",
+                seeds.shape, shape
+            )));
+        }
+        let classes = owner.num_classes();
+        let started = Instant::now();
+        let mut rng = StdRng::seed_from_u64(p.seed);
+        let mut x = start_points(seeds, p.n, p.init, &mut rng)?;
+        let (i, j) = label_pairs(&owner.logits(&x)?, classes, p.target, &mut rng);
+        let numel = shape.numel();
+        let mut adam = Adam { m: vec![0.0; x.len()], v: vec![0.0; x.len()], t: 0 };
+        let mut active: Vec<usize> = (0..p.n).collect();
+        let mut iterations = 0;
+        let device = owner.device();
+        while iterations < p.iterations && !active.is_empty() {
+            let batch: Vec<f32> = active.iter().flat_map(|&a| x[a * numel..(a + 1) * numel].iter().copied()).collect();
+            let (bi, bj): (Vec<usize>, Vec<usize>) = active.iter().map(|&a| (i[a], j[a])).unzip();
+            let g =
+                owner.input_gradient(images_tensor(&batch, shape, &device), |logits| batch_loss(logits, &bi, &bj, p.k));
+            let logits = tensor_to_vec(g.logits);
+            // Points already at zero loss (before this step) are done and keep their position.
+            let still: Vec<(usize, usize)> = active
+                .iter()
+                .enumerate()
+                .filter(|&(r, &a)| ipguard_loss(&logits[r * classes..(r + 1) * classes], i[a], j[a], p.k as f32) > 0.0)
+                .map(|(r, &a)| (r, a))
+                .collect();
+            if still.is_empty() {
+                active.clear();
+                break;
+            }
+            let grad = tensor_to_vec(g.grad);
+            let rows: Vec<f32> =
+                still.iter().flat_map(|&(r, _)| grad[r * numel..(r + 1) * numel].iter().copied()).collect();
+            let offsets: Vec<(usize, usize)> = still.iter().enumerate().map(|(s, &(_, a))| (s, a)).collect();
+            adam.step(&mut x, &rows, &offsets, p.lr as f32, p.clip);
+            active = still.into_iter().map(|(_, a)| a).collect();
+            iterations += 1;
+        }
+        let final_logits = owner.logits(&x)?;
+        let converged = (0..p.n)
+            .filter(|&a| ipguard_loss(&final_logits[a * classes..(a + 1) * classes], i[a], j[a], p.k as f32) == 0.0)
+            .count();
+        let stats = serde_json::json!({
+            "converged": converged,
+            "iterations": iterations,
+            "seconds": started.elapsed().as_secs_f64(),
+        });
+        fingerprint_from_points(owner, self.name(), serde_json::to_value(p).unwrap_or_default(), p.seed, x, stats)
+    }
+}
+
+/// Labels the final points with the owner's predictions and packs the fingerprint file.
+pub fn fingerprint_from_points(
+    owner: &Model,
+    method: String,
+    params: serde_json::Value,
+    seed: u64,
+    points: Vec<f32>,
+    stats: serde_json::Value,
+) -> Result<Fingerprint, MethodError> {
+    let labels = owner.predict(&points)?;
+    Ok(Fingerprint {
+        format_version: FINGERPRINT_FORMAT,
+        method,
+        params,
+        seed,
+        owner_sha256: mown_nn::io::model_sha256(owner)?,
+        owner_derivation: owner.meta.provenance.derivation.clone(),
+        input_shape: owner.input_shape(),
+        num_classes: owner.num_classes(),
+        points,
+        labels,
+        stats,
+        producer: concat!("mown ", env!("CARGO_PKG_VERSION")).to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_is_zero_exactly_when_j_leads_by_k_and_i_is_second() {
+        let k = 2.0;
+        // j = 2 top with margin 2.5 over i = 0, i second: zero.
+        assert_eq!(ipguard_loss(&[3.0, 1.0, 5.5], 0, 2, k), 0.0);
+        // Margin exactly k: still zero.
+        assert_eq!(ipguard_loss(&[3.0, 1.0, 5.0], 0, 2, k), 0.0);
+        // Margin below k: positive, equal to the shortfall.
+        assert!((ipguard_loss(&[3.0, 1.0, 4.5], 0, 2, k) - 0.5).abs() < 1e-6);
+        // j top with margin but i not second (t = 1 above i): positive by the gap.
+        assert!((ipguard_loss(&[3.0, 3.5, 6.0], 0, 2, k) - 0.5).abs() < 1e-6);
+        // i still on top: both terms.
+        assert!((ipguard_loss(&[5.0, 1.0, 4.0], 0, 2, k) - 3.0).abs() < 1e-6);
+        // Two classes: only the margin term exists.
+        assert_eq!(ipguard_loss(&[0.0, 2.0], 0, 1, k), 0.0);
+    }
+
+    #[test]
+    fn least_likely_target_is_the_smallest_logit_and_random_is_never_i() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let logits = [1.0, 5.0, -3.0, 0.0, 9.0, 2.0, -1.0, 0.5];
+        let (i, j) = label_pairs(&logits, 4, TargetRule::LeastLikely, &mut rng);
+        assert_eq!((i, j), (vec![1, 0], vec![2, 2]));
+        for _ in 0..50 {
+            let (i, j) = label_pairs(&logits, 4, TargetRule::Random, &mut rng);
+            assert!(i[0] != j[0] && i[1] != j[1] && j.iter().all(|&x| x < 4));
+        }
+    }
+}
