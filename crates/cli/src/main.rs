@@ -28,6 +28,12 @@ enum Command {
     Steal(commands::steal::StealArgs),
     /// Build a zoo of stolen and independent models from a TOML file (cached).
     Zoo(commands::zoo::ZooArgs),
+    /// Fingerprint the owner's model (ipguard, cw-l2, fgsm, igsm, random).
+    Fingerprint(commands::fingerprint::FingerprintArgs),
+    /// Verify a suspect against a fingerprint (labels-only access) and print the verdict.
+    Verify(commands::verify::VerifyArgs),
+    /// R/U/ARUC, ROC AUC and TPR@1%FPR of fingerprinting methods over a zoo.
+    EvalMethod(commands::eval_method::EvalMethodArgs),
     /// The main job on the embedded digits: train an owner model and evaluate it.
     Demo(commands::demo::DemoArgs),
 }
@@ -44,6 +50,9 @@ fn main() {
         Command::Bench(a) => commands::bench::run(a),
         Command::Demo(a) => commands::demo::run(a),
         Command::Steal(a) => commands::steal::run(a),
+        Command::Fingerprint(a) => commands::fingerprint::run(a),
+        Command::Verify(a) => commands::verify::run(a),
+        Command::EvalMethod(a) => commands::eval_method::run(a),
         Command::Zoo(a) => commands::zoo::run(a),
     };
     if let Err(e) = result {

@@ -7,6 +7,8 @@
 pub mod baselines;
 pub mod fingerprint;
 pub mod ipguard;
+pub mod registry;
+pub mod verify;
 
 pub use fingerprint::{Fingerprint, Fingerprinter, MatchResult};
 

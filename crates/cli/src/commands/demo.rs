@@ -6,9 +6,12 @@ use std::time::Instant;
 
 use std::sync::Arc;
 
+use mown_access::{AccessLevel, LocalModel};
 use mown_adversary::Chain;
 use mown_adversary::build::{Builder, StepData};
 use mown_data::{DataSource, Dataset};
+use mown_methods::Fingerprinter;
+use mown_methods::ipguard::{IpGuard, IpGuardParams};
 use mown_nn::burn::prelude::Device;
 use mown_nn::{Arch, LrSchedule, Model, ModelMeta, ModelSpec, OptimizerKind, TrainConfig, io};
 
@@ -68,14 +71,21 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let reloaded = io::load(&path, &device)?;
     let same = reloaded.predict(test.images())? == owner.predict(test.images())?;
     println!("2. reloaded from disk: predictions identical = {same}");
-    steal_and_compare(&owner, &train, &test, &device, a.seed)?;
+    let suspects = steal_and_compare(&owner, &train, &test, &device, a.seed)?;
+    fingerprint_and_verify(&owner, &train, suspects, &device, a.seed)?;
     println!("done in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
 /// Steals the owner two ways and trains an innocent model, then shows how often each agrees
 /// with the owner: the signal every ownership method has to turn into a verdict.
-fn steal_and_compare(owner: &Model, train: &Dataset, test: &Dataset, device: &Device, seed: u64) -> anyhow::Result<()> {
+fn steal_and_compare(
+    owner: &Model,
+    train: &Dataset,
+    test: &Dataset,
+    device: &Device,
+    seed: u64,
+) -> anyhow::Result<Vec<(String, Model)>> {
     let train = Arc::new(train.clone());
     let test = Arc::new(test.clone());
     let data = StepData { owner: train.clone(), attacker: train, test: test.clone() };
@@ -106,5 +116,43 @@ fn steal_and_compare(owner: &Model, train: &Dataset, test: &Dataset, device: &De
     println!("   (agreement: fraction of test images labelled as the owner's model labels them. On clean");
     println!("   test data an honest model agrees almost as often as a stolen one: telling them apart");
     println!("   needs fingerprints or watermarks, which is what mown's methods add.)");
+    Ok(rows.into_iter().map(|(name, model, _, _)| (name, model)).collect())
+}
+
+/// IPGuard: fingerprint the owner, calibrate the threshold on two reference models trained
+/// independently, and judge every suspect through labels-only access.
+fn fingerprint_and_verify(
+    owner: &Model,
+    train: &Dataset,
+    suspects: Vec<(String, Model)>,
+    device: &Device,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let params = IpGuardParams { k: 5.0, seed, ..IpGuardParams::default() };
+    let fp = IpGuard(params).generate(owner, train)?;
+    println!(
+        "4. IPGuard fingerprint of the owner: {} points on its decision boundary ({} converged, {:.1}s)",
+        fp.len(),
+        fp.stats["converged"],
+        t0.elapsed().as_secs_f64()
+    );
+    let mut builder = Builder::new(None, device.clone(), TrainConfig { batch_size: 64, ..TrainConfig::default() });
+    let mut rates = Vec::new();
+    for reference in [
+        format!("train(mlp,digits,seed={},epochs=20)", seed + 2),
+        format!("train(arc-e,digits,seed={},epochs=20)", seed + 3),
+    ] {
+        let model = builder.build(&reference.parse()?)?.model;
+        rates.push(fp.match_suspect(&mut LocalModel::new(model, AccessLevel::Labels, None))?.matching_rate);
+    }
+    let threshold = mown_eval::calibrate(&rates, 0.01)?;
+    println!("   threshold calibrated on 2 reference models trained independently (matching rates {rates:?})");
+    println!("5. verdicts (labels-only queries; the verified independent model is not a reference model):");
+    for (name, model) in suspects {
+        let mut api = LocalModel::new(model, AccessLevel::Labels, None).with_name(name);
+        let verdict = mown_methods::verify::verify(&fp, &mut api, threshold.clone(), &rates)?;
+        println!("{}", verdict.to_string().lines().map(|l| format!("   {l}")).collect::<Vec<_>>().join("\n"));
+    }
     Ok(())
 }

@@ -1,9 +1,12 @@
 pub mod bench;
 pub mod demo;
 pub mod eval;
+pub mod eval_method;
+pub mod fingerprint;
 pub mod info;
 pub mod steal;
 pub mod train;
+pub mod verify;
 pub mod zoo;
 
 use anyhow::Context;

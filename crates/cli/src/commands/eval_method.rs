@@ -1,0 +1,60 @@
+//! `mown eval-method`: robustness, uniqueness, ARUC, ROC AUC and TPR at 1% FPR of fingerprinting
+//! methods over a zoo's stolen (positive) and independent (negative) models.
+
+use std::path::PathBuf;
+
+use mown_access::{AccessLevel, LocalModel};
+use mown_adversary::build::Builder;
+use mown_adversary::zoo::Zoo;
+use mown_methods::registry::by_name;
+use mown_nn::TrainConfig;
+
+use super::DeviceArgs;
+use super::fingerprint::GenArgs;
+
+#[derive(clap::Args, Debug)]
+pub struct EvalMethodArgs {
+    /// Comma-separated methods: ipguard, cw-l2, fgsm, igsm, random.
+    pub methods: String,
+    /// The zoo (victim, stolen variants, independent models); built or loaded from its cache.
+    #[arg(long)]
+    pub zoo: PathBuf,
+    #[command(flatten)]
+    pub generation: GenArgs,
+    /// Write the summaries (with the R/U curves and every score) as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
+    let zoo = Zoo::load(&a.zoo)?;
+    let device = a.device.device()?;
+    let base = TrainConfig { batch_size: zoo.training.batch_size, lr: zoo.training.lr, ..TrainConfig::default() };
+    let mut builder = Builder::new(Some(zoo.cache_dir.clone()), device, base);
+    let victim = builder.build(&zoo.victim)?.model;
+    let seeds = builder.step_data(&zoo.victim.steps[0])?.owner;
+    let mut members = Vec::new();
+    for chain in zoo.stolen.iter().chain(&zoo.independent) {
+        members.push((chain.to_string(), zoo.stolen.contains(chain), builder.build(chain)?.model));
+    }
+    let mut summaries = Vec::new();
+    for method in a.methods.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        let generator = by_name(method, &a.generation.options()?)?;
+        let t0 = std::time::Instant::now();
+        let fp = generator.generate(&victim, &seeds)?;
+        eprintln!("{}: {} points in {:.1}s", fp.method, fp.len(), t0.elapsed().as_secs_f64());
+        let (mut pos, mut neg) = (Vec::new(), Vec::new());
+        for (name, stolen, model) in &members {
+            let rate = fp.match_suspect(&mut LocalModel::new(model.clone(), AccessLevel::Labels, None))?.matching_rate;
+            if *stolen { pos.push((name.clone(), rate)) } else { neg.push((name.clone(), rate)) }
+        }
+        summaries.push(mown_eval::summarize(&fp.method, &pos, &neg)?);
+    }
+    print!("{}", mown_eval::summary_table(&summaries));
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&summaries)?)?;
+    }
+    Ok(())
+}
