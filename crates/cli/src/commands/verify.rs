@@ -41,6 +41,13 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<()> {
         let mut api = LocalModel::new(model, AccessLevel::Labels, None).with_name(path.display().to_string());
         rates.push(fp.match_suspect(&mut api)?.matching_rate);
     }
+    if a.threshold.is_none() && (1..5).contains(&rates.len()) {
+        eprintln!(
+            "warning: calibrating on only {} independent models; the threshold is their highest score and \
+             another independent model can exceed it. Use more negatives for a dispute.",
+            rates.len()
+        );
+    }
     let threshold = match (a.threshold, rates.is_empty()) {
         (Some(t), _) => mown_eval::given(t)?,
         (None, false) => mown_eval::calibrate(&rates, a.target_fpr)?,
