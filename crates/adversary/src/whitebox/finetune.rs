@@ -125,7 +125,7 @@ pub fn fine_tune(victim: &Model, mode: FineTuneMode, data: &Dataset, cfg: &Train
         "attack": mode.name(),
         "data": data.name,
         "train": cfg,
-        "seconds": report.seconds,
+        "seconds": (report.seconds * 1000.0).round() / 1000.0,
     });
     Ok(Model { meta: derived_meta(&victim.meta, &step, details), net: trained.net.unfreeze().valid() })
 }

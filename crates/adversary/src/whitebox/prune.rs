@@ -346,7 +346,7 @@ pub fn prune_and_finetune(
     let step = format!("prune({kind},{ratio},ft={})", cfg.epochs);
     let details = serde_json::json!({
         "attack": "prune", "kind": kind, "ratio": ratio, "data": data.name,
-        "train": cfg, "seconds": report.seconds,
+        "train": cfg, "seconds": (report.seconds * 1000.0).round() / 1000.0,
     });
     Ok(Model {
         meta: derived_meta(&model.meta, &step, details),
