@@ -24,14 +24,7 @@ pub fn distill(
     }
     let spec = ModelSpec::new(student, teacher.input_shape(), teacher.num_classes())?;
     let meta = ModelMeta::new(spec, teacher.meta.normalization.clone(), teacher.meta.class_names.clone())?;
-    if data.shape != teacher.input_shape() {
-        return Err(AttackError::BadParameter(format!(
-            "distillation data {} has images {:?}, the teacher takes {:?}",
-            data.name,
-            data.shape,
-            teacher.input_shape()
-        )));
-    }
+    mown_nn::model::check_dataset_shape(data, teacher.input_shape())?;
     let student = Model::init(meta, &teacher.device(), cfg.seed);
     let mut objective = Distillation { teacher: teacher.valid(), alpha, temperature };
     Ok(train_with(student, data, None, cfg, &mut objective)?.0)

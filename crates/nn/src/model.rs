@@ -79,12 +79,7 @@ impl ModelMeta {
 
     /// Metadata for a model of `spec` trained on `data`, normalised with its channel statistics.
     pub fn for_dataset(spec: ModelSpec, data: &Dataset) -> Result<Self, NnError> {
-        if data.shape != spec.input {
-            return Err(NnError::BadInput(format!(
-                "dataset {} has images {:?} but the model expects {:?}",
-                data.name, data.shape, spec.input
-            )));
-        }
+        check_dataset_shape(data, spec.input)?;
         Self::new(spec, data.channel_stats(), data.class_names.clone())
     }
 }
@@ -179,14 +174,7 @@ impl Model {
 
     /// Top-1 accuracy on a labelled dataset.
     pub fn accuracy(&self, data: &Dataset) -> Result<f64, NnError> {
-        if data.shape != self.input_shape() {
-            return Err(NnError::BadInput(format!(
-                "dataset {} has images {:?}, the model expects {:?}",
-                data.name,
-                data.shape,
-                self.input_shape()
-            )));
-        }
+        check_dataset_shape(data, self.input_shape())?;
         if data.is_empty() {
             return Err(NnError::BadInput(format!("dataset {} is empty", data.name)));
         }
@@ -222,6 +210,17 @@ fn force_init(net: Network) -> Network {
     }
     net.visit(&mut Touch);
     net
+}
+
+/// Rejects a dataset whose images are not the shape a model takes.
+pub fn check_dataset_shape(data: &Dataset, shape: ImageShape) -> Result<(), NnError> {
+    if data.shape != shape {
+        return Err(NnError::BadInput(format!(
+            "dataset {} has images {:?}, the model expects {:?}",
+            data.name, data.shape, shape
+        )));
+    }
+    Ok(())
 }
 
 pub fn check_images(images: &[f32], shape: ImageShape) -> Result<usize, NnError> {

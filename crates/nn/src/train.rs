@@ -235,14 +235,7 @@ pub fn train_with(
     if data.is_empty() {
         return Err(NnError::BadInput(format!("training set {} is empty", data.name)));
     }
-    if data.shape != model.input_shape() {
-        return Err(NnError::BadInput(format!(
-            "training set {} has images {:?}, the model expects {:?}",
-            data.name,
-            data.shape,
-            model.input_shape()
-        )));
-    }
+    crate::model::check_dataset_shape(data, model.input_shape())?;
     if let Some(&bad) = data.labels().iter().find(|&&l| l >= model.num_classes()) {
         return Err(NnError::BadInput(format!("label {bad} but the model has {} classes", model.num_classes())));
     }
