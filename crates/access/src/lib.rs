@@ -6,9 +6,14 @@
 //! sure no code path can peek. The query interface lives in its own crate, below the attacks
 //! and the methods, because both sides of a dispute use it.
 
+mod http;
 mod local;
+pub mod onnx;
+pub mod wire;
 
+pub use http::{HttpModel, HttpOptions, check_reply};
 pub use local::LocalModel;
+pub use onnx::{OnnxModel, OnnxOptions, OnnxOutput, export_onnx, open_onnx};
 
 use mown_data::ImageShape;
 use serde::{Deserialize, Serialize};
@@ -160,6 +165,41 @@ pub trait QueryModel {
         let classes = self.num_classes();
         Ok(self.query(images, AccessLevel::Labels)?.labels(classes))
     }
+}
+
+/// Environment variable holding the bearer token for URL suspects when none is given.
+pub const TOKEN_ENV: &str = "MOWN_SUSPECT_TOKEN";
+
+/// How to open a suspect named on a command line.
+#[derive(Clone, Debug)]
+pub struct SuspectOptions {
+    /// The most the suspect is asked for (verification needs only labels).
+    pub level: AccessLevel,
+    /// Bearer token for URL suspects; None: `$MOWN_SUSPECT_TOKEN` if set.
+    pub token: Option<String>,
+    pub budget: Option<usize>,
+}
+
+/// Opens a suspect given as a `.safetensors` file, an `.onnx` file or an `http(s)://` prediction
+/// API, so that every command taking a suspect works on all three.
+pub fn open_suspect(
+    spec: &str,
+    opts: &SuspectOptions,
+    device: &mown_nn::burn::prelude::Device,
+) -> Result<Box<dyn QueryModel>, AccessError> {
+    if spec.starts_with("http://") || spec.starts_with("https://") {
+        let mut http = HttpOptions::new(spec);
+        http.token = opts.token.clone().or_else(|| std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()));
+        http.level = Some(opts.level);
+        http.budget = opts.budget;
+        return Ok(Box::new(HttpModel::connect(http)?));
+    }
+    if spec.to_ascii_lowercase().ends_with(".onnx") {
+        let onnx = OnnxOptions { level: opts.level, budget: opts.budget, ..OnnxOptions::default() };
+        return Ok(Box::new(open_onnx(spec, onnx)?));
+    }
+    let model = mown_nn::io::load(std::path::Path::new(spec), device)?;
+    Ok(Box::new(LocalModel::new(model, opts.level, opts.budget).with_name(spec)))
 }
 
 /// Checks a batch against the suspect's input shape; returns the image count.

@@ -95,27 +95,75 @@ impl Builder {
 
     /// Where `chain` is cached: a readable prefix plus a hash of the canonical chain.
     pub fn cache_path(&self, chain: &Chain) -> Option<PathBuf> {
+        self.cache_path_for(&chain.to_string())
+    }
+
+    /// Where the model named `key` (a canonical derivation) is cached.
+    pub fn cache_path_for(&self, key: &str) -> Option<PathBuf> {
         let dir = self.cache_dir.as_ref()?;
-        let key = chain.to_string();
         let hash = hex::encode(Sha256::digest(key.as_bytes()));
         let readable: String =
             key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).take(60).collect();
         Some(dir.join(format!("{readable}-{}.safetensors", &hash[..16])))
     }
 
-    fn load_cached(&self, chain: &Chain, path: &Path) -> Option<Model> {
+    fn load_cached(&self, key: &str, path: &Path) -> Option<Model> {
         let model = io::load(path, &self.device).ok()?;
-        (model.meta.provenance.derivation == chain.to_string()).then_some(model)
+        (model.meta.provenance.derivation == key).then_some(model)
+    }
+
+    /// Builds (or loads) `steps` applied to `root`, a model that is not itself a chain (a
+    /// watermarked owner, say) named `root_name`; each intermediate model is cached under
+    /// `"{root_name}-{steps}"`. `root_step` is the train(...) step whose data the steps use.
+    pub fn build_on(
+        &mut self,
+        root_name: &str,
+        root: &Model,
+        root_step: &Step,
+        steps: &[Step],
+    ) -> Result<Built, AttackError> {
+        let started = Instant::now();
+        let data = self.step_data(root_step)?;
+        let seed = match root_step {
+            Step::Train { seed, .. } => *seed,
+            _ => 0,
+        };
+        let (mut parent, mut queries_used, mut from_cache) = (root.clone(), 0, true);
+        let mut name = root_name.to_string();
+        for (i, step) in steps.iter().enumerate() {
+            if matches!(step, Step::Train { .. }) {
+                return Err(AttackError::BadParameter("train(...) can only start a chain".into()));
+            }
+            name = format!("{name}-{step}");
+            let path = self.cache_path_for(&name);
+            if let Some(model) = path.as_ref().and_then(|p| self.load_cached(&name, p)) {
+                queries_used += recorded_queries(&model);
+                parent = model;
+                continue;
+            }
+            let (mut model, queries) = self.derive(&parent, step, &data, derive(seed, i as u64 + 2))?;
+            self.trained += 1;
+            from_cache = false;
+            queries_used += queries;
+            model.meta.provenance.derivation = name.clone();
+            model.meta.provenance.details = serde_json::json!({ "queries_used": queries, "step": step });
+            model.meta.provenance.test_accuracy = None;
+            if let Some(path) = &path {
+                io::save(&model, path)?;
+            }
+            parent = model;
+        }
+        let chain = Chain { steps: std::iter::once(root_step.clone()).chain(steps.iter().cloned()).collect() };
+        Ok(Built { model: parent, chain, seconds: started.elapsed().as_secs_f64(), queries_used, from_cache })
     }
 
     /// Builds (or loads) the model named by `chain`.
     pub fn build(&mut self, chain: &Chain) -> Result<Built, AttackError> {
         let started = Instant::now();
         if let Some(path) = self.cache_path(chain)
-            && let Some(model) = self.load_cached(chain, &path)
+            && let Some(model) = self.load_cached(&chain.to_string(), &path)
         {
-            let queries_used =
-                model.meta.provenance.details.get("queries_used").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+            let queries_used = recorded_queries(&model);
             return Ok(Built {
                 model,
                 chain: chain.clone(),
@@ -226,6 +274,11 @@ impl Builder {
             Step::Quantize { .. } => (quantize_int8(parent)?, 0),
         })
     }
+}
+
+/// The victim queries a cached model's last step used, as recorded when it was built.
+fn recorded_queries(model: &Model) -> usize {
+    model.meta.provenance.details.get("queries_used").and_then(|v| v.as_u64()).unwrap_or(0) as usize
 }
 
 fn root_seed(chain: &Chain) -> u64 {

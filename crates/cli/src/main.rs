@@ -30,12 +30,24 @@ enum Command {
     Zoo(commands::zoo::ZooArgs),
     /// Fingerprint the owner's model (ipguard, cw-l2, fgsm, igsm, random).
     Fingerprint(commands::fingerprint::FingerprintArgs),
+    /// Train the owner's model with a trigger-set watermark (margin, plain) and write its key.
+    Watermark(commands::watermark::WatermarkArgs),
+    /// Watermark accuracy of stolen copies and independent models for each scheme over a zoo.
+    EvalWatermark(commands::eval_watermark::EvalWatermarkArgs),
     /// Verify a suspect against a fingerprint (labels-only access) and print the verdict.
     Verify(commands::verify::VerifyArgs),
     /// R/U/ARUC, ROC AUC and TPR@1%FPR of fingerprinting methods over a zoo.
     EvalMethod(commands::eval_method::EvalMethodArgs),
     /// The main job on the embedded digits: train an owner model and evaluate it.
     Demo(commands::demo::DemoArgs),
+    /// Serve a model file as a prediction API (labels, top-k or probabilities over HTTP).
+    Serve(commands::serve::ServeArgs),
+    /// Export a model file as ONNX (pixels in, logits out) and check the export against it.
+    ExportOnnx(commands::export::ExportOnnxArgs),
+    /// Make the owner's ed25519 signing key (for `mown claim` and `mown verify --sign-key`).
+    Keygen(commands::claim::KeygenArgs),
+    /// Signed ownership claims: `create` one for a fingerprint or watermark key, `check` one.
+    Claim(commands::claim::ClaimArgs),
 }
 
 fn main() {
@@ -49,11 +61,17 @@ fn main() {
         Command::Info(a) => commands::info::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Demo(a) => commands::demo::run(a),
+        Command::ExportOnnx(a) => commands::export::run(a),
+        Command::Serve(a) => commands::serve::run(a),
         Command::Steal(a) => commands::steal::run(a),
         Command::Fingerprint(a) => commands::fingerprint::run(a),
         Command::Verify(a) => commands::verify::run(a),
         Command::EvalMethod(a) => commands::eval_method::run(a),
+        Command::Watermark(a) => commands::watermark::run(a),
+        Command::EvalWatermark(a) => commands::eval_watermark::run(a),
         Command::Zoo(a) => commands::zoo::run(a),
+        Command::Keygen(a) => commands::claim::run_keygen(a),
+        Command::Claim(a) => commands::claim::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

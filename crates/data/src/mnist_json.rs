@@ -19,10 +19,13 @@ struct DigitFile {
     data: Vec<f32>,
 }
 
-/// `dir` may be the package root (holding `src/digits/`) or the digits
-/// folder itself.
+/// `dir` may be where `scripts/fetch-data.sh` unpacks the package (holding
+/// `package/src/digits/`), the package root (holding `src/digits/`) or the
+/// digits folder itself.
 fn digits_dir(dir: &Path) -> Result<PathBuf, DataError> {
-    for candidate in [dir.join("src").join("digits"), dir.to_path_buf()] {
+    let candidates =
+        [dir.join("package").join("src").join("digits"), dir.join("src").join("digits"), dir.to_path_buf()];
+    for candidate in candidates {
         if candidate.join("0.json").is_file() {
             return Ok(candidate);
         }
@@ -97,6 +100,10 @@ mod tests {
         assert_eq!(a.len(), 20);
         assert_eq!(a.labels()[..4], [0, 0, 1, 1]);
         assert_eq!(a.class_counts(), vec![2; 10]);
+        // Where scripts/fetch-data.sh puts it: DATA/mnist/package/src/digits.
+        let fetched = tempfile::tempdir().unwrap();
+        write_digits(&fetched.path().join("package").join("src").join("digits"), 2, None);
+        assert_eq!(mnist_json(fetched.path()).unwrap(), a);
     }
 
     #[test]

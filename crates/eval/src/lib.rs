@@ -24,7 +24,7 @@ pub mod verdict;
 pub use metrics::{OperatingPoint, RuPoint, aruc, robustness, roc_auc, ru_curve, tpr_at_fpr, uniqueness};
 pub use pvalue::{TTest, binomial_lower_tail, binomial_upper_tail, welch_t_test_greater};
 pub use summary::{MethodSummary, summarize, summary_table};
-pub use threshold::{Threshold, ThresholdSource, calibrate, given};
+pub use threshold::{Threshold, ThresholdSource, calibrate, from_chance, given};
 pub use verdict::Verdict;
 
 /// Why a statistic could not be computed. Every public function validates its input and returns

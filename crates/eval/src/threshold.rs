@@ -18,6 +18,10 @@ pub enum ThresholdSource {
     /// Calibrated on `negatives` independent models' scores so that at most `target_fpr` of them
     /// score `>= threshold`; `achieved_fpr` is the fraction that actually does.
     Calibrated { negatives: usize, target_fpr: f64, achieved_fpr: f64 },
+    /// From a chance null: a model that is not a copy matches each of `probes` probes with
+    /// probability `p0` (a random wrong watermark label: 1/(C-1)); the threshold is the smallest
+    /// matching rate whose binomial tail is `<= target_fpr`; `bound` is that tail.
+    ChanceNull { probes: usize, p0: f64, target_fpr: f64, bound: f64 },
 }
 
 /// A decision threshold (a suspect is judged stolen when its score is `>= value`).
@@ -61,6 +65,33 @@ pub fn calibrate(negatives: &[f64], target_fpr: f64) -> Result<Threshold, EvalEr
     Ok(Threshold { value, source: ThresholdSource::Calibrated { negatives: n, target_fpr, achieved_fpr } })
 }
 
+/// A threshold with a false-positive bound from a chance null instead of from negatives: the
+/// smallest k/n such that P[Bin(n, p0) >= k] <= `target_fpr`. Only as sound as the null (see
+/// `mown_methods::verify`): it assumes probes are independent trials.
+pub fn from_chance(probes: usize, p0: f64, target_fpr: f64) -> Result<Threshold, EvalError> {
+    check_fpr("target_fpr", target_fpr)?;
+    if probes == 0 || !(0.0..=1.0).contains(&p0) {
+        return Err(EvalError::BadParameter(format!(
+            "chance threshold needs probes >= 1 and p0 in [0, 1], got {probes}, {p0}"
+        )));
+    }
+    for k in 0..=probes {
+        let tail = crate::binomial_upper_tail(k, probes, p0)?;
+        if tail <= target_fpr {
+            let value = k as f64 / probes as f64;
+            return Ok(Threshold {
+                value,
+                source: ThresholdSource::ChanceNull { probes, p0, target_fpr, bound: tail },
+            });
+        }
+    }
+    // Even a perfect match is not rare enough under this null.
+    Ok(Threshold {
+        value: 1.0f64.next_up(),
+        source: ThresholdSource::ChanceNull { probes, p0, target_fpr, bound: 1.0 },
+    })
+}
+
 /// A threshold supplied by the user (e.g. from a paper). It must be finite.
 pub fn given(value: f64) -> Result<Threshold, EvalError> {
     if !value.is_finite() {
@@ -78,6 +109,11 @@ impl Threshold {
             ThresholdSource::Given => {
                 format!("{:.4}, given (not calibrated: no false-positive rate promised)", self.value)
             }
+            ThresholdSource::ChanceNull { probes, p0, target_fpr, bound } => format!(
+                "{:.4}, the smallest rate a non-copy reaches with probability <= {target_fpr} when it matches each of \
+                 {probes} probes by chance ({p0:.4}): P = {bound:.2e}",
+                self.value
+            ),
             ThresholdSource::Calibrated { negatives, target_fpr, achieved_fpr } => {
                 let base = format!(
                     "calibrated on {negatives} independent models to FPR <= {target_fpr} (achieved {achieved_fpr:.3})"
@@ -100,6 +136,19 @@ impl Threshold {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chance_threshold_is_the_smallest_rare_rate() {
+        // 100 probes, p0 = 1/9: P[X >= k] <= 0.01 first at k = 20 (P[X >= 19] = 0.0136 > 0.01).
+        let t = from_chance(100, 1.0 / 9.0, 0.01).unwrap();
+        assert_eq!(t.value, 0.20);
+        let ThresholdSource::ChanceNull { bound, .. } = t.source else { panic!("wrong source") };
+        assert!(bound <= 0.01 && crate::binomial_upper_tail(19, 100, 1.0 / 9.0).unwrap() > 0.01, "{bound}");
+        assert!(t.describe().contains("0.2000"));
+        // A null under which even a full match is common accuses nobody.
+        assert!(from_chance(3, 0.9, 0.01).unwrap().value > 1.0);
+        assert!(from_chance(0, 0.1, 0.01).is_err());
+    }
 
     fn uniform_100() -> Vec<f64> {
         (0..100).map(|i| i as f64 / 100.0).collect() // 0.00, 0.01, ..., 0.99

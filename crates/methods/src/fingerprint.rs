@@ -4,15 +4,11 @@
 
 use std::path::Path;
 
-use mown_access::QueryModel;
 use mown_data::ImageShape;
 use mown_nn::Model;
 use serde::{Deserialize, Serialize};
 
 use crate::MethodError;
-
-/// Images per verification query.
-pub const VERIFY_BATCH: usize = 256;
 
 pub const FINGERPRINT_FORMAT: u32 = 1;
 
@@ -36,15 +32,6 @@ pub struct Fingerprint {
     #[serde(default)]
     pub stats: serde_json::Value,
     pub producer: String,
-}
-
-/// A suspect's agreement with a fingerprint.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct MatchResult {
-    pub matches: usize,
-    pub n: usize,
-    pub matching_rate: f64,
-    pub queries: usize,
 }
 
 /// A fingerprinting method: owner model (white-box) + seed images -> fingerprint.
@@ -102,46 +89,30 @@ impl Fingerprint {
         fp.validate().map_err(bad)?;
         Ok(fp)
     }
+}
 
+impl Fingerprint {
     /// How many of the owner's labels the suspect reproduces (labels-only access suffices).
-    pub fn match_suspect(&self, suspect: &mut dyn QueryModel) -> Result<MatchResult, MethodError> {
-        if suspect.input_shape() != self.input_shape {
-            return Err(MethodError::Mismatch(format!(
-                "{} takes {:?} images, the fingerprint has {:?}",
-                suspect.describe(),
-                suspect.input_shape(),
-                self.input_shape
-            )));
+    pub fn match_suspect(&self, suspect: &mut dyn mown_access::QueryModel) -> Result<crate::MatchResult, MethodError> {
+        crate::evidence::match_probe(&crate::Evidence::probe(self), suspect)
+    }
+}
+
+impl crate::Evidence for Fingerprint {
+    fn method(&self) -> String {
+        self.method.clone()
+    }
+
+    fn owner_sha256(&self) -> &str {
+        &self.owner_sha256
+    }
+
+    fn probe(&self) -> crate::evidence::Probe<'_> {
+        crate::evidence::Probe {
+            images: &self.points,
+            labels: &self.labels,
+            shape: self.input_shape,
+            num_classes: self.num_classes,
         }
-        if suspect.num_classes() != self.num_classes {
-            return Err(MethodError::Mismatch(format!(
-                "{} has {} classes, the owner {}",
-                suspect.describe(),
-                suspect.num_classes(),
-                self.num_classes
-            )));
-        }
-        let numel = self.input_shape.numel();
-        let before = suspect.queries_used();
-        let mut matches = 0;
-        for (start, chunk) in (0..self.len()).step_by(VERIFY_BATCH).zip(self.points.chunks(VERIFY_BATCH * numel)) {
-            let got = suspect.labels(chunk)?;
-            if got.len() * numel != chunk.len() {
-                return Err(MethodError::Mismatch(format!(
-                    "{} answered {} labels for {} images",
-                    suspect.describe(),
-                    got.len(),
-                    chunk.len() / numel
-                )));
-            }
-            matches += got.iter().zip(&self.labels[start..]).filter(|(a, b)| a == b).count();
-        }
-        let n = self.len();
-        Ok(MatchResult {
-            matches,
-            n,
-            matching_rate: matches as f64 / n as f64,
-            queries: suspect.queries_used() - before,
-        })
     }
 }

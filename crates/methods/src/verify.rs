@@ -1,53 +1,57 @@
-//! Turning a suspect's matching rate into a verdict with a threshold and a p-value.
+//! Turning a suspect's agreement with ownership evidence into a verdict with a threshold and a
+//! p-value.
 //!
-//! The p-value: under H0 "the suspect was trained independently", each fingerprint point is
-//! matched with some probability p0 that IPGuard's points make far from 1/C (an independent
-//! model often agrees near the boundary). mown therefore takes p0 from independent models: the
-//! highest matching rate among the calibration negatives (conservative), and reports the
-//! binomial tail P[X >= matches] for X ~ Bin(n, p0). Treating points as independent trials is an
-//! approximation; the calibrated threshold is the primary decision rule. Without negatives no
-//! p-value is reported.
+//! The p-value: under H0 "the suspect was trained independently", each probe image gets the
+//! expected label with some probability p0, and the binomial tail P[X >= matches], X ~ Bin(n, p0),
+//! is reported. p0 is the largest of the method's chance rate (a random wrong trigger label:
+//! 1/(C-1), seed 004 §3) and the highest rate among the independent calibration models, so it is
+//! conservative both when the method's own null is too optimistic (IPGuard's boundary points are
+//! often matched by independent models, far above 1/C) and when few negatives are at hand.
+//! Treating probes as independent trials is an approximation; the calibrated threshold is the
+//! primary decision rule. Without a chance rate and without negatives no p-value is reported.
 
 use mown_access::QueryModel;
 use mown_eval::{Threshold, Verdict};
 
-use crate::{Fingerprint, MethodError};
+use crate::{Evidence, MethodError};
 
 pub fn verify(
-    fp: &Fingerprint,
+    evidence: &dyn Evidence,
     suspect: &mut dyn QueryModel,
     threshold: Threshold,
     negative_rates: &[f64],
 ) -> Result<Verdict, MethodError> {
-    let result = fp.match_suspect(suspect)?;
-    let (p_value, null) = match negative_rates
-        .iter()
-        .cloned()
-        .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))))
-    {
-        Some(p0) => {
-            let p0 = p0.clamp(0.0, 1.0);
-            let p = mown_eval::binomial_upper_tail(result.matches, result.n, p0)
+    let result = evidence.match_suspect(suspect)?;
+    let highest_negative =
+        negative_rates.iter().cloned().fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+    let from_negatives =
+        |h: f64| (h, format!("the highest rate among {} independent models ({h:.4})", negative_rates.len()));
+    let null = match (evidence.chance_rate(), highest_negative) {
+        (None, None) => None,
+        (Some(c), None) => Some((c, format!("a model that is not a copy gives the expected label by chance ({c:.4})"))),
+        (None, Some(h)) => Some(from_negatives(h)),
+        (Some(c), Some(h)) if h >= c => Some(from_negatives(h)),
+        (Some(c), Some(_)) => Some((
+            c,
+            format!("chance ({c:.4}), above the highest rate among {} independent models", negative_rates.len()),
+        )),
+    };
+    let (p_value, null) = match null {
+        Some((p0, why)) => {
+            let p = mown_eval::binomial_upper_tail(result.matches, result.n, p0.clamp(0.0, 1.0))
                 .map_err(|e| MethodError::BadParameter(e.to_string()))?;
-            (
-                Some(p),
-                Some(format!(
-                    "independent model matching each of the {} points with probability {p0:.4} (highest rate among {} independent models)",
-                    result.n,
-                    negative_rates.len()
-                )),
-            )
+            (Some(p), Some(format!("each of the {} probes matched with probability {p0:.4}: {why}", result.n)))
         }
         None => (None, None),
     };
     Ok(Verdict::new(
-        fp.method.clone(),
+        evidence.method(),
         suspect.describe(),
         result.matching_rate,
         threshold,
         p_value,
         null,
         result.queries,
-        serde_json::json!({ "matches": result.matches, "points": result.n, "owner_sha256": fp.owner_sha256 }),
+        serde_json::json!({ "matches": result.matches, "probes": result.n, "owner_sha256": evidence.owner_sha256() }),
     ))
 }

@@ -14,7 +14,7 @@ const TORCH_SCRIPT: &str = include_str!("../../../../bench/pytorch_nn.py");
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// What to benchmark: nn.
+    /// What to benchmark: nn, serve (the HTTP API under load, see docs/http-api.md).
     pub what: String,
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
@@ -36,6 +36,8 @@ pub struct BenchArgs {
     pub json: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
+    #[command(flatten)]
+    pub serve: super::bench_serve::ServeBenchArgs,
 }
 
 #[derive(Deserialize)]
@@ -84,8 +86,11 @@ fn tempfile_path(name: &str) -> std::path::PathBuf {
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+    if a.what == "serve" {
+        return super::bench_serve::run(&a.serve, a.json.as_deref(), &a.device);
+    }
     if a.what != "nn" {
-        bail!("unknown benchmark '{}' (available: nn)", a.what);
+        bail!("unknown benchmark '{}' (available: nn, serve)", a.what);
     }
     let device = a.device.device()?;
     let threads = our_threads();

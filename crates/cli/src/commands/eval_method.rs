@@ -19,6 +19,15 @@ pub struct EvalMethodArgs {
     /// The zoo (victim, stolen variants, independent models); built or loaded from its cache.
     #[arg(long)]
     pub zoo: PathBuf,
+    /// The owner model to fingerprint, if not the zoo's victim (it must be the model the zoo's
+    /// stolen variants derive from for the robustness figures to mean anything: its weights'
+    /// SHA-256 is checked against the zoo victim's).
+    #[arg(long)]
+    pub victim: Option<PathBuf>,
+    /// Fingerprint anyway when --victim differs from the zoo's victim (its stolen variants are
+    /// then not copies of the fingerprinted model).
+    #[arg(long)]
+    pub allow_other_victim: bool,
     #[command(flatten)]
     pub generation: GenArgs,
     /// Write the summaries (with the R/U curves and every score) as JSON here.
@@ -33,7 +42,20 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
     let device = a.device.device()?;
     let base = TrainConfig { batch_size: zoo.training.batch_size, lr: zoo.training.lr, ..TrainConfig::default() };
     let mut builder = Builder::new(Some(zoo.cache_dir.clone()), device, base);
-    let victim = builder.build(&zoo.victim)?.model;
+    let mut victim = builder.build(&zoo.victim)?.model;
+    if let Some(path) = &a.victim {
+        let given = mown_nn::io::load(path, &builder.device)?;
+        let (want, got) = (mown_nn::io::model_sha256(&victim)?, mown_nn::io::model_sha256(&given)?);
+        if want != got && !a.allow_other_victim {
+            anyhow::bail!(
+                "{} (sha256 {got}) is not the zoo's victim {} (sha256 {want}); the zoo's stolen models are not \
+                 derived from it (pass --allow-other-victim to evaluate anyway)",
+                path.display(),
+                zoo.victim
+            );
+        }
+        victim = given;
+    }
     let seeds = builder.step_data(&zoo.victim.steps[0])?.owner;
     let mut members = Vec::new();
     for chain in zoo.stolen.iter().chain(&zoo.independent) {

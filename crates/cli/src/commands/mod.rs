@@ -1,12 +1,18 @@
 pub mod bench;
+pub mod bench_serve;
+pub mod claim;
 pub mod demo;
 pub mod eval;
 pub mod eval_method;
+pub mod eval_watermark;
+pub mod export;
 pub mod fingerprint;
 pub mod info;
+pub mod serve;
 pub mod steal;
 pub mod train;
 pub mod verify;
+pub mod watermark;
 pub mod zoo;
 
 use anyhow::Context;

@@ -1,9 +1,12 @@
 //! `mown steal`: derive a stolen model from a victim file with an attack recipe.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use mown_access::{HttpModel, HttpOptions, TOKEN_ENV};
 use mown_adversary::build::{Builder, StepData};
+use mown_adversary::chain::QuerySource;
+use mown_adversary::extract::{ExtractConfig, extract, noise_queries};
 use mown_adversary::{Chain, Step};
 use mown_nn::{TrainConfig, io};
 
@@ -11,9 +14,12 @@ use super::DeviceArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct StealArgs {
-    /// The victim model file.
+    /// The victim: a model file, or a prediction API URL (then the attack must start with extract).
     #[arg(long)]
-    pub victim: PathBuf,
+    pub victim: String,
+    /// Bearer token for a URL victim (default: $MOWN_SUSPECT_TOKEN).
+    #[arg(long)]
+    pub token: Option<String>,
     /// Attack recipe, e.g. "prune(w,0.5,ft=2)-ftal(5)" or "extract(arc-c,probs,mnist,budget=5000)".
     #[arg(long)]
     pub attack: String,
@@ -30,7 +36,10 @@ pub struct StealArgs {
 
 pub fn run(a: StealArgs) -> anyhow::Result<()> {
     let device = a.device.device()?;
-    let victim = io::load(&a.victim, &device)?;
+    if a.victim.starts_with("http://") || a.victim.starts_with("https://") {
+        return steal_from_api(&a, device);
+    }
+    let victim = io::load(Path::new(&a.victim), &device)?;
     let steps = Chain::parse_attack(&a.attack)?;
     let data = a.data.clone().unwrap_or_else(|| victim.meta.provenance.dataset.clone());
     let mut builder = Builder::new(None, device, TrainConfig::default());
@@ -59,5 +68,58 @@ pub fn run(a: StealArgs) -> anyhow::Result<()> {
         fidelity,
         queries
     );
+    Ok(())
+}
+
+/// Extraction through a remote API (`mown serve` or any server of docs/http-api.md): the first
+/// step must be `extract(...)`, which is all a thief with only an API can do; later steps apply
+/// to the extracted copy.
+fn steal_from_api(a: &StealArgs, device: mown_nn::burn::prelude::Device) -> anyhow::Result<()> {
+    let steps = Chain::parse_attack(&a.attack)?;
+    let Some(Step::Extract { arch, level, source, budget, epochs }) = steps.first() else {
+        bail!("a victim behind an API can only be stolen by extraction first: start the attack with extract(...)");
+    };
+    let Some(data) = a.data.clone() else {
+        bail!("give --data (the attacker's dataset, for query images and the test split) with a URL victim");
+    };
+    let token = a.token.clone().or_else(|| std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()));
+    let opts = HttpOptions { token, level: Some(*level), budget: Some(*budget), ..HttpOptions::new(&a.victim) };
+    let mut victim = HttpModel::connect(opts)?;
+    let mut builder = Builder::new(None, device.clone(), TrainConfig::default());
+    let (train, test) = builder.dataset(&data).with_context(|| format!("attacker data '{data}'"))?;
+    let shape = mown_access::QueryModel::input_shape(&victim);
+    let queries = match source {
+        QuerySource::Same => (*train).clone(),
+        QuerySource::Noise => noise_queries(shape, *budget, a.seed)?,
+        QuerySource::Dataset(name) => (*builder.dataset(name)?.0).clone(),
+    };
+    let queries = if queries.shape == shape { queries } else { queries.resized(shape)? };
+    let cfg = ExtractConfig {
+        student: *arch,
+        level: *level,
+        budget: *budget,
+        train: TrainConfig { epochs: *epochs, seed: mown_nn::seed::derive(a.seed, 1), ..builder.base.clone() },
+        device,
+    };
+    eprintln!("applying {} through {} ...", steps[0], victim.url());
+    let stolen = extract(&mut victim, &queries, &cfg)?;
+    let (mut model, queries_used) = (stolen.model, stolen.queries_used);
+    let step_data = StepData { owner: train.clone(), attacker: train, test: test.clone() };
+    for (i, step) in steps.iter().enumerate().skip(1) {
+        eprintln!("applying {step} ...");
+        model = builder.derive(&model, step, &step_data, mown_nn::seed::derive(a.seed, i as u64 + 1))?.0;
+    }
+    let recipe: Vec<String> = steps.iter().map(Step::to_string).collect();
+    model.meta.provenance.derivation = format!("api({})-{}", victim.url(), recipe.join("-"));
+    model.meta.provenance.details = serde_json::json!({ "queries_used": queries_used, "victim_url": victim.url() });
+    let acc = if test.shape == shape && test.num_classes == model.num_classes() {
+        Some(model.accuracy(&test)?)
+    } else {
+        None
+    };
+    model.meta.provenance.test_accuracy = acc;
+    io::save(&model, &a.out)?;
+    let acc = acc.map_or("-".to_string(), |v| format!("{v:.4}"));
+    println!("saved {}: accuracy {acc}, {queries_used} queries to {}", a.out.display(), victim.url());
     Ok(())
 }

@@ -74,7 +74,17 @@ pub fn parse_schedule(s: &str) -> anyhow::Result<LrSchedule> {
     })
 }
 
-pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+/// What a training command starts from: the data, the configuration and a fresh model.
+pub struct Setup {
+    pub train: mown_data::Dataset,
+    pub test: mown_data::Dataset,
+    pub cfg: TrainConfig,
+    pub model: Model,
+    pub source: DataSource,
+    pub arch: Arch,
+}
+
+pub fn setup(a: &TrainArgs) -> anyhow::Result<Setup> {
     let device = a.device.device()?;
     let arch: Arch = a.arch.parse()?;
     let source: DataSource = a.data.parse()?;
@@ -102,6 +112,11 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     meta.provenance.epochs = a.epochs;
     meta.provenance.details = serde_json::to_value(&cfg)?;
     let model = Model::init(meta, &device, a.seed);
+    Ok(Setup { train, test, cfg, model, source, arch })
+}
+
+pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    let Setup { train, test, cfg, model, source, arch } = setup(&a)?;
     eprintln!(
         "training {arch} ({} parameters) on {} ({} train / {} test images, {}x{}x{})",
         model.num_params(),

@@ -42,12 +42,13 @@ pub fn run(a: ZooArgs) -> anyhow::Result<()> {
     let entries = zoo.build(&mut builder, |e| {
         let row = table(std::slice::from_ref(e));
         let row = row.lines().nth(1).unwrap_or_default().to_string();
+        // indicatif drops `println` when stderr is not a terminal (a log file): print directly.
         match &bar {
-            Some(bar) => {
+            Some(bar) if !bar.is_hidden() => {
                 bar.inc(1);
                 bar.println(row);
             }
-            None => eprintln!("{row}"),
+            _ => eprintln!("{row}"),
         }
     })?;
     if let Some(bar) = bar {

@@ -53,6 +53,11 @@ impl Lenet5 {
         }
     }
 
+    /// Whether a 2x2 max pool follows conv1 and conv2 (small inputs skip them); for exporters.
+    pub fn pools(&self) -> [bool; 2] {
+        [self.pool1, self.pool2]
+    }
+
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         use burn::tensor::activation::relu;
         let mut x = relu(self.conv1.forward(x));

@@ -89,6 +89,11 @@ impl SimpleCnn {
         }
     }
 
+    /// For each conv, whether a 2x2 max pool follows it; for exporters.
+    pub fn pool_after(&self) -> &[bool] {
+        &self.pool_after
+    }
+
     pub fn forward(&self, mut x: Tensor<4>) -> Tensor<2> {
         for ((conv, act), &pool) in self.convs.iter().zip(&self.acts).zip(&self.pool_after) {
             x = act.forward(conv.forward(x));

@@ -44,6 +44,11 @@ impl Vgg {
         Self { features, fc: LinearConfig::new(cin, classes).init(device), pool_after }
     }
 
+    /// For each conv in `features`, whether a 2x2 max pool follows it; for exporters.
+    pub fn pool_after(&self) -> &[bool] {
+        &self.pool_after
+    }
+
     pub fn forward(&self, mut x: Tensor<4>) -> Tensor<2> {
         for (layer, &pool) in self.features.iter().zip(&self.pool_after) {
             x = layer.forward(x);

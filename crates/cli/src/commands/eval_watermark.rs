@@ -1,0 +1,181 @@
+//! `mown eval-watermark`: embed each watermark scheme into the zoo's victim (same architecture,
+//! data, seed and epochs), apply the zoo's attack recipes to the watermarked owner, and measure
+//! the watermark accuracy of every stolen copy and every independent model, side by side.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use mown_access::{AccessLevel, LocalModel};
+use mown_adversary::Step;
+use mown_adversary::build::Builder;
+use mown_adversary::zoo::Zoo;
+use mown_methods::watermark::{Scheme, TriggerWatermark, without_triggers};
+use mown_methods::{Evidence, WatermarkKey, Watermarker};
+use mown_nn::{Model, ModelMeta, ModelSpec, TrainConfig, io};
+use serde::Serialize;
+
+use super::DeviceArgs;
+use super::watermark::WatermarkOptions;
+
+#[derive(clap::Args, Debug)]
+pub struct EvalWatermarkArgs {
+    /// Comma-separated schemes: margin, plain.
+    pub schemes: String,
+    /// The zoo: its victim's root step is trained with each watermark, its stolen recipes are
+    /// applied to the watermarked model, its independent models are the negatives.
+    #[arg(long)]
+    pub zoo: PathBuf,
+    #[command(flatten)]
+    pub wm: WatermarkOptions,
+    /// Write every row and the summaries as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+/// One model's scores against one scheme's key.
+#[derive(Clone, Debug, Serialize)]
+struct Row {
+    scheme: String,
+    role: &'static str,
+    model: String,
+    accuracy: f64,
+    watermark_accuracy: f64,
+    /// Binomial tail against the chance rate 1/(C-1).
+    p_value_chance: f64,
+    queries: usize,
+    seconds: f64,
+}
+
+pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
+    let zoo = Zoo::load(&a.zoo)?;
+    let device = a.device.device()?;
+    let base = TrainConfig {
+        batch_size: zoo.training.batch_size,
+        lr: zoo.training.lr,
+        weight_decay: zoo.training.weight_decay,
+        grad_clip_norm: (zoo.training.grad_clip > 0.0).then_some(zoo.training.grad_clip),
+        ..TrainConfig::default()
+    };
+    let mut builder = Builder::new(Some(zoo.cache_dir.clone()), device.clone(), base.clone());
+    let root = zoo.victim.steps[0].clone();
+    let Step::Train { arch, seed, epochs, .. } = &root else { anyhow::bail!("the zoo's victim must be train(...)") };
+    let data = builder.step_data(&root)?;
+    let clean_victim = builder.build(&zoo.victim)?.model;
+    let (mut rows, mut summaries) = (Vec::new(), Vec::new());
+    for scheme in a.schemes.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let params = a.wm.params(scheme.parse::<Scheme>()?)?;
+        let name = format!(
+            "{}-wm({},n={},labels={},eps={:.5},k={},lambda={},tb={},seed={})",
+            zoo.victim,
+            params.scheme,
+            params.n,
+            a.wm.labels,
+            params.eps,
+            params.steps,
+            params.lambda,
+            params.trigger_batch,
+            params.seed
+        );
+        let path = builder.cache_path_for(&name).context("the zoo needs a cache directory")?;
+        let key_path = path.with_extension("key.json");
+        let t0 = std::time::Instant::now();
+        let (owner, key) = match load_owner(&path, &key_path, &name, &device) {
+            Some(found) => found,
+            None => {
+                let spec = ModelSpec::new(*arch, data.owner.shape, data.owner.num_classes)?;
+                let mut meta = ModelMeta::for_dataset(spec, &data.owner)?;
+                meta.provenance.derivation = zoo.victim.to_string();
+                let init = Model::init(meta, &device, *seed);
+                let cfg = TrainConfig { epochs: *epochs, seed: *seed, ..base.clone() };
+                let mut marker = TriggerWatermark::new(params.clone());
+                if a.wm.labels != "random" {
+                    marker.clean = Some(clean_victim.clone());
+                }
+                let (mut owner, key) = marker.embed(init, &data.owner, &data.test, &cfg)?;
+                owner.meta.provenance.derivation = name.clone();
+                io::save(&owner, &path)?;
+                key.save(&key_path)?;
+                (owner, key)
+            }
+        };
+        let embed_seconds = t0.elapsed().as_secs_f64();
+        let test = without_triggers(&data.test, &key.source_indices)?;
+        let score = |role: &'static str, model_name: String, model: &Model, seconds: f64| -> anyhow::Result<Row> {
+            let mut api = LocalModel::new(model.clone(), AccessLevel::Labels, None);
+            let m = key.match_suspect(&mut api)?;
+            let chance = key.chance_rate().unwrap_or(1.0 / (key.num_classes - 1) as f64);
+            let row = Row {
+                scheme: params.scheme.to_string(),
+                role,
+                model: model_name,
+                accuracy: model.accuracy(&test)?,
+                watermark_accuracy: m.matching_rate,
+                p_value_chance: mown_eval::binomial_upper_tail(m.matches, m.n, chance)?,
+                queries: m.queries,
+                seconds,
+            };
+            eprintln!(
+                "{:<7} {:<11} acc {:.4}  wm acc {:.4}  p {:.1e}  {:>7.1}s  {}",
+                row.scheme, row.role, row.accuracy, row.watermark_accuracy, row.p_value_chance, seconds, row.model
+            );
+            Ok(row)
+        };
+        let mut scheme_rows = vec![
+            score("owner", name.clone(), &owner, embed_seconds)?,
+            score("no-wm twin", zoo.victim.to_string(), &clean_victim, 0.0)?,
+        ];
+        for chain in &zoo.stolen {
+            let built = builder.build_on(&name, &owner, &root, &chain.steps[1..])?;
+            let label = chain.steps[1..].iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-");
+            scheme_rows.push(score("stolen", format!("W-{label}"), &built.model, built.seconds)?);
+        }
+        for chain in &zoo.independent {
+            let built = builder.build(chain)?;
+            scheme_rows.push(score("independent", chain.to_string(), &built.model, built.seconds)?);
+        }
+        let pick = |role: &str| -> Vec<(String, f64)> {
+            scheme_rows.iter().filter(|r| r.role == role).map(|r| (r.model.clone(), r.watermark_accuracy)).collect()
+        };
+        let (pos, neg) = (pick("stolen"), pick("independent"));
+        if !pos.is_empty() && !neg.is_empty() {
+            summaries.push(mown_eval::summarize(&key.method(), &pos, &neg)?);
+        }
+        rows.extend(scheme_rows);
+    }
+    print_table(&rows);
+    if !summaries.is_empty() {
+        print!("{}", mown_eval::summary_table(&summaries));
+    }
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&serde_json::json!({ "rows": rows, "summaries": summaries }))?)?;
+    }
+    Ok(())
+}
+
+/// A watermarked owner built earlier, if its file and key are both there and belong together.
+fn load_owner(
+    path: &Path,
+    key_path: &Path,
+    name: &str,
+    device: &mown_nn::burn::prelude::Device,
+) -> Option<(Model, WatermarkKey)> {
+    let model = io::load(path, device).ok()?;
+    let key = WatermarkKey::load(key_path).ok()?;
+    let sha = io::model_sha256(&model).ok()?;
+    (model.meta.provenance.derivation == name && key.owner_sha256 == sha).then_some((model, key))
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<7} {:<11} {:>8} {:>8} {:>9} {:>8}  model",
+        "scheme", "role", "accuracy", "wm acc", "p(chance)", "seconds"
+    );
+    for r in rows {
+        println!(
+            "{:<7} {:<11} {:>8.4} {:>8.4} {:>9.1e} {:>8.1}  {}",
+            r.scheme, r.role, r.accuracy, r.watermark_accuracy, r.p_value_chance, r.seconds, r.model
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! `mown keygen`, `mown claim create|check` and `mown verify --sign-key`, as a user runs them.
+
+use std::process::{Command, Output};
+
+fn mown(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mown")).args(args).output().expect("run mown")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn ok(o: Output) -> String {
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    t
+}
+
+fn fails(o: Output, needle: &str) {
+    let t = text(&o);
+    assert!(!o.status.success(), "expected failure: {t}");
+    assert!(!t.contains("panicked"), "panic instead of an error: {t}");
+    assert!(t.contains(needle), "error should mention '{needle}': {t}");
+}
+
+#[test]
+fn keygen_claim_check_and_signed_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let train = |out: &str, seed: &str| {
+        ok(mown(&[
+            "train",
+            "--arch",
+            "mlp",
+            "--data",
+            "digits",
+            "--epochs",
+            "1",
+            "--out",
+            &p(out),
+            "--no-progress",
+            "--seed",
+            seed,
+        ]))
+    };
+    train("owner.safetensors", "1");
+    train("other.safetensors", "2");
+    ok(mown(&["fingerprint", "random", "--model", &p("owner.safetensors"), "--out", &p("fp.json"), "--n", "20"]));
+
+    ok(mown(&["keygen", "--out", &p("owner.key")]));
+    ok(mown(&["keygen", "--out", &p("thief.key")]));
+    fails(mown(&["keygen", "--out", &p("owner.key")]), "refusing to overwrite");
+
+    // The model given to `claim create` must be the evidence's owner.
+    fails(
+        mown(&[
+            "claim",
+            "create",
+            "--evidence",
+            &p("fp.json"),
+            "--key",
+            &p("owner.key"),
+            "--model",
+            &p("other.safetensors"),
+            "--out",
+            &p("bad.json"),
+        ]),
+        "model hash mismatch",
+    );
+    let t = ok(mown(&[
+        "claim",
+        "create",
+        "--evidence",
+        &p("fp.json"),
+        "--key",
+        &p("owner.key"),
+        "--model",
+        &p("owner.safetensors"),
+        "--note",
+        "first",
+        "--out",
+        &p("claim.json"),
+    ]));
+    assert!(t.contains("signed ownership claim"), "{t}");
+
+    let t = ok(mown(&[
+        "claim",
+        "check",
+        &p("claim.json"),
+        "--public-key-file",
+        &p("owner.key.pub"),
+        "--evidence",
+        &p("fp.json"),
+        "--model",
+        &p("owner.safetensors"),
+    ]));
+    assert!(t.contains("OK: signed ownership claim") && t.contains("the expected key"), "{t}");
+    assert!(t.contains("the evidence file matches") && t.contains("the model's weights match"), "{t}");
+    let t = ok(mown(&["claim", "check", &p("claim.json")]));
+    assert!(t.contains("NOT compared with a trusted key"), "{t}");
+    fails(mown(&["claim", "check", &p("claim.json"), "--public-key-file", &p("thief.key.pub")]), "public key mismatch");
+    fails(mown(&["claim", "check", &p("claim.json"), "--model", &p("other.safetensors")]), "model hash mismatch");
+    let mut evidence = std::fs::read(p("fp.json")).unwrap();
+    evidence.push(b' ');
+    std::fs::write(p("fp2.json"), &evidence).unwrap();
+    fails(mown(&["claim", "check", &p("claim.json"), "--evidence", &p("fp2.json")]), "evidence hash mismatch");
+    let mut claim = std::fs::read(p("claim.json")).unwrap();
+    let i = claim.len() / 2;
+    claim[i] ^= 1;
+    std::fs::write(p("claim.json"), &claim).unwrap();
+    fails(mown(&["claim", "check", &p("claim.json")]), "FAILED the check");
+
+    // A signed verification report.
+    fails(
+        mown(&[
+            "verify",
+            "--fingerprint",
+            &p("fp.json"),
+            "--suspect",
+            &p("owner.safetensors"),
+            "--threshold",
+            "0.5",
+            "--sign-key",
+            &p("owner.key"),
+        ]),
+        "--report",
+    );
+    ok(mown(&[
+        "verify",
+        "--fingerprint",
+        &p("fp.json"),
+        "--suspect",
+        &p("owner.safetensors"),
+        "--threshold",
+        "0.5",
+        "--report",
+        &p("report.json"),
+        "--sign-key",
+        &p("owner.key"),
+    ]));
+    let t = ok(mown(&["claim", "check", &p("report.json"), "--public-key-file", &p("owner.key.pub")]));
+    assert!(t.contains("OK: signed verification report") && t.contains("\"stolen\": true"), "{t}");
+    let report = String::from_utf8(std::fs::read(p("report.json")).unwrap()).unwrap();
+    std::fs::write(p("report.json"), report.replace("true", "false")).unwrap();
+    fails(mown(&["claim", "check", &p("report.json")]), "FAILED the check");
+}

@@ -1,0 +1,70 @@
+//! `mown serve`, and URL suspects and victims in `mown verify` and `mown steal`, as a user runs
+//! them; `mown bench serve` on a small load.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+fn mown(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mown")).args(args).output().expect("run mown")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// The server child, killed when the test ends however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_then_verify_and_steal_through_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (owner, fp) = (p("owner.safetensors"), p("fp.json"));
+    let o = mown(&["train", "--arch", "mlp", "--data", "digits", "--epochs", "3", "--out", &owner, "--no-progress"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = mown(&["fingerprint", "ipguard", "--model", &owner, "--out", &fp, "--n", "20"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let child = Command::new(env!("CARGO_BIN_EXE_mown"))
+        .args(["serve", &owner, "--port", "0", "--output", "topk:3", "--token", "t0ken"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    std::thread::spawn(move || lines.for_each(drop));
+    let url = first.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("{first}"));
+
+    let o = mown(&["verify", "--fingerprint", &fp, "--suspect", url, "--token", "t0ken", "--threshold", "0.5"]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("VERDICT: STOLEN") && t.contains(url), "{t}");
+    let o = mown(&["verify", "--fingerprint", &fp, "--suspect", url, "--threshold", "0.5"]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("401") && !t.contains("panicked"), "{t}");
+
+    let stolen = p("stolen.safetensors");
+    let attack = "extract(mlp,topk:3,same,budget=300,epochs=2)";
+    let o =
+        mown(&["steal", "--victim", url, "--token", "t0ken", "--attack", attack, "--data", "digits", "--out", &stolen]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("300 queries"), "{t}");
+    let o = mown(&["info", &stolen]);
+    assert!(text(&o).contains("api(http://"), "{}", text(&o));
+    let o = mown(&[
+        "steal", "--victim", url, "--token", "t0ken", "--attack", "ftal(1)", "--data", "digits", "--out", &stolen,
+    ]);
+    assert!(!o.status.success() && text(&o).contains("start the attack with extract"), "{}", text(&o));
+    drop(server);
+
+    let o = mown(&["bench", "serve", "--requests", "400", "--clients", "8"]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("violations: 0") && t.contains("predictions/s"), "{t}");
+}

@@ -1,0 +1,126 @@
+//! The watermark key: the secret the owner keeps (and may sign, see `mown claim`): the trigger
+//! images, their watermark and true labels, every embedding parameter, the seed, and the SHA-256
+//! of the watermarked model it belongs to.
+
+use std::path::Path;
+
+use mown_data::ImageShape;
+use serde::{Deserialize, Serialize};
+
+use super::triggers::LabelRule;
+use crate::MethodError;
+use crate::evidence::{Evidence, Probe};
+
+pub const KEY_FORMAT: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatermarkKey {
+    pub format_version: u32,
+    /// "margin" or "plain".
+    pub scheme: String,
+    /// Every embedding parameter, including the seed and the training configuration.
+    pub params: serde_json::Value,
+    pub label_rule: LabelRule,
+    pub seed: u64,
+    pub owner_sha256: String,
+    pub owner_derivation: String,
+    pub input_shape: ImageShape,
+    pub num_classes: usize,
+    /// NCHW pixels in [0, 1], `labels.len()` images.
+    pub triggers: Vec<f32>,
+    /// The watermark label of each trigger (never its true label).
+    pub labels: Vec<usize>,
+    pub true_labels: Vec<usize>,
+    /// Where the triggers came from: the held-out set's name and positions in it.
+    pub source: String,
+    pub source_indices: Vec<usize>,
+    /// Clean accuracy, watermark accuracy and time of the embedding.
+    #[serde(default)]
+    pub stats: serde_json::Value,
+    pub producer: String,
+}
+
+impl WatermarkKey {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Consistency checks run on every load.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.format_version != KEY_FORMAT {
+            return Err(format!("unsupported format version {}", self.format_version));
+        }
+        if self.labels.is_empty() {
+            return Err("the key has no triggers".into());
+        }
+        if self.num_classes < 2 {
+            return Err(format!("{} classes: a watermark needs at least 2", self.num_classes));
+        }
+        if self.true_labels.len() != self.labels.len()
+            || self.triggers.len() != self.labels.len() * self.input_shape.numel()
+        {
+            return Err(format!(
+                "{} trigger values, {} watermark labels and {} true labels for images of {}",
+                self.triggers.len(),
+                self.labels.len(),
+                self.true_labels.len(),
+                self.input_shape
+            ));
+        }
+        if let Some(l) = self.labels.iter().chain(&self.true_labels).find(|&&l| l >= self.num_classes) {
+            return Err(format!("label {l} with {} classes", self.num_classes));
+        }
+        if let Some(i) = self.labels.iter().zip(&self.true_labels).position(|(a, b)| a == b) {
+            return Err(format!("trigger {i} has its true label as watermark label"));
+        }
+        if self.triggers.iter().any(|v| !v.is_finite()) {
+            return Err("triggers contain NaN or infinite values".into());
+        }
+        Ok(())
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), MethodError> {
+        let bad = |reason: String| MethodError::BadKey { path: path.to_path_buf(), reason };
+        self.validate().map_err(bad)?;
+        let json = serde_json::to_vec(self).map_err(|e| bad(e.to_string()))?;
+        std::fs::write(path, json).map_err(|e| bad(e.to_string()))
+    }
+
+    pub fn load(path: &Path) -> Result<WatermarkKey, MethodError> {
+        let bad = |reason: String| MethodError::BadKey { path: path.to_path_buf(), reason };
+        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let key: WatermarkKey = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a watermark key: {e}")))?;
+        key.validate().map_err(bad)?;
+        Ok(key)
+    }
+}
+
+impl Evidence for WatermarkKey {
+    fn method(&self) -> String {
+        format!("{}-watermark", self.scheme)
+    }
+
+    fn owner_sha256(&self) -> &str {
+        &self.owner_sha256
+    }
+
+    fn probe(&self) -> Probe<'_> {
+        Probe { images: &self.triggers, labels: &self.labels, shape: self.input_shape, num_classes: self.num_classes }
+    }
+
+    /// A model that is not a copy and misclassifies a trigger picks one of the C-1 wrong classes;
+    /// with random watermark labels it hits the chosen one with probability 1/(C-1) (seed 004's
+    /// null, made explicit). The least-likely rule picks labels independent models favour even
+    /// less, so 1/(C-1) stays conservative. The most-likely rule picks the wrong class independent
+    /// models favour most: chance says nothing there, only independent models do.
+    fn chance_rate(&self) -> Option<f64> {
+        match self.label_rule {
+            LabelRule::Random | LabelRule::LeastLikely => Some(1.0 / (self.num_classes - 1) as f64),
+            LabelRule::MostLikely => None,
+        }
+    }
+}

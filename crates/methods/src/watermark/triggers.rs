@@ -1,0 +1,164 @@
+//! Choosing the trigger set (seed 004 §3.1 and §4.5): n held-out images, each with a wrong label
+//! drawn at random (default), or the wrong label a clean model finds most or least likely.
+
+use std::str::FromStr;
+
+use mown_data::Dataset;
+use mown_nn::Model;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::MethodError;
+
+/// How each trigger's watermark label is chosen; it is never the true label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabelRule {
+    /// Uniform over the C-1 wrong classes (the paper's default).
+    Random,
+    /// The wrong class a clean model scores highest: least distortion, weakest transfer (§4.5).
+    MostLikely,
+    /// The wrong class a clean model scores lowest: most distortion, strongest transfer (§4.5).
+    LeastLikely,
+}
+
+impl FromStr for LabelRule {
+    type Err = MethodError;
+    fn from_str(s: &str) -> Result<Self, MethodError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "random" => Ok(LabelRule::Random),
+            "most" | "most-likely" => Ok(LabelRule::MostLikely),
+            "least" | "least-likely" => Ok(LabelRule::LeastLikely),
+            other => {
+                Err(MethodError::BadParameter(format!("unknown trigger label rule '{other}' (random, most, least)")))
+            }
+        }
+    }
+}
+
+/// The trigger images with their watermark and true labels.
+#[derive(Clone, Debug)]
+pub struct Triggers {
+    /// NCHW pixels in [0, 1].
+    pub images: Vec<f32>,
+    pub labels: Vec<usize>,
+    pub true_labels: Vec<usize>,
+    /// Positions in the pool they were drawn from.
+    pub indices: Vec<usize>,
+}
+
+/// Draws `n` distinct images from `pool` (seeded) and labels each by `rule`. `clean` is the clean
+/// reference model the likelihood rules need.
+pub fn select_triggers(
+    pool: &Dataset,
+    n: usize,
+    rule: LabelRule,
+    clean: Option<&Model>,
+    seed: u64,
+) -> Result<Triggers, MethodError> {
+    let classes = pool.num_classes;
+    if classes < 2 {
+        return Err(MethodError::BadParameter(format!(
+            "a trigger set needs at least 2 classes, {} has {classes}",
+            pool.name
+        )));
+    }
+    if n == 0 || n > pool.len() {
+        return Err(MethodError::BadParameter(format!(
+            "cannot draw {n} triggers from {} held-out images of {}",
+            pool.len(),
+            pool.name
+        )));
+    }
+    let indices: Vec<usize> = pool.shuffled_indices(seed).into_iter().take(n).collect();
+    let subset = pool.subset(&indices, "-triggers")?;
+    let true_labels = subset.labels().to_vec();
+    let mut rng = StdRng::seed_from_u64(mown_nn::seed::derive(seed, 1));
+    let labels = match rule {
+        LabelRule::Random => true_labels
+            .iter()
+            .map(|&t| {
+                let pick = rng.random_range(0..classes - 1);
+                if pick >= t { pick + 1 } else { pick }
+            })
+            .collect(),
+        LabelRule::MostLikely | LabelRule::LeastLikely => {
+            let model = clean.ok_or_else(|| {
+                MethodError::BadParameter("the most/least-likely label rules need a clean reference model".into())
+            })?;
+            if model.num_classes() != classes {
+                return Err(MethodError::BadParameter(format!(
+                    "the clean model has {} classes, the data {classes}",
+                    model.num_classes()
+                )));
+            }
+            let logits = model.logits(subset.images())?;
+            logits
+                .chunks(classes)
+                .zip(&true_labels)
+                .map(|(row, &t)| {
+                    let wrong = (0..classes).filter(|&c| c != t);
+                    let by = |a: &usize, b: &usize| row[*a].total_cmp(&row[*b]).then(b.cmp(a));
+                    match rule {
+                        LabelRule::MostLikely => wrong.max_by(by),
+                        _ => wrong.min_by(by),
+                    }
+                    .expect("at least two classes")
+                })
+                .collect()
+        }
+    };
+    Ok(Triggers { images: subset.images().to_vec(), labels, true_labels, indices })
+}
+
+/// The pool without the trigger images: where clean accuracy is measured, so the triggers
+/// (whose watermark labels are wrong on purpose) do not count against the owner.
+pub fn without_triggers(pool: &Dataset, indices: &[usize]) -> Result<Dataset, MethodError> {
+    let used: std::collections::HashSet<usize> = indices.iter().copied().collect();
+    let rest: Vec<usize> = (0..pool.len()).filter(|i| !used.contains(i)).collect();
+    if rest.is_empty() {
+        return Err(MethodError::BadParameter(format!("no images of {} are left after the triggers", pool.name)));
+    }
+    Ok(pool.subset(&rest, "-clean")?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mown_data::{Dataset, ImageShape};
+
+    fn pool() -> Dataset {
+        let shape = ImageShape { channels: 1, height: 2, width: 2 };
+        let labels: Vec<usize> = (0..60).map(|i| i % 3).collect();
+        let images: Vec<f32> = (0..60 * 4).map(|i| (i % 7) as f32 / 7.0).collect();
+        let names = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        Dataset::new("toy", shape, 3, names, images, labels).unwrap()
+    }
+
+    #[test]
+    fn random_labels_are_never_true_and_seeded() {
+        let p = pool();
+        let a = select_triggers(&p, 40, LabelRule::Random, None, 5).unwrap();
+        assert!(a.labels.iter().zip(&a.true_labels).all(|(l, t)| l != t));
+        assert!(a.labels.iter().all(|&l| l < 3));
+        // Both wrong classes occur (a rule stuck on one would fail).
+        assert!(a.labels.iter().zip(&a.true_labels).any(|(&l, &t)| l == (t + 1) % 3));
+        assert!(a.labels.iter().zip(&a.true_labels).any(|(&l, &t)| l == (t + 2) % 3));
+        let b = select_triggers(&p, 40, LabelRule::Random, None, 5).unwrap();
+        assert_eq!((a.indices.clone(), a.labels.clone()), (b.indices, b.labels));
+        let mut sorted = a.indices.clone();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 40, "distinct images");
+    }
+
+    #[test]
+    fn bad_requests_are_refused() {
+        let p = pool();
+        assert!(select_triggers(&p, 0, LabelRule::Random, None, 1).is_err());
+        assert!(select_triggers(&p, 61, LabelRule::Random, None, 1).unwrap_err().to_string().contains("61"));
+        assert!(select_triggers(&p, 5, LabelRule::LeastLikely, None, 1).unwrap_err().to_string().contains("clean"));
+        assert!("sideways".parse::<LabelRule>().is_err());
+        assert_eq!("least".parse::<LabelRule>().unwrap(), LabelRule::LeastLikely);
+    }
+}
