@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use mown_data::ImageShape;
 
 use crate::wire::{ErrorBody, INFO_PATH, InfoResponse, PREDICT_PATH, PredictRequest, PredictResponse};
-use crate::{AccessError, AccessLevel, Answer, QueryModel, check_batch};
+use crate::{AccessError, AccessLevel, Answer, QueryModel};
 
 /// Largest reply body read (a 256-image batch of 1,000-class probabilities is about 3 MB).
 const MAX_REPLY_BYTES: u64 = 256 << 20;
@@ -292,15 +292,7 @@ impl QueryModel for HttpModel {
     /// reassembles the answers in order. Images of requests that were answered are charged even
     /// when another request of the same query fails: the server has seen them.
     fn query(&mut self, images: &[f32], level: AccessLevel) -> Result<Answer, AccessError> {
-        if !level.within(self.level) {
-            return Err(AccessError::LevelUnavailable { requested: level, available: self.level });
-        }
-        let n = check_batch(images, self.shape)?;
-        if let Some(budget) = self.opts.budget
-            && self.used + n > budget
-        {
-            return Err(AccessError::BudgetExceeded { budget, used: self.used, requested: n });
-        }
+        let n = crate::admit(images, self.shape, level, self.level, self.opts.budget, self.used)?;
         if n == 0 {
             return Ok(crate::answer_from_probabilities(Vec::new(), self.info.classes, level));
         }

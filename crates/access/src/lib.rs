@@ -202,6 +202,29 @@ pub fn open_suspect(
     Ok(Box::new(LocalModel::new(model, opts.level, opts.budget).with_name(spec)))
 }
 
+/// The checks every suspect makes before answering: the level is one it reveals, the batch holds
+/// whole finite images of its shape, and the budget (`used` of `budget` images so far) covers
+/// it. Returns the image count, to be charged once the answer is in.
+pub fn admit(
+    images: &[f32],
+    shape: ImageShape,
+    level: AccessLevel,
+    available: AccessLevel,
+    budget: Option<usize>,
+    used: usize,
+) -> Result<usize, AccessError> {
+    if !level.within(available) {
+        return Err(AccessError::LevelUnavailable { requested: level, available });
+    }
+    let n = check_batch(images, shape)?;
+    if let Some(budget) = budget
+        && used + n > budget
+    {
+        return Err(AccessError::BudgetExceeded { budget, used, requested: n });
+    }
+    Ok(n)
+}
+
 /// Checks a batch against the suspect's input shape; returns the image count.
 pub fn check_batch(images: &[f32], shape: ImageShape) -> Result<usize, AccessError> {
     Ok(mown_nn::model::check_images(images, shape)?)

@@ -4,7 +4,7 @@
 use mown_data::ImageShape;
 use mown_nn::Model;
 
-use crate::{AccessError, AccessLevel, Answer, QueryModel, answer_from_probabilities, check_batch};
+use crate::{AccessError, AccessLevel, Answer, QueryModel, answer_from_probabilities};
 
 /// A local model that reveals at most `level`, refusing past `budget` images.
 ///
@@ -54,15 +54,7 @@ impl QueryModel for LocalModel {
     }
 
     fn query(&mut self, images: &[f32], level: AccessLevel) -> Result<Answer, AccessError> {
-        if !level.within(self.level) {
-            return Err(AccessError::LevelUnavailable { requested: level, available: self.level });
-        }
-        let n = check_batch(images, self.input_shape())?;
-        if let Some(budget) = self.budget
-            && self.used + n > budget
-        {
-            return Err(AccessError::BudgetExceeded { budget, used: self.used, requested: n });
-        }
+        let n = crate::admit(images, self.input_shape(), level, self.level, self.budget, self.used)?;
         let probs = self.model.probabilities(images)?;
         self.used += n;
         Ok(answer_from_probabilities(probs, self.num_classes(), level))

@@ -41,6 +41,19 @@ pub struct TrainingDefaults {
     pub grad_clip: f32,
 }
 
+impl TrainingDefaults {
+    /// The training configuration of every step of this zoo (epochs and seeds come from chains).
+    pub fn train_config(&self) -> mown_nn::TrainConfig {
+        mown_nn::TrainConfig {
+            batch_size: self.batch_size,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            grad_clip_norm: (self.grad_clip > 0.0).then_some(self.grad_clip),
+            ..mown_nn::TrainConfig::default()
+        }
+    }
+}
+
 impl Default for TrainingDefaults {
     fn default() -> Self {
         Self { batch_size: 128, lr: 0.05, weight_decay: 5e-4, grad_clip: 5.0 }

@@ -9,7 +9,7 @@ use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
 
 use super::{OnnxOptions, OnnxOutput, file_error};
-use crate::{AccessError, AccessLevel, Answer, QueryModel, answer_from_probabilities, check_batch};
+use crate::{AccessError, AccessLevel, Answer, QueryModel, answer_from_probabilities};
 
 /// Largest deviation from 1 accepted in a probability row of an `OnnxOutput::Probabilities` model.
 const PROB_SUM_TOLERANCE: f32 = 1e-3;
@@ -259,15 +259,7 @@ impl QueryModel for OnnxModel {
     }
 
     fn query(&mut self, images: &[f32], level: AccessLevel) -> Result<Answer, AccessError> {
-        if !level.within(self.level) {
-            return Err(AccessError::LevelUnavailable { requested: level, available: self.level });
-        }
-        let n = check_batch(images, self.shape)?;
-        if let Some(budget) = self.budget
-            && self.used + n > budget
-        {
-            return Err(AccessError::BudgetExceeded { budget, used: self.used, requested: n });
-        }
+        let n = crate::admit(images, self.shape, level, self.level, self.budget, self.used)?;
         let probs = self.scores(images)?;
         self.used += n;
         Ok(answer_from_probabilities(probs, self.classes, level))

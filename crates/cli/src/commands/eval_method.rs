@@ -7,7 +7,6 @@ use mown_access::{AccessLevel, LocalModel};
 use mown_adversary::build::Builder;
 use mown_adversary::zoo::Zoo;
 use mown_methods::registry::by_name;
-use mown_nn::TrainConfig;
 
 use super::DeviceArgs;
 use super::fingerprint::GenArgs;
@@ -40,7 +39,7 @@ pub struct EvalMethodArgs {
 pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
     let zoo = Zoo::load(&a.zoo)?;
     let device = a.device.device()?;
-    let base = TrainConfig { batch_size: zoo.training.batch_size, lr: zoo.training.lr, ..TrainConfig::default() };
+    let base = zoo.training.train_config();
     let mut builder = Builder::new(Some(zoo.cache_dir.clone()), device, base);
     let mut victim = builder.build(&zoo.victim)?.model;
     if let Some(path) = &a.victim {

@@ -51,13 +51,7 @@ struct Row {
 pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
     let zoo = Zoo::load(&a.zoo)?;
     let device = a.device.device()?;
-    let base = TrainConfig {
-        batch_size: zoo.training.batch_size,
-        lr: zoo.training.lr,
-        weight_decay: zoo.training.weight_decay,
-        grad_clip_norm: (zoo.training.grad_clip > 0.0).then_some(zoo.training.grad_clip),
-        ..TrainConfig::default()
-    };
+    let base = zoo.training.train_config();
     let mut builder = Builder::new(Some(zoo.cache_dir.clone()), device.clone(), base.clone());
     let root = zoo.victim.steps[0].clone();
     let Step::Train { arch, seed, epochs, .. } = &root else { anyhow::bail!("the zoo's victim must be train(...)") };

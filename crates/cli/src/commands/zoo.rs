@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use mown_adversary::build::Builder;
 use mown_adversary::zoo::{Zoo, table};
-use mown_nn::TrainConfig;
 
 use super::DeviceArgs;
 
@@ -21,13 +20,7 @@ pub struct ZooArgs {
 
 pub fn run(a: ZooArgs) -> anyhow::Result<()> {
     let zoo = Zoo::load(&a.config)?;
-    let base = TrainConfig {
-        batch_size: zoo.training.batch_size,
-        lr: zoo.training.lr,
-        weight_decay: zoo.training.weight_decay,
-        grad_clip_norm: (zoo.training.grad_clip > 0.0).then_some(zoo.training.grad_clip),
-        ..TrainConfig::default()
-    };
+    let base = zoo.training.train_config();
     let mut builder = Builder::new(Some(zoo.cache_dir.clone()), a.device.device()?, base);
     let total = zoo.members().len() as u64;
     let bar = (!a.no_progress).then(|| {
