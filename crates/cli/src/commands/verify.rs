@@ -18,7 +18,7 @@ pub struct VerifyArgs {
     /// A watermark key (`mown watermark`).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// The suspect: a model file or a prediction API URL (http://host:port, see docs/http-api.md).
+    /// The suspect: a model file, an .onnx file or a prediction API URL (http://host:port, see docs/http-api.md).
     #[arg(long)]
     pub suspect: String,
     /// Bearer token for a URL suspect (default: $MOWN_SUSPECT_TOKEN).

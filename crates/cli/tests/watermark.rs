@@ -1,0 +1,78 @@
+//! `mown watermark`, then `mown verify --key` against the model file, its ONNX export and an
+//! independent model: one verify command for keys and every kind of suspect.
+
+use std::process::{Command, Output};
+
+fn mown(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mown")).args(args).output().expect("run mown")
+}
+
+fn ok(o: Output) -> String {
+    let t = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{t}");
+    t
+}
+
+#[test]
+fn watermark_then_verify_the_file_its_onnx_export_and_an_independent_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let t = ok(mown(&[
+        "watermark",
+        "margin",
+        "--arch",
+        "arc-c",
+        "--data",
+        "digits",
+        "--epochs",
+        "12",
+        "--batch-size",
+        "64",
+        "--triggers",
+        "25",
+        "--out",
+        &p("owner.safetensors"),
+        "--key",
+        &p("wm.json"),
+        "--no-progress",
+    ]));
+    assert!(t.contains("watermark accuracy 1.0000 on 25 triggers"), "{t}");
+    ok(mown(&[
+        "train",
+        "--arch",
+        "arc-c",
+        "--data",
+        "digits",
+        "--epochs",
+        "12",
+        "--seed",
+        "7",
+        "--batch-size",
+        "64",
+        "--out",
+        &p("other.safetensors"),
+        "--no-progress",
+    ]));
+    ok(mown(&["export-onnx", &p("owner.safetensors"), "--out", &p("owner.onnx")]));
+
+    // No negatives: the threshold comes from the chance null 1/(C-1) at 1% FPR.
+    for suspect in [p("owner.safetensors"), p("owner.onnx")] {
+        let t = ok(mown(&["verify", "--key", &p("wm.json"), "--suspect", &suspect, "--report", &p("v.json")]));
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p("v.json")).unwrap()).unwrap();
+        assert_eq!(v["stolen"], true, "{t}");
+        assert_eq!(v["score"], 1.0, "{t}");
+        assert_eq!(v["threshold"]["source"]["kind"], "ChanceNull", "{t}");
+        assert!(v["p_value"].as_f64().unwrap() < 1e-20, "{t}");
+        assert_eq!(v["queries"], 25);
+    }
+    ok(mown(&["verify", "--key", &p("wm.json"), "--suspect", &p("other.safetensors"), "--report", &p("i.json")]));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p("i.json")).unwrap()).unwrap();
+    assert_eq!(v["stolen"], false, "{v}");
+    assert!(v["score"].as_f64().unwrap() < 0.3, "{v}");
+
+    // A key and a fingerprint at once is refused, and so is a key that is not one.
+    std::fs::write(p("junk.json"), b"{}").unwrap();
+    let o = mown(&["verify", "--key", &p("junk.json"), "--suspect", &p("owner.safetensors")]);
+    let t = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success() && t.contains("not a watermark key") && !t.contains("panicked"), "{t}");
+}
