@@ -86,3 +86,15 @@ pub fn match_probe(probe: &Probe<'_>, suspect: &mut dyn QueryModel) -> Result<Ma
     }
     Ok(MatchResult { matches, n, matching_rate: matches as f64 / n as f64, queries: suspect.queries_used() - before })
 }
+
+/// Writes an evidence file as JSON; the error says why, for the caller to name the file kind.
+pub(crate) fn write_json<T: Serialize>(value: &T, path: &std::path::Path) -> Result<(), String> {
+    let json = serde_json::to_vec(value).map_err(|e| e.to_string())?;
+    std::fs::write(path, json).map_err(|e| e.to_string())
+}
+
+/// Reads an evidence file written by [`write_json`]; `what` names the expected kind in the error.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path, what: &str) -> Result<T, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("not a {what}: {e}"))
+}

@@ -77,15 +77,13 @@ impl Fingerprint {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), MethodError> {
-        let bad = |reason: String| MethodError::BadFingerprint { path: path.to_path_buf(), reason };
-        let json = serde_json::to_vec(self).map_err(|e| bad(e.to_string()))?;
-        std::fs::write(path, json).map_err(|e| bad(e.to_string()))
+        crate::evidence::write_json(self, path)
+            .map_err(|reason| MethodError::BadFingerprint { path: path.to_path_buf(), reason })
     }
 
     pub fn load(path: &Path) -> Result<Fingerprint, MethodError> {
         let bad = |reason: String| MethodError::BadFingerprint { path: path.to_path_buf(), reason };
-        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-        let fp: Fingerprint = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a fingerprint: {e}")))?;
+        let fp: Fingerprint = crate::evidence::read_json(path, "fingerprint").map_err(bad)?;
         fp.validate().map_err(bad)?;
         Ok(fp)
     }

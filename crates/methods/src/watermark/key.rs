@@ -86,14 +86,12 @@ impl WatermarkKey {
     pub fn save(&self, path: &Path) -> Result<(), MethodError> {
         let bad = |reason: String| MethodError::BadKey { path: path.to_path_buf(), reason };
         self.validate().map_err(bad)?;
-        let json = serde_json::to_vec(self).map_err(|e| bad(e.to_string()))?;
-        std::fs::write(path, json).map_err(|e| bad(e.to_string()))
+        crate::evidence::write_json(self, path).map_err(bad)
     }
 
     pub fn load(path: &Path) -> Result<WatermarkKey, MethodError> {
         let bad = |reason: String| MethodError::BadKey { path: path.to_path_buf(), reason };
-        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-        let key: WatermarkKey = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a watermark key: {e}")))?;
+        let key: WatermarkKey = crate::evidence::read_json(path, "watermark key").map_err(bad)?;
         key.validate().map_err(bad)?;
         Ok(key)
     }
