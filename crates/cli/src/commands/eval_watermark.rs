@@ -84,7 +84,7 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
                 let init = Model::init(meta, &device, *seed);
                 let cfg = TrainConfig { epochs: *epochs, seed: *seed, ..base.clone() };
                 let mut marker = TriggerWatermark::new(params.clone());
-                if a.wm.labels != "random" {
+                if params.label_rule != mown_methods::watermark::LabelRule::Random {
                     marker.clean = Some(clean_victim.clone());
                 }
                 let (mut owner, key) = marker.embed(init, &data.owner, &data.test, &cfg)?;
