@@ -79,6 +79,29 @@ pub enum Step {
     },
 }
 
+/// What kind of theft a derived model stands for, so that results can be split the way the papers
+/// split their threat models: IPGuard (seed 002 §4.1) evaluates only white-box post-processing,
+/// seeds 003/004 add functionality stealing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum AttackFamily {
+    /// Only fine-tuning, retraining, pruning and quantisation of the victim's own weights.
+    PostProcessing,
+    /// Some step trains new weights from the victim's outputs (distillation, extraction).
+    FunctionalityStealing,
+    /// Adversarial training of the victim's weights (and no functionality stealing).
+    AdversarialTraining,
+}
+
+impl AttackFamily {
+    pub fn name(self) -> &'static str {
+        match self {
+            AttackFamily::PostProcessing => "post-processing",
+            AttackFamily::FunctionalityStealing => "functionality-stealing",
+            AttackFamily::AdversarialTraining => "adversarial-training",
+        }
+    }
+}
+
 /// A root `train(...)` step followed by derivations.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Chain {
@@ -101,6 +124,21 @@ impl Chain {
     /// True when the model is trained independently of any victim (a negative).
     pub fn is_independent(&self) -> bool {
         self.steps.len() == 1
+    }
+
+    /// The attack family of a derived model; `None` for an independent model.
+    pub fn family(&self) -> Option<AttackFamily> {
+        if self.is_independent() {
+            return None;
+        }
+        let derived = &self.steps[1..];
+        Some(if derived.iter().any(|s| matches!(s, Step::Distill { .. } | Step::Extract { .. })) {
+            AttackFamily::FunctionalityStealing
+        } else if derived.iter().any(|s| matches!(s, Step::AdvTrain { .. })) {
+            AttackFamily::AdversarialTraining
+        } else {
+            AttackFamily::PostProcessing
+        })
     }
 
     /// Parses derivation steps that must not start with `train` (an attack recipe for `steal`).
@@ -392,6 +430,19 @@ impl fmt::Display for Chain {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn family_follows_the_strongest_step() {
+        let family = |c: &str| c.parse::<Chain>().unwrap().family();
+        assert_eq!(family("train(arc-a,digits)"), None);
+        assert_eq!(family("train(arc-a,digits)-ftal(2)-prune(w,0.5)-quant(8)"), Some(AttackFamily::PostProcessing));
+        assert_eq!(family("train(arc-a,digits)-advtrain(fgsm,eps=0.03)"), Some(AttackFamily::AdversarialTraining));
+        assert_eq!(
+            family("train(arc-a,digits)-extract(arc-c,probs,same,budget=50)-ftal(1)"),
+            Some(AttackFamily::FunctionalityStealing)
+        );
+        assert_eq!(family("train(arc-a,digits)-distill(arc-c)"), Some(AttackFamily::FunctionalityStealing));
+    }
 
     #[test]
     fn parses_and_prints_canonically() {

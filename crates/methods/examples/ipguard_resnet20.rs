@@ -1,7 +1,10 @@
 //! Benchmark for issue #4: time to generate 100 IPGuard points on a ResNet-20 at 32x32x3 on this
 //! machine. No CIFAR-10 is available offline, so the owner is a ResNet-20 trained briefly on
 //! Fashion-MNIST images resized to 32x32x3 (the cost per step depends on the architecture and
-//! input size, not on the data). Run: `cargo run --release -p mown-methods --example ipguard_resnet20`.
+//! input size, not on the data).
+//!
+//! Run: `cargo run --release -p mown-methods --example ipguard_resnet20 -- [k=2] [lr=0.01,0.05]
+//! [candidates=0,120] [iterations=1000] [owner=PATH]`; every combination of the listed values is timed.
 
 use std::time::Instant;
 
@@ -11,32 +14,66 @@ use mown_methods::ipguard::{IpGuard, IpGuardParams};
 use mown_nn::burn::prelude::Device;
 use mown_nn::{Arch, Model, ModelMeta, ModelSpec, TrainConfig};
 
+/// The comma-separated values of `name=...` among the arguments, or `default`.
+fn list<T: std::str::FromStr>(args: &[String], name: &str, default: &str) -> Result<Vec<T>, String> {
+    let raw = args.iter().find_map(|a| a.strip_prefix(&format!("{name}="))).unwrap_or(default);
+    raw.split(',').map(|v| v.parse().map_err(|_| format!("{name}: cannot parse '{v}'"))).collect()
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let ks: Vec<f64> = list(&args, "k", "2,10")?;
+    let lrs: Vec<f64> = list(&args, "lr", "0.01")?;
+    let candidates: Vec<usize> = list(&args, "candidates", "0")?;
+    let iterations: Vec<usize> = list(&args, "iterations", "1000")?;
+
     let (train, test) = DataSource::FashionMnist { dir: None }.load()?;
     let shape = ImageShape { channels: 3, height: 32, width: 32 };
     let train = train.take_per_class(200, 1)?.resized(shape)?;
     let test = test.take_per_class(50, 1)?.resized(shape)?;
     let spec = ModelSpec::new(Arch::Resnet20, shape, 10)?;
-    let owner = Model::init(ModelMeta::for_dataset(spec, &train)?, &Device::flex(), 1);
     let t0 = Instant::now();
-    let cfg = TrainConfig { epochs: 2, batch_size: 64, ..TrainConfig::default() };
-    let (owner, _) = mown_nn::train::train(owner, &train, None, &cfg)?;
+    // `owner=PATH` reuses a saved owner (or saves the one trained here there) across runs.
+    let saved = args.iter().find_map(|a| a.strip_prefix("owner=")).map(std::path::PathBuf::from);
+    let owner = match &saved {
+        Some(path) if path.exists() => mown_nn::io::load(path, &Device::flex())?,
+        _ => {
+            let owner = Model::init(ModelMeta::for_dataset(spec, &train)?, &Device::flex(), 1);
+            let cfg = TrainConfig { epochs: 2, batch_size: 64, ..TrainConfig::default() };
+            let owner = mown_nn::train::train(owner, &train, None, &cfg)?.0;
+            if let Some(path) = &saved {
+                mown_nn::io::save(&owner, path)?;
+            }
+            owner
+        }
+    };
     println!(
         "owner: ResNet-20 on {} resized images, {:.1}s, test accuracy {:.3}",
         train.len(),
         t0.elapsed().as_secs_f64(),
         owner.accuracy(&test)?
     );
-    for k in [2.0, 10.0] {
-        let params = IpGuardParams { n: 100, k, seed: 1, ..IpGuardParams::default() };
-        let t = Instant::now();
-        let fp = IpGuard(params).generate(&owner, &train)?;
-        println!(
-            "IPGuard-TL n=100 k={k}: {:.1}s, {} converged, {} iterations",
-            t.elapsed().as_secs_f64(),
-            fp.stats["converged"],
-            fp.stats["iterations"]
-        );
+    for &k in &ks {
+        for &lr in &lrs {
+            for &c in &candidates {
+                for &it in &iterations {
+                    let params =
+                        IpGuardParams { n: 100, k, lr, candidates: c, iterations: it, seed: 1, ..IpGuardParams::default() };
+                    let t = Instant::now();
+                    let fp = IpGuard(params).generate(&owner, &train)?;
+                    let s = &fp.stats;
+                    println!(
+                        "IPGuard-TL n=100 k={k} lr={lr} candidates={c} max_iter={it}: {:.1}s, {} converged, {} iterations, \
+                         converged at median {} / p90 {}",
+                        t.elapsed().as_secs_f64(),
+                        s["converged"],
+                        s["iterations"],
+                        s["converged_at_median"],
+                        s["converged_at_p90"]
+                    );
+                }
+            }
+        }
     }
     Ok(())
 }

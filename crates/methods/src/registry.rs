@@ -23,6 +23,8 @@ pub struct GenOptions {
     /// CW-L2 constant c.
     pub c: f64,
     pub seed: u64,
+    /// IPGuard start points optimised to obtain `n` converged ones (0 = n).
+    pub candidates: usize,
 }
 
 impl Default for GenOptions {
@@ -38,6 +40,7 @@ impl Default for GenOptions {
             eps: 0.1,
             c: 1.0,
             seed: 0,
+            candidates: ip.candidates,
         }
     }
 }
@@ -75,6 +78,7 @@ pub fn by_name(name: &str, o: &GenOptions) -> Result<Box<dyn Fingerprinter>, Met
             target: o.target,
             clip: true,
             seed: o.seed,
+            candidates: o.candidates,
         })),
         "cw-l2" | "cw" => {
             Box::new(Baseline(base(BaselineKind::CwL2 { c: o.c, kappa: o.k, lr: o.lr, iterations: o.iterations })))

@@ -86,3 +86,27 @@ fn bad_fingerprints_and_mismatched_suspects_are_clear_errors() {
     let err = fp2.match_suspect(&mut LocalModel::new(owner, AccessLevel::Labels, None)).unwrap_err().to_string();
     assert!(err.contains("10 classes, the owner 7"), "{err}");
 }
+
+#[test]
+fn oversampled_candidates_keep_only_converged_points() {
+    let mut b = builder();
+    let chain: Chain = "train(mlp,digits,seed=2,epochs=5)".parse().unwrap();
+    let owner = b.build(&chain).unwrap().model;
+    let seeds = b.step_data(&chain.steps[0]).unwrap().owner;
+    // A short iteration budget leaves some of exactly n points unconverged ...
+    let tight = IpGuardParams { n: 30, k: 5.0, iterations: 60, seed: 5, ..IpGuardParams::default() };
+    let plain = IpGuard(tight.clone()).generate(&owner, &seeds).unwrap();
+    let plain_converged = plain.stats["converged"].as_u64().unwrap();
+    assert!(plain_converged < 30, "the budget was not tight: {plain_converged} of 30 converged");
+    // ... while three candidates per point leave enough converged ones to fill the fingerprint.
+    let over = IpGuard(IpGuardParams { candidates: 90, ..tight.clone() }).generate(&owner, &seeds).unwrap();
+    assert_eq!(over.len(), 30);
+    assert_eq!(over.stats["candidates"], 90);
+    let over_converged = over.stats["converged"].as_u64().unwrap();
+    eprintln!("converged: {plain_converged} of 30 without oversampling, {over_converged} of 30 with");
+    assert_eq!(over_converged, 30, "{over_converged} vs {plain_converged} without oversampling");
+    let mut own = LocalModel::new(owner.clone(), AccessLevel::Labels, None);
+    assert_eq!(over.match_suspect(&mut own).unwrap().matching_rate, 1.0);
+    let err = IpGuard(IpGuardParams { candidates: 10, ..tight }).generate(&owner, &seeds).unwrap_err();
+    assert!(err.to_string().contains("candidates (10) must be 0 or at least n (30)"), "{err}");
+}

@@ -34,6 +34,10 @@ pub struct GenArgs {
     pub c: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// IPGuard: start points optimised to obtain n converged ones; the first n to converge are
+    /// kept and the rest abandoned (0 = exactly n, the paper's procedure).
+    #[arg(long, default_value_t = 0)]
+    pub candidates: usize,
 }
 
 impl GenArgs {
@@ -49,6 +53,7 @@ impl GenArgs {
             eps: self.eps,
             c: self.c,
             seed: self.seed,
+            candidates: self.candidates,
         })
     }
 }
