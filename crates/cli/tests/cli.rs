@@ -179,7 +179,7 @@ fn fingerprint_verify_and_eval_method() {
 
     std::fs::write(
         p("zoo.toml"),
-        "victim = \"train(arc-c,digits,seed=1,epochs=10,part=1/2)\"\nstolen = [\"ftal(2)\", \"prune(w,0.3,ft=1)\"]\nindependent = [\"train(mlp,digits,seed=3,epochs=10,part=2/2)\", \"train(lenet5,digits,seed=4,epochs=10,part=2/2)\"]\n",
+        "victim = \"train(arc-c,digits,seed=1,epochs=10,part=1/2)\"\nstolen = [\"ftal(2)\", \"prune(w,0.3,ft=1)\", \"extract(mlp,probs,same,budget=300,epochs=5)\"]\nindependent = [\"train(mlp,digits,seed=3,epochs=10,part=2/2)\", \"train(lenet5,digits,seed=4,epochs=10,part=2/2)\"]\n",
     )
     .unwrap();
     let o = mown(&[
@@ -196,9 +196,21 @@ fn fingerprint_verify_and_eval_method() {
     ]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    let summaries: serde_json::Value = serde_json::from_slice(&std::fs::read(p("eval.json")).unwrap()).unwrap();
-    assert_eq!(summaries.as_array().unwrap().len(), 2);
-    let ipguard_aruc = summaries[0]["aruc"].as_f64().unwrap();
-    assert!(ipguard_aruc > 0.5, "{t}");
-    assert!(t.contains("ipguard-TL") && t.contains("random"), "{t}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(p("eval.json")).unwrap()).unwrap();
+    let summaries = report["all"].as_array().unwrap();
+    assert_eq!(summaries.len(), 2);
+    assert_eq!(summaries[0]["n_positives"], 3);
+    // Per family: the two white-box copies and the extraction, each against both negatives.
+    let families: Vec<(String, u64)> = report["by_family"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["method"].as_str().unwrap().to_string(), s["n_positives"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(families[0], ("ipguard-TL [post-processing]".to_string(), 2), "{families:?}");
+    assert_eq!(families[1], ("ipguard-TL [functionality-stealing]".to_string(), 1), "{families:?}");
+    assert_eq!(families.len(), 4, "{families:?}");
+    let post_aruc = report["by_family"][0]["aruc"].as_f64().unwrap();
+    assert!(post_aruc > 0.5, "{t}");
+    assert!(t.contains("ipguard-TL") && t.contains("random") && t.contains("by attack family"), "{t}");
 }
