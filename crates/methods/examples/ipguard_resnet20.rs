@@ -5,8 +5,8 @@
 //! owner (accuracy 0.74) needs about twice as many as the default 5-epoch one (0.81); see
 //! docs/performance.md.
 //!
-//! Run: `cargo run --release -p mown-methods --example ipguard_resnet20 -- [k=2] [lr=0.03,0.01]
-//! [candidates=0,150] [iterations=1000] [epochs=5] [per_class=300] [owner=PATH]`; every
+//! Run: `cargo run --release -p mown-methods --example ipguard_resnet20 -- [k=2] [lr=0.01]
+//! [candidates=200,0] [iterations=1000] [epochs=5] [per_class=300] [owner=PATH]`; every
 //! combination of the listed k, lr, candidates and iterations is timed on one owner.
 
 use std::time::Instant;
@@ -26,8 +26,8 @@ fn list<T: std::str::FromStr>(args: &[String], name: &str, default: &str) -> Res
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let ks: Vec<f64> = list(&args, "k", "2")?;
-    let lrs: Vec<f64> = list(&args, "lr", "0.03")?;
-    let candidates: Vec<usize> = list(&args, "candidates", "150,0")?;
+    let lrs: Vec<f64> = list(&args, "lr", "0.01")?;
+    let candidates: Vec<usize> = list(&args, "candidates", "200,0")?;
     let iterations: Vec<usize> = list(&args, "iterations", "1000")?;
     let epochs: usize = list(&args, "epochs", "5")?[0];
     let per_class: usize = list(&args, "per_class", "300")?[0];
