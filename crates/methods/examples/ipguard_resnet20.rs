@@ -62,8 +62,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for &lr in &lrs {
             for &c in &candidates {
                 for &it in &iterations {
-                    let params =
-                        IpGuardParams { n: 100, k, lr, candidates: c, iterations: it, seed: 1, ..IpGuardParams::default() };
+                    let params = IpGuardParams {
+                        n: 100,
+                        k,
+                        lr,
+                        candidates: c,
+                        iterations: it,
+                        seed: 1,
+                        ..IpGuardParams::default()
+                    };
                     let t = Instant::now();
                     let fp = IpGuard(params).generate(&owner, &train)?;
                     let s = &fp.stats;

@@ -61,7 +61,11 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
     // (name, attack family or None for an independent model, model)
     let mut members = Vec::new();
     for chain in zoo.stolen.iter().chain(&zoo.independent) {
-        let family = if zoo.stolen.contains(chain) { Some(chain.family().unwrap_or(AttackFamily::PostProcessing)) } else { None };
+        let family = if zoo.stolen.contains(chain) {
+            Some(chain.family().unwrap_or(AttackFamily::PostProcessing))
+        } else {
+            None
+        };
         members.push((chain.to_string(), family, builder.build(chain)?.model));
     }
     let mut families: Vec<AttackFamily> = members.iter().filter_map(|m| m.1).collect();
