@@ -13,6 +13,14 @@ fn builder() -> Builder {
     Builder::new(None, Device::flex(), TrainConfig { batch_size: 64, ..TrainConfig::default() })
 }
 
+/// An owner trained from `chain` (a root `train(...)` step) and its training images as seeds.
+fn owner_and_seeds(chain: &str) -> (mown_nn::Model, std::sync::Arc<mown_data::Dataset>) {
+    let mut b = builder();
+    let chain: Chain = chain.parse().unwrap();
+    let owner = b.build(&chain).unwrap().model;
+    (owner, b.step_data(&chain.steps[0]).unwrap().owner)
+}
+
 #[test]
 fn ipguard_separates_a_stolen_copy_from_an_independent_model() {
     let mut b = builder();
@@ -41,10 +49,7 @@ fn ipguard_separates_a_stolen_copy_from_an_independent_model() {
 
 #[test]
 fn same_seed_gives_an_identical_fingerprint_file() {
-    let mut b = builder();
-    let chain: Chain = "train(mlp,digits,seed=2,epochs=5)".parse().unwrap();
-    let owner = b.build(&chain).unwrap().model;
-    let seeds = b.step_data(&chain.steps[0]).unwrap().owner;
+    let (owner, seeds) = owner_and_seeds("train(mlp,digits,seed=2,epochs=5)");
     let dir = tempfile::tempdir().unwrap();
     let params = IpGuardParams { n: 20, seed: 11, ..IpGuardParams::default() };
     let write = |name: &str, p: &IpGuardParams| {
@@ -68,10 +73,7 @@ fn bad_fingerprints_and_mismatched_suspects_are_clear_errors() {
     let path = dir.path().join("fp.json");
     std::fs::write(&path, "{\"not\": \"a fingerprint\"}").unwrap();
     assert!(Fingerprint::load(&path).unwrap_err().to_string().contains("not a fingerprint"));
-    let mut b = builder();
-    let chain: Chain = "train(mlp,digits,seed=2,epochs=1)".parse().unwrap();
-    let owner = b.build(&chain).unwrap().model;
-    let seeds = b.step_data(&chain.steps[0]).unwrap().owner;
+    let (owner, seeds) = owner_and_seeds("train(mlp,digits,seed=2,epochs=1)");
     let mut fp =
         IpGuard(IpGuardParams { n: 5, iterations: 5, ..IpGuardParams::default() }).generate(&owner, &seeds).unwrap();
     fp.points.pop();
@@ -89,10 +91,7 @@ fn bad_fingerprints_and_mismatched_suspects_are_clear_errors() {
 
 #[test]
 fn oversampled_candidates_keep_only_converged_points() {
-    let mut b = builder();
-    let chain: Chain = "train(mlp,digits,seed=2,epochs=5)".parse().unwrap();
-    let owner = b.build(&chain).unwrap().model;
-    let seeds = b.step_data(&chain.steps[0]).unwrap().owner;
+    let (owner, seeds) = owner_and_seeds("train(mlp,digits,seed=2,epochs=5)");
     // A short iteration budget leaves some of exactly n points unconverged ...
     let tight = IpGuardParams { n: 30, k: 5.0, iterations: 60, seed: 5, ..IpGuardParams::default() };
     let plain = IpGuard(tight.clone()).generate(&owner, &seeds).unwrap();
