@@ -75,6 +75,15 @@ pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConf
             victim.queries_left()
         )));
     }
+    if cfg.budget > queries.len() {
+        // The chain's name carries the budget asked for; say when the data could not supply it.
+        tracing::warn!(
+            budget = cfg.budget,
+            available = queries.len(),
+            source = %queries.name,
+            "extraction budget exceeds the query images: only {n} queries are sent"
+        );
+    }
     let order = queries.shuffled_indices(cfg.train.seed);
     let chosen = queries.subset(&order[..n], "/queries")?;
     let numel = shape.numel();

@@ -165,6 +165,10 @@ fn fingerprint_verify_and_eval_method() {
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(p("v.json")).unwrap()).unwrap();
     assert_eq!(report["queries"], 50);
     assert!(report["p_value"].as_f64().unwrap() < 1e-3, "{report}");
+    // The second p-value, under a null fitted to the three negatives, is stated with its null.
+    assert!(report["p_value_fitted"].as_f64().unwrap() < 1e-3, "{report}");
+    assert!(report["p_value_fitted_null"].as_str().unwrap().contains("like the 3 independent models"), "{report}");
+    assert!(t.contains("null fitted to the negatives"), "{t}");
     let o = mown(&["verify", "--fingerprint", &p("fp.json"), "--suspect", &p("other"), "--negatives", &refs]);
     assert!(text(&o).contains("NOT STOLEN"), "{}", text(&o));
     assert_clean_failure(&mown(&["verify", "--fingerprint", &p("fp.json"), "--suspect", &p("other")]), "--threshold");

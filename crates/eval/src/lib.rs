@@ -15,12 +15,14 @@
 //! A [`Verdict`] then records the score, the threshold and how it was chosen, and the p-value with
 //! the null hypothesis it tests, so that a claim of theft can be checked by someone else.
 
+pub mod fitted;
 pub mod metrics;
 pub mod pvalue;
 pub mod summary;
 pub mod threshold;
 pub mod verdict;
 
+pub use fitted::BetaBinomialNull;
 pub use metrics::{OperatingPoint, RuPoint, aruc, robustness, roc_auc, ru_curve, tpr_at_fpr, uniqueness};
 pub use pvalue::{TTest, binomial_lower_tail, binomial_upper_tail, welch_t_test_greater};
 pub use summary::{MethodSummary, summarize, summary_table};

@@ -21,6 +21,13 @@ pub struct Verdict {
     pub p_value: Option<f64>,
     /// The null hypothesis the p-value tests, in words.
     pub p_value_null: Option<String>,
+    /// A second p-value, under a null fitted to the independent models (beta-binomial, see
+    /// [`crate::fitted`]); present when negatives were measured. Sharper than `p_value` when the
+    /// negatives sit far below the chance rate, and honest about their spread when they do not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value_fitted: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value_fitted_null: Option<String>,
     /// Queries sent to the suspect.
     pub queries: usize,
     /// `score >= threshold.value`.
@@ -51,10 +58,19 @@ impl Verdict {
             threshold,
             p_value,
             p_value_null,
+            p_value_fitted: None,
+            p_value_fitted_null: None,
             queries,
             stolen,
             details,
         }
+    }
+
+    /// Adds the p-value under the null fitted to the independent models.
+    pub fn with_fitted_p_value(mut self, p: f64, null: String) -> Self {
+        self.p_value_fitted = Some(p);
+        self.p_value_fitted_null = Some(null);
+        self
     }
 }
 
@@ -97,6 +113,10 @@ impl fmt::Display for Verdict {
             let null = self.p_value_null.as_deref().unwrap_or("(null hypothesis not stated)");
             write!(f, "\n  p-value: {} under H0: {null}", format_p(p))?;
         }
+        if let Some(p) = self.p_value_fitted {
+            let null = self.p_value_fitted_null.as_deref().unwrap_or("(null hypothesis not stated)");
+            write!(f, "\n  p-value, null fitted to the negatives: {} under H0: {null}", format_p(p))?;
+        }
         Ok(())
     }
 }
@@ -127,6 +147,9 @@ mod tests {
         assert!(text.contains("p = 3.10e-40") && text.contains("100 queries"), "{text}");
         assert!(text.contains("calibrated on 21 independent models to FPR <= 0.01 (achieved 0.000)"), "{text}");
         assert!(text.contains("under H0: the suspect agrees"), "{text}");
+        assert!(!text.contains("fitted"), "{text}");
+        let v = v.with_fitted_p_value(2.6e-8, "like the 21 independent models".into());
+        assert!(v.to_string().contains("null fitted to the negatives: 2.60e-8 under H0: like the 21"), "{v}");
         let back: Verdict = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
         assert_eq!((back.score, back.stolen, back.threshold), (0.97, true, v.threshold.clone()));
     }

@@ -9,6 +9,12 @@
 //! often matched by independent models, far above 1/C) and when few negatives are at hand.
 //! Treating probes as independent trials is an approximation; the calibrated threshold is the
 //! primary decision rule. Without a chance rate and without negatives no p-value is reported.
+//!
+//! With negatives, a second p-value uses a beta-binomial null fitted to them
+//! ([`mown_eval::fitted`]): it follows the negatives down when they hit far less often than chance
+//! (least-likely watermark labels: 0 of 2,100 triggers) and widens when they disagree among
+//! themselves, where it can exceed the first. Rates are turned back into hit counts over the
+//! evidence's probes.
 
 use mown_access::QueryModel;
 use mown_eval::{Threshold, Verdict};
@@ -44,7 +50,7 @@ pub fn verify(
         }
         None => (None, None),
     };
-    Ok(Verdict::new(
+    let verdict = Verdict::new(
         evidence.method(),
         suspect.describe(),
         result.matching_rate,
@@ -53,5 +59,14 @@ pub fn verify(
         null,
         result.queries,
         serde_json::json!({ "matches": result.matches, "probes": result.n, "owner_sha256": evidence.owner_sha256() }),
-    ))
+    );
+    if negative_rates.is_empty() || result.n == 0 {
+        return Ok(verdict);
+    }
+    let hits: Vec<usize> =
+        negative_rates.iter().map(|r| (r.clamp(0.0, 1.0) * result.n as f64).round() as usize).collect();
+    let bad = |e: mown_eval::EvalError| MethodError::BadParameter(e.to_string());
+    let null = mown_eval::BetaBinomialNull::fit(&hits, result.n).map_err(bad)?;
+    let p = null.upper_tail(result.matches, result.n).map_err(bad)?;
+    Ok(verdict.with_fitted_p_value(p, null.describe()))
 }

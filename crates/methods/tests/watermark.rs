@@ -60,6 +60,18 @@ fn margin_watermark_holds_in_the_owner_and_not_in_independent_models() {
     assert!(!v_ind.stolen && v_ind.p_value.unwrap() > 1e-3, "{v_ind}");
     assert_eq!(v_own.queries, 30);
     assert!(v_own.p_value_null.as_deref().unwrap().contains("0.1111"));
+    assert!(v_own.p_value_fitted.is_none(), "no negatives, no fitted null");
+
+    // With a measured negative, a second p-value under a beta-binomial null fitted to it.
+    let fitted = |m: &Model| {
+        let mut api = LocalModel::new(m.clone(), AccessLevel::Labels, None);
+        mown_methods::verify::verify(&key, &mut api, threshold.clone(), &[cln]).unwrap()
+    };
+    let (f_own, f_ind) = (fitted(&marked), fitted(&independent));
+    eprintln!("{f_own}\n{f_ind}");
+    assert!(f_own.p_value_fitted.unwrap() < 1e-6, "{f_own}");
+    assert!(f_ind.p_value_fitted.unwrap() > 1e-3, "{f_ind}");
+    assert!(f_own.p_value_fitted_null.as_deref().unwrap().contains("like the 1 independent models"), "{f_own}");
 }
 
 #[test]

@@ -44,6 +44,11 @@ struct Row {
     watermark_accuracy: f64,
     /// Binomial tail against the chance rate 1/(C-1).
     p_value_chance: f64,
+    /// Beta-binomial tail under a null fitted to the independent models (`mown_eval::fitted`);
+    /// an independent model's own row is left out of the fit for its p-value.
+    p_value_fitted: Option<f64>,
+    matches: usize,
+    probes: usize,
     queries: usize,
     seconds: f64,
 }
@@ -107,6 +112,9 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
                 accuracy: model.accuracy(&test)?,
                 watermark_accuracy: m.matching_rate,
                 p_value_chance: mown_eval::binomial_upper_tail(m.matches, m.n, chance)?,
+                p_value_fitted: None,
+                matches: m.matches,
+                probes: m.n,
                 queries: m.queries,
                 seconds,
             };
@@ -129,6 +137,7 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
             let built = builder.build(chain)?;
             scheme_rows.push(score("independent", chain.to_string(), &built.model, built.seconds)?);
         }
+        fill_fitted_p_values(&mut scheme_rows)?;
         let pick = |role: &str| -> Vec<(String, f64)> {
             scheme_rows.iter().filter(|r| r.role == role).map(|r| (r.model.clone(), r.watermark_accuracy)).collect()
         };
@@ -161,15 +170,32 @@ fn load_owner(
     (model.meta.provenance.derivation == name && key.owner_sha256 == sha).then_some((model, key))
 }
 
+/// Each row's p-value under the beta-binomial null fitted to the independent models; an
+/// independent model is scored against a null fitted to the others, never to itself.
+fn fill_fitted_p_values(rows: &mut [Row]) -> anyhow::Result<()> {
+    let negatives: Vec<(usize, usize)> =
+        rows.iter().enumerate().filter(|(_, r)| r.role == "independent").map(|(i, r)| (i, r.matches)).collect();
+    for i in 0..rows.len() {
+        let hits: Vec<usize> = negatives.iter().filter(|(j, _)| *j != i).map(|(_, h)| *h).collect();
+        if hits.is_empty() {
+            continue;
+        }
+        let null = mown_eval::BetaBinomialNull::fit(&hits, rows[i].probes)?;
+        rows[i].p_value_fitted = Some(null.upper_tail(rows[i].matches, rows[i].probes)?);
+    }
+    Ok(())
+}
+
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<7} {:<11} {:>8} {:>8} {:>9} {:>8}  model",
-        "scheme", "role", "accuracy", "wm acc", "p(chance)", "seconds"
+        "{:<7} {:<11} {:>8} {:>8} {:>9} {:>9} {:>8}  model",
+        "scheme", "role", "accuracy", "wm acc", "p(chance)", "p(fitted)", "seconds"
     );
     for r in rows {
+        let fitted = r.p_value_fitted.map_or("-".to_string(), |p| format!("{p:.1e}"));
         println!(
-            "{:<7} {:<11} {:>8.4} {:>8.4} {:>9.1e} {:>8.1}  {}",
-            r.scheme, r.role, r.accuracy, r.watermark_accuracy, r.p_value_chance, r.seconds, r.model
+            "{:<7} {:<11} {:>8.4} {:>8.4} {:>9.1e} {:>9} {:>8.1}  {}",
+            r.scheme, r.role, r.accuracy, r.watermark_accuracy, r.p_value_chance, fitted, r.seconds, r.model
         );
     }
 }
