@@ -70,7 +70,7 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
             zoo.victim,
             params.scheme,
             params.n,
-            a.wm.labels,
+            params.label_rule,
             params.eps,
             params.steps,
             params.lambda,

@@ -23,6 +23,18 @@ pub enum LabelRule {
     LeastLikely,
 }
 
+impl std::fmt::Display for LabelRule {
+    /// The short spelling `FromStr` takes, so that names built from a rule (cache keys) do not
+    /// depend on how the user typed it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LabelRule::Random => "random",
+            LabelRule::MostLikely => "most",
+            LabelRule::LeastLikely => "least",
+        })
+    }
+}
+
 impl FromStr for LabelRule {
     type Err = MethodError;
     fn from_str(s: &str) -> Result<Self, MethodError> {
@@ -160,5 +172,10 @@ mod tests {
         assert!(select_triggers(&p, 5, LabelRule::LeastLikely, None, 1).unwrap_err().to_string().contains("clean"));
         assert!("sideways".parse::<LabelRule>().is_err());
         assert_eq!("least".parse::<LabelRule>().unwrap(), LabelRule::LeastLikely);
+        // Any accepted spelling prints back as the one short name (cache keys use it).
+        for (typed, name) in [("Least-Likely", "least"), ("most-likely", "most"), (" RANDOM", "random")] {
+            let rule = typed.parse::<LabelRule>().unwrap();
+            assert_eq!((rule.to_string(), rule.to_string().parse::<LabelRule>().unwrap()), (name.into(), rule));
+        }
     }
 }
