@@ -13,8 +13,11 @@
 //! - the mean is smoothed with half a hit (Jeffreys-style), so that zero observed hits do not
 //!   give a null under which every hit is impossible;
 //! - the intra-model correlation ρ (0 = plain binomial, 1 = every model all-or-nothing) is at
-//!   least [`MIN_OVERDISPERSION`], so that a handful of agreeing negatives cannot claim a variance
-//!   between models of exactly zero.
+//!   least [`MIN_OVERDISPERSION`]. Negatives that agree exactly (all at zero hits, say) carry no
+//!   information about ρ, and the tail then rests on this floor: for 16 of 100 hits against 21
+//!   zero-hit negatives, floors of 0.005 / 0.01 / 0.02 / 0.05 give 5e-11 / 2.6e-8 / 2.3e-6 / 7e-5.
+//! - at least [`MIN_NEGATIVES`] negatives: one or two models say next to nothing about the spread
+//!   between models, so no fitted null is offered below that.
 //!
 //! The p-value is P[X ≥ k] under that fitted distribution: a model-based statement about "a model
 //! like these negatives", reported beside the chance-or-highest p-value, not instead of it.
@@ -29,6 +32,9 @@ use crate::{EvalError, check_scores};
 
 /// The floor on the intra-model correlation ρ of the fitted null (see the module comment).
 pub const MIN_OVERDISPERSION: f64 = 0.01;
+
+/// The fewest independent models a null is fitted to.
+pub const MIN_NEGATIVES: usize = 3;
 
 /// Beta(α, β) over per-model rates, fitted to independent models.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,6 +57,12 @@ impl BetaBinomialNull {
         if hits.is_empty() {
             return Err(EvalError::Empty("independent models"));
         }
+        if hits.len() < MIN_NEGATIVES {
+            return Err(EvalError::BadParameter(format!(
+                "a null fitted to {} independent models says nothing about their spread; it needs {MIN_NEGATIVES}",
+                hits.len()
+            )));
+        }
         if probes == 0 {
             return Err(EvalError::BadParameter("a null over zero probes".into()));
         }
@@ -64,12 +76,8 @@ impl BetaBinomialNull {
         let rates: Vec<f64> = hits.iter().map(|&h| h as f64 / n).collect();
         check_scores("independent-model rates", &rates)?;
         // Var(rate) = p(1-p) [1/n + ρ (1 - 1/n)] under the beta-binomial; solve for ρ.
-        let var = if rates.len() > 1 {
-            let raw = total / (m * n);
-            rates.iter().map(|r| (r - raw) * (r - raw)).sum::<f64>() / (m - 1.0)
-        } else {
-            0.0
-        };
+        let raw = total / (m * n);
+        let var = rates.iter().map(|r| (r - raw) * (r - raw)).sum::<f64>() / (m - 1.0);
         let rho = if probes > 1 {
             ((var / (mean * (1.0 - mean)) - 1.0 / n) / (1.0 - 1.0 / n)).clamp(MIN_OVERDISPERSION, 0.99)
         } else {
@@ -162,9 +170,10 @@ mod tests {
     #[test]
     fn bad_input_is_named() {
         assert!(matches!(BetaBinomialNull::fit(&[], 100), Err(EvalError::Empty(_))));
-        assert!(BetaBinomialNull::fit(&[3], 0).unwrap_err().to_string().contains("zero probes"));
-        assert!(BetaBinomialNull::fit(&[101], 100).unwrap_err().to_string().contains("101 hits out of 100"));
-        let null = BetaBinomialNull::fit(&[1, 2], 10).unwrap();
+        assert!(BetaBinomialNull::fit(&[3, 1, 2], 0).unwrap_err().to_string().contains("zero probes"));
+        assert!(BetaBinomialNull::fit(&[101, 0, 0], 100).unwrap_err().to_string().contains("101 hits out of 100"));
+        assert!(BetaBinomialNull::fit(&[0, 0], 100).unwrap_err().to_string().contains("needs 3"));
+        let null = BetaBinomialNull::fit(&[1, 2, 0], 10).unwrap();
         assert!(null.upper_tail(11, 10).is_err());
     }
 }

@@ -22,8 +22,8 @@ pub struct Verdict {
     /// The null hypothesis the p-value tests, in words.
     pub p_value_null: Option<String>,
     /// A second p-value, under a null fitted to the independent models (beta-binomial, see
-    /// [`crate::fitted`]); present when negatives were measured. Sharper than `p_value` when the
-    /// negatives sit far below the chance rate, and honest about their spread when they do not.
+    /// [`crate::fitted`]); present when at least 3 negatives were measured. Sharper than `p_value`
+    /// when the negatives sit far below the chance rate; it widens with their spread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p_value_fitted: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

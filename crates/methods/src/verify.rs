@@ -60,11 +60,21 @@ pub fn verify(
         result.queries,
         serde_json::json!({ "matches": result.matches, "probes": result.n, "owner_sha256": evidence.owner_sha256() }),
     );
-    if negative_rates.is_empty() || result.n == 0 {
+    if negative_rates.len() < mown_eval::fitted::MIN_NEGATIVES || result.n == 0 {
         return Ok(verdict);
     }
-    let hits: Vec<usize> =
-        negative_rates.iter().map(|r| (r.clamp(0.0, 1.0) * result.n as f64).round() as usize).collect();
+    let n = result.n as f64;
+    let mut hits = Vec::with_capacity(negative_rates.len());
+    for &rate in negative_rates {
+        let count = rate * n;
+        if !(rate.is_finite() && (0.0..=1.0).contains(&rate) && (count - count.round()).abs() < 1e-6) {
+            return Err(MethodError::BadParameter(format!(
+                "an independent model's rate {rate} is not a count out of the {} probes",
+                result.n
+            )));
+        }
+        hits.push(count.round() as usize);
+    }
     let bad = |e: mown_eval::EvalError| MethodError::BadParameter(e.to_string());
     let null = mown_eval::BetaBinomialNull::fit(&hits, result.n).map_err(bad)?;
     let p = null.upper_tail(result.matches, result.n).map_err(bad)?;

@@ -62,16 +62,22 @@ fn margin_watermark_holds_in_the_owner_and_not_in_independent_models() {
     assert!(v_own.p_value_null.as_deref().unwrap().contains("0.1111"));
     assert!(v_own.p_value_fitted.is_none(), "no negatives, no fitted null");
 
-    // With a measured negative, a second p-value under a beta-binomial null fitted to it.
-    let fitted = |m: &Model| {
+    // With three measured negatives, a second p-value under a beta-binomial null fitted to them;
+    // with fewer, none (they say nothing about the spread between models).
+    let fitted = |m: &Model, negatives: &[f64]| {
         let mut api = LocalModel::new(m.clone(), AccessLevel::Labels, None);
-        mown_methods::verify::verify(&key, &mut api, threshold.clone(), &[cln]).unwrap()
+        mown_methods::verify::verify(&key, &mut api, threshold.clone(), negatives).unwrap()
     };
-    let (f_own, f_ind) = (fitted(&marked), fitted(&independent));
-    eprintln!("{f_own}\n{f_ind}");
+    let third = b.build(&"train(arc-c,digits,seed=5,epochs=20)".parse().unwrap()).unwrap().model;
+    let negatives = [cln, ind, watermark_rate(&key, &third)];
+    let f_own = fitted(&marked, &negatives);
+    eprintln!("{f_own}");
     assert!(f_own.p_value_fitted.unwrap() < 1e-6, "{f_own}");
-    assert!(f_ind.p_value_fitted.unwrap() > 1e-3, "{f_ind}");
-    assert!(f_own.p_value_fitted_null.as_deref().unwrap().contains("like the 1 independent models"), "{f_own}");
+    assert!(f_own.p_value_fitted_null.as_deref().unwrap().contains("like the 3 independent models"), "{f_own}");
+    assert!(fitted(&marked, &negatives[..2]).p_value_fitted.is_none());
+    let mut api = LocalModel::new(marked.clone(), AccessLevel::Labels, None);
+    let err = mown_methods::verify::verify(&key, &mut api, threshold.clone(), &[0.0, f64::NAN, 0.1]).unwrap_err();
+    assert!(err.to_string().contains("not a count out of the 30 probes"), "{err}");
 }
 
 #[test]

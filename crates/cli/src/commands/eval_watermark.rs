@@ -177,7 +177,7 @@ fn fill_fitted_p_values(rows: &mut [Row]) -> anyhow::Result<()> {
         rows.iter().enumerate().filter(|(_, r)| r.role == "independent").map(|(i, r)| (i, r.matches)).collect();
     for i in 0..rows.len() {
         let hits: Vec<usize> = negatives.iter().filter(|(j, _)| *j != i).map(|(_, h)| *h).collect();
-        if hits.is_empty() {
+        if hits.len() < mown_eval::fitted::MIN_NEGATIVES {
             continue;
         }
         let null = mown_eval::BetaBinomialNull::fit(&hits, rows[i].probes)?;
