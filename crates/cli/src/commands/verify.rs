@@ -27,7 +27,8 @@ pub struct VerifyArgs {
     /// Decision threshold on the matching rate, if not calibrated.
     #[arg(long)]
     pub threshold: Option<f64>,
-    /// Independent models (comma-separated files) to calibrate the threshold and the p-value on.
+    /// Independent models (comma-separated files) to calibrate the threshold and the p-value on;
+    /// with 3 or more, a second p-value under a beta-binomial null fitted to them.
     #[arg(long, value_delimiter = ',')]
     pub negatives: Vec<PathBuf>,
     /// Target false-positive rate for calibration.
