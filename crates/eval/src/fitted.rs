@@ -28,7 +28,7 @@
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::ln_gamma;
 
-use crate::{EvalError, check_scores};
+use crate::EvalError;
 
 /// The floor on the intra-model correlation ρ of the fitted null (see the module comment).
 pub const MIN_OVERDISPERSION: f64 = 0.01;
@@ -74,7 +74,6 @@ impl BetaBinomialNull {
         let total: f64 = hits.iter().map(|&h| h as f64).sum();
         let mean = (total + 0.5) / (m * n + 1.0);
         let rates: Vec<f64> = hits.iter().map(|&h| h as f64 / n).collect();
-        check_scores("independent-model rates", &rates)?;
         // Var(rate) = p(1-p) [1/n + ρ (1 - 1/n)] under the beta-binomial; solve for ρ.
         let raw = total / (m * n);
         let var = rates.iter().map(|r| (r - raw) * (r - raw)).sum::<f64>() / (m - 1.0);
