@@ -6,8 +6,8 @@
 //! docs/performance.md.
 //!
 //! Run: `cargo run --release -p mown-methods --example ipguard_resnet20 -- [k=2] [lr=0.01]
-//! [candidates=200,0] [iterations=1000] [epochs=5] [per_class=300] [owner=PATH]`; every
-//! combination of the listed k, lr, candidates and iterations is timed on one owner.
+//! [candidates=200,0] [iterations=1000] [screen=0] [epochs=5] [per_class=300] [owner=PATH]`; every
+//! combination of the listed k, lr, candidates, iterations and screen sizes is timed on one owner.
 
 use std::time::Instant;
 
@@ -29,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let lrs: Vec<f64> = list(&args, "lr", "0.01")?;
     let candidates: Vec<usize> = list(&args, "candidates", "200,0")?;
     let iterations: Vec<usize> = list(&args, "iterations", "1000")?;
+    let screens: Vec<usize> = list(&args, "screen", "0")?;
     let epochs: usize = list(&args, "epochs", "5")?[0];
     let per_class: usize = list(&args, "per_class", "300")?[0];
 
@@ -62,27 +63,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for &lr in &lrs {
             for &c in &candidates {
                 for &it in &iterations {
-                    let params = IpGuardParams {
-                        n: 100,
-                        k,
-                        lr,
-                        candidates: c,
-                        iterations: it,
-                        seed: 1,
-                        ..IpGuardParams::default()
-                    };
-                    let t = Instant::now();
-                    let fp = IpGuard(params).generate(&owner, &train)?;
-                    let s = &fp.stats;
-                    println!(
-                        "IPGuard-TL n=100 k={k} lr={lr} candidates={c} max_iter={it}: {:.1}s, {} converged, {} iterations, \
+                    for &screen in &screens {
+                        let params = IpGuardParams {
+                            n: 100,
+                            k,
+                            lr,
+                            candidates: c,
+                            iterations: it,
+                            screen,
+                            seed: 1,
+                            ..IpGuardParams::default()
+                        };
+                        let t = Instant::now();
+                        let fp = IpGuard(params).generate(&owner, &train)?;
+                        let s = &fp.stats;
+                        println!(
+                            "IPGuard-TL n=100 k={k} lr={lr} candidates={c} max_iter={it} screen={screen}: {:.1}s, {} converged, {} iterations, \
                          converged at median {} / p90 {}",
-                        t.elapsed().as_secs_f64(),
-                        s["converged"],
-                        s["iterations"],
-                        s["converged_at_median"],
-                        s["converged_at_p90"]
-                    );
+                            t.elapsed().as_secs_f64(),
+                            s["converged"],
+                            s["iterations"],
+                            s["converged_at_median"],
+                            s["converged_at_p90"]
+                        );
+                    }
                 }
             }
         }

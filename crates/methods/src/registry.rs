@@ -25,6 +25,9 @@ pub struct GenOptions {
     pub seed: u64,
     /// IPGuard start points optimised to obtain `n` converged ones (0 = n).
     pub candidates: usize,
+    /// IPGuard start points drawn and ranked by initial loss before optimising (0 = none).
+    #[serde(default)]
+    pub screen: usize,
 }
 
 impl Default for GenOptions {
@@ -41,6 +44,7 @@ impl Default for GenOptions {
             c: 1.0,
             seed: 0,
             candidates: ip.candidates,
+            screen: ip.screen,
         }
     }
 }
@@ -79,6 +83,7 @@ pub fn by_name(name: &str, o: &GenOptions) -> Result<Box<dyn Fingerprinter>, Met
             clip: true,
             seed: o.seed,
             candidates: o.candidates,
+            screen: o.screen,
         })),
         "cw-l2" | "cw" => {
             Box::new(Baseline(base(BaselineKind::CwL2 { c: o.c, kappa: o.k, lr: o.lr, iterations: o.iterations })))

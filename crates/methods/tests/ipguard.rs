@@ -109,3 +109,21 @@ fn oversampled_candidates_keep_only_converged_points() {
     let err = IpGuard(IpGuardParams { candidates: 10, ..tight }).generate(&owner, &seeds).unwrap_err();
     assert!(err.to_string().contains("candidates (10) must be 0 or at least n (30)"), "{err}");
 }
+
+#[test]
+fn screened_start_points_converge_sooner() {
+    let (owner, seeds) = owner_and_seeds("train(mlp,digits,seed=2,epochs=5)");
+    let tight = IpGuardParams { n: 30, k: 5.0, iterations: 60, seed: 5, ..IpGuardParams::default() };
+    let plain = IpGuard(tight.clone()).generate(&owner, &seeds).unwrap();
+    let screened = IpGuard(IpGuardParams { screen: 300, ..tight.clone() }).generate(&owner, &seeds).unwrap();
+    assert_eq!(screened.len(), 30);
+    assert_eq!(screened.stats["screened"], 300);
+    let converged = |fp: &mown_methods::Fingerprint| fp.stats["converged"].as_u64().unwrap();
+    eprintln!("converged: {} of 30 from random start points, {} screened", converged(&plain), converged(&screened));
+    assert!(converged(&screened) > converged(&plain), "{} vs {}", converged(&screened), converged(&plain));
+    // The same seed draws and ranks the same start points.
+    let again = IpGuard(IpGuardParams { screen: 300, ..tight.clone() }).generate(&owner, &seeds).unwrap();
+    assert_eq!(again.points, screened.points);
+    let err = IpGuard(IpGuardParams { screen: 20, ..tight }).generate(&owner, &seeds).unwrap_err();
+    assert!(err.to_string().contains("screen (20) must be 0 or at least"), "{err}");
+}

@@ -38,6 +38,10 @@ pub struct GenArgs {
     /// kept and the rest abandoned (0 = exactly n, the paper's procedure).
     #[arg(long, default_value_t = 0)]
     pub candidates: usize,
+    /// IPGuard: draw this many start points and optimise the max(candidates, n) with the lowest
+    /// initial loss (0 = no ranking, the paper's random start points).
+    #[arg(long, default_value_t = 0)]
+    pub screen: usize,
 }
 
 impl GenArgs {
@@ -54,6 +58,7 @@ impl GenArgs {
             c: self.c,
             seed: self.seed,
             candidates: self.candidates,
+            screen: self.screen,
         })
     }
 }
