@@ -78,8 +78,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         let fp = IpGuard(params).generate(&owner, &train)?;
                         let s = &fp.stats;
                         println!(
-                            "IPGuard-TL n=100 k={k} lr={lr} candidates={c} max_iter={it} screen={screen}: {:.1}s, {} converged, {} iterations, \
-                         converged at median {} / p90 {}",
+                            "IPGuard-TL n=100 k={k} lr={lr} candidates={c} max_iter={it} screen={screen}: \
+                             {:.1}s, {} converged, {} iterations, converged at median {} / p90 {}",
                             t.elapsed().as_secs_f64(),
                             s["converged"],
                             s["iterations"],

@@ -21,6 +21,7 @@ use mown_nn::Model;
 use mown_nn::burn::prelude::*;
 use mown_nn::model::{images_tensor, tensor_to_vec};
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +78,9 @@ pub struct IpGuardParams {
     /// ranking, the paper's random draw (seed 002 §4.2.2 picks start points at random). Our
     /// choice, for speed: a forward pass over the drawn points costs about one Adam iteration on
     /// a third as many, and start points near the target need fewer iterations (docs/decisions.md).
+    /// Screened training examples are drawn without replacement (ranking would keep every copy of
+    /// a low-loss image), and screening needs least-likely targets: with random ones it would
+    /// select the targets, not the start points.
     #[serde(default)]
     pub screen: usize,
 }
@@ -112,6 +116,11 @@ impl IpGuardParams {
         }
         if self.candidates != 0 && self.candidates < self.n {
             return bad(format!("candidates ({}) must be 0 or at least n ({})", self.candidates, self.n));
+        }
+        if self.screen != 0 && self.target == TargetRule::Random {
+            return bad("screen needs least-likely targets (-TL or -RL): with random targets the ranking would \
+                        pick the targets instead of the start points"
+                .into());
         }
         if self.screen != 0 && self.screen < self.candidates.max(self.n) {
             return bad(format!(
@@ -177,6 +186,23 @@ pub fn start_points(seeds: &Dataset, n: usize, init: Init, rng: &mut StdRng) -> 
             Ok(out)
         }
     }
+}
+
+/// Like [`start_points`], but distinct training examples (drawn without replacement), for
+/// screening.
+fn distinct_start_points(seeds: &Dataset, n: usize, init: Init, rng: &mut StdRng) -> Result<Vec<f32>, MethodError> {
+    if init == Init::Random {
+        return start_points(seeds, n, init, rng);
+    }
+    if n > seeds.len() {
+        return Err(MethodError::BadParameter(format!(
+            "screen ({n}) exceeds the {} seed images it draws from without replacement",
+            seeds.len()
+        )));
+    }
+    let mut order: Vec<usize> = (0..seeds.len()).collect();
+    let (chosen, _) = order.partial_shuffle(rng, n);
+    Ok(chosen.iter().flat_map(|&i| seeds.image(i).iter().copied()).collect())
 }
 
 /// The (i, j) pair per start point from the owner's logits there.
@@ -255,7 +281,11 @@ impl Fingerprinter for IpGuard {
         let total = p.candidates.max(p.n);
         let numel = shape.numel();
         let drawn = p.screen.max(total);
-        let mut x = start_points(seeds, drawn, p.init, &mut rng)?;
+        let mut x = if drawn > total {
+            distinct_start_points(seeds, drawn, p.init, &mut rng)?
+        } else {
+            start_points(seeds, drawn, p.init, &mut rng)?
+        };
         let start_logits = owner.logits(&x)?;
         let (mut i, mut j) = label_pairs(&start_logits, classes, p.target, &mut rng);
         if drawn > total {

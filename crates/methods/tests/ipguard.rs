@@ -121,9 +121,25 @@ fn screened_start_points_converge_sooner() {
     let converged = |fp: &mown_methods::Fingerprint| fp.stats["converged"].as_u64().unwrap();
     eprintln!("converged: {} of 30 from random start points, {} screened", converged(&plain), converged(&screened));
     assert!(converged(&screened) > converged(&plain), "{} vs {}", converged(&screened), converged(&plain));
+    // Ranking keeps distinct start points, not copies of the closest image.
+    let numel = seeds.shape.numel();
+    let rows: Vec<&[f32]> = screened.points.chunks(numel).collect();
+    for a in 0..rows.len() {
+        for b in a + 1..rows.len() {
+            assert_ne!(rows[a], rows[b], "points {a} and {b} are the same");
+        }
+    }
     // The same seed draws and ranks the same start points.
     let again = IpGuard(IpGuardParams { screen: 300, ..tight.clone() }).generate(&owner, &seeds).unwrap();
     assert_eq!(again.points, screened.points);
-    let err = IpGuard(IpGuardParams { screen: 20, ..tight }).generate(&owner, &seeds).unwrap_err();
+    let err = IpGuard(IpGuardParams { screen: 20, ..tight.clone() }).generate(&owner, &seeds).unwrap_err();
     assert!(err.to_string().contains("screen (20) must be 0 or at least"), "{err}");
+    let err = IpGuard(IpGuardParams { screen: seeds.len() + 1, ..tight.clone() }).generate(&owner, &seeds).unwrap_err();
+    assert!(err.to_string().contains("exceeds the"), "{err}");
+    let random = IpGuardParams { screen: 300, target: mown_methods::ipguard::TargetRule::Random, ..tight.clone() };
+    assert!(IpGuard(random).generate(&owner, &seeds).unwrap_err().to_string().contains("least-likely"));
+    // Parameter files written before screening existed still load, as unscreened.
+    let mut old = serde_json::to_value(&tight).unwrap();
+    old.as_object_mut().unwrap().remove("screen");
+    assert_eq!(serde_json::from_value::<IpGuardParams>(old).unwrap(), tight);
 }
