@@ -4,6 +4,12 @@ mod commands;
 
 use clap::{Parser, Subcommand};
 
+/// burn-flex allocates a fresh buffer for nearly every tensor operation; glibc's allocator hands
+/// the large ones back to the kernel and faults them in again each time. mimalloc keeps them,
+/// which makes training and input gradients faster (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "mown", version, about = "Model ownership verification for image classifiers")]
 struct Cli {

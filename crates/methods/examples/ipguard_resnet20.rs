@@ -8,6 +8,9 @@
 //! Run: `cargo run --release -p mown-methods --example ipguard_resnet20 -- [k=2] [lr=0.01]
 //! [candidates=200,0] [iterations=1000] [screen=0] [epochs=5] [per_class=300] [owner=PATH]`; every
 //! combination of the listed k, lr, candidates, iterations and screen sizes is timed on one owner.
+//! With `torch=1 owner=PATH`, each setting is also run by the PyTorch reference
+//! (bench/pytorch_ipguard.py, same algorithm, same start points and owner weights, same thread
+//! count) and the ratio of the optimisation times is printed.
 
 use std::time::Instant;
 
@@ -16,6 +19,10 @@ use mown_methods::Fingerprinter;
 use mown_methods::ipguard::{IpGuard, IpGuardParams};
 use mown_nn::burn::prelude::Device;
 use mown_nn::{Arch, Model, ModelMeta, ModelSpec, TrainConfig};
+
+/// The allocator `mown` itself uses (crates/cli/src/main.rs says why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The comma-separated values of `name=...` among the arguments, or `default`.
 fn list<T: std::str::FromStr>(args: &[String], name: &str, default: &str) -> Result<Vec<T>, String> {
@@ -32,6 +39,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let screens: Vec<usize> = list(&args, "screen", "0")?;
     let epochs: usize = list(&args, "epochs", "5")?[0];
     let per_class: usize = list(&args, "per_class", "300")?[0];
+    // `torch=1` also times bench/pytorch_ipguard.py from the same start points (needs `owner=`).
+    let torch = list::<u8>(&args, "torch", "0")?[0] == 1;
 
     let (train, test) = DataSource::FashionMnist { dir: None }.load()?;
     let shape = ImageShape { channels: 3, height: 32, width: 32 };
@@ -75,21 +84,82 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             ..IpGuardParams::default()
                         };
                         let t = Instant::now();
-                        let fp = IpGuard(params).generate(&owner, &train)?;
+                        let fp = IpGuard(params.clone()).generate(&owner, &train)?;
+                        let rust_s = t.elapsed().as_secs_f64();
                         let s = &fp.stats;
                         println!(
                             "IPGuard-TL n=100 k={k} lr={lr} candidates={c} max_iter={it} screen={screen}: \
-                             {:.1}s, {} converged, {} iterations, converged at median {} / p90 {}",
-                            t.elapsed().as_secs_f64(),
+                             {rust_s:.1}s, {} converged, {} iterations ({} image gradients), converged at \
+                             median {} / p90 {}",
                             s["converged"],
                             s["iterations"],
+                            s["gradient_evaluations"],
                             s["converged_at_median"],
                             s["converged_at_p90"]
                         );
+                        if let Some(path) = saved.as_ref().filter(|_| torch) {
+                            torch_reference(&owner, path, &train, &params, rust_s)?;
+                        }
                     }
                 }
             }
         }
     }
+    Ok(())
+}
+
+/// Runs bench/pytorch_ipguard.py from the start points `generate` used (recomputed with the same
+/// seed) and prints its time against ours. Our optimisation time excludes drawing and screening
+/// the start points, which the reference does not repeat.
+fn torch_reference(
+    owner: &Model,
+    owner_path: &std::path::Path,
+    train: &mown_data::Dataset,
+    params: &IpGuardParams,
+    rust_total_s: f64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let t = Instant::now();
+    let cand = IpGuard(params.clone()).candidates(owner, train)?;
+    let prepare_s = t.elapsed().as_secs_f64();
+    let dir = std::env::temp_dir().join(format!("mown-ipguard-ref-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let bytes: Vec<u8> = cand.points.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(dir.join("start.f32"), bytes)?;
+    let shape = owner.input_shape();
+    let meta = serde_json::json!({
+        "owner": std::fs::canonicalize(owner_path)?,
+        "shape": [shape.channels, shape.height, shape.width],
+        "i": cand.i, "j": cand.j,
+        "n": params.n, "k": params.k, "lr": params.lr,
+        "iterations": params.iterations, "clip": params.clip,
+        "start_logits": owner.logits(&cand.points)?,
+    });
+    std::fs::write(dir.join("meta.json"), serde_json::to_vec(&meta)?)?;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/pytorch_ipguard.py");
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&dir)
+        .args(["--threads", &threads.to_string()])
+        .output()?;
+    std::fs::remove_dir_all(&dir)?;
+    if !out.status.success() {
+        return Err(format!("PyTorch reference failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let torch_s = r["seconds"].as_f64().ok_or("PyTorch reference: no seconds")?;
+    let rust_loop = rust_total_s - prepare_s;
+    println!(
+        "  PyTorch {} ({} threads): {torch_s:.1}s optimising, {} converged, {} iterations ({} image gradients), \
+         logits differ by at most {:.1e}; mown optimising {rust_loop:.1}s (+{prepare_s:.1}s drawing/screening), \
+         mown / PyTorch time {:.2}",
+        r["torch"].as_str().unwrap_or("?"),
+        r["threads"],
+        r["converged"],
+        r["iterations"],
+        r["gradient_evaluations"],
+        r["max_logit_diff"].as_f64().unwrap_or(f64::NAN),
+        rust_loop / torch_s
+    );
     Ok(())
 }

@@ -260,12 +260,24 @@ impl Adam {
 
 pub struct IpGuard(pub IpGuardParams);
 
-impl Fingerprinter for IpGuard {
-    fn name(&self) -> String {
-        format!("ipguard-{}", suffix(self.0.init, self.0.target))
-    }
+/// The start points the optimisation begins from, with their label pairs: `max(candidates, n)`
+/// of them, after screening when it is on.
+pub struct Candidates {
+    /// Pixel-space images, row-major `[candidates, c, h, w]`.
+    pub points: Vec<f32>,
+    /// The owner's label at each start point (the label the point moves away from).
+    pub i: Vec<usize>,
+    /// The target label each point moves to.
+    pub j: Vec<usize>,
+    /// How many start points were drawn before ranking (equal to the candidates without it).
+    pub screened: usize,
+}
 
-    fn generate(&self, owner: &Model, seeds: &Dataset) -> Result<Fingerprint, MethodError> {
+impl IpGuard {
+    /// Draws (and, with `screen`, ranks) the start points and their label pairs: everything
+    /// `generate` decides before the first Adam step, public so that a reference
+    /// implementation can be timed from the same start (examples/ipguard_resnet20.rs).
+    pub fn candidates(&self, owner: &Model, seeds: &Dataset) -> Result<Candidates, MethodError> {
         let p = &self.0;
         p.validate()?;
         let shape = owner.input_shape();
@@ -276,7 +288,6 @@ impl Fingerprinter for IpGuard {
             )));
         }
         let classes = owner.num_classes();
-        let started = Instant::now();
         let mut rng = StdRng::seed_from_u64(p.seed);
         let total = p.candidates.max(p.n);
         let numel = shape.numel();
@@ -297,6 +308,26 @@ impl Fingerprinter for IpGuard {
             i = keep.iter().map(|&a| i[a]).collect();
             j = keep.iter().map(|&a| j[a]).collect();
         }
+        Ok(Candidates { points: x, i, j, screened: drawn })
+    }
+}
+
+impl Fingerprinter for IpGuard {
+    fn name(&self) -> String {
+        format!("ipguard-{}", suffix(self.0.init, self.0.target))
+    }
+
+    fn generate(&self, owner: &Model, seeds: &Dataset) -> Result<Fingerprint, MethodError> {
+        let p = &self.0;
+        let started = Instant::now();
+        let Candidates { points: mut x, i, j, screened: drawn } = self.candidates(owner, seeds)?;
+        let shape = owner.input_shape();
+        let classes = owner.num_classes();
+        let total = i.len();
+        let numel = shape.numel();
+        // Images pushed through a backward pass (the sum of the batch sizes): the work measure
+        // that the PyTorch reference (bench/pytorch_ipguard.py) repeats.
+        let mut gradient_evaluations = 0;
         let mut adam = Adam { m: vec![0.0; x.len()], v: vec![0.0; x.len()], t: 0 };
         let mut active: Vec<usize> = (0..total).collect();
         // The iteration at which each candidate first reached zero loss.
@@ -306,6 +337,7 @@ impl Fingerprinter for IpGuard {
         while iterations < p.iterations && !active.is_empty() {
             let batch: Vec<f32> = active.iter().flat_map(|&a| x[a * numel..(a + 1) * numel].iter().copied()).collect();
             let (bi, bj): (Vec<usize>, Vec<usize>) = active.iter().map(|&a| (i[a], j[a])).unzip();
+            gradient_evaluations += active.len();
             let g =
                 owner.input_gradient(images_tensor(&batch, shape, &device), |logits| batch_loss(logits, &bi, &bj, p.k));
             let logits = tensor_to_vec(g.logits);
@@ -349,6 +381,7 @@ impl Fingerprinter for IpGuard {
             "candidates": total,
             "screened": drawn,
             "iterations": iterations,
+            "gradient_evaluations": gradient_evaluations,
             "converged_at_median": quantile(0.5),
             "converged_at_p90": quantile(0.9),
             "seconds": started.elapsed().as_secs_f64(),

@@ -129,6 +129,22 @@ fn screened_start_points_converge_sooner() {
             assert_ne!(rows[a], rows[b], "points {a} and {b} are the same");
         }
     }
+    // The start points `generate` optimises are public (bench/pytorch_ipguard.py starts from
+    // them): each moves away from the owner's label towards its least-likely one.
+    let cand = IpGuard(IpGuardParams { screen: 300, ..tight.clone() }).candidates(&owner, &seeds).unwrap();
+    assert_eq!((cand.i.len(), cand.j.len(), cand.screened, cand.points.len()), (30, 30, 300, 30 * numel));
+    let classes = owner.num_classes();
+    let start_logits = owner.logits(&cand.points).unwrap();
+    for (r, row) in start_logits.chunks(classes).enumerate() {
+        let order =
+            |better: fn(f32, f32) -> bool| (0..classes).reduce(|a, b| if better(row[b], row[a]) { b } else { a });
+        assert_eq!(Some(cand.i[r]), order(|x, y| x > y), "row {r}");
+        assert_eq!(Some(cand.j[r]), order(|x, y| x < y), "row {r}");
+    }
+    // The work count: every iteration (plus the final check) pushes 1..=30 points through.
+    let (evals, iters) =
+        (screened.stats["gradient_evaluations"].as_u64().unwrap(), screened.stats["iterations"].as_u64().unwrap());
+    assert!((iters + 1..=30 * (iters + 1)).contains(&evals), "{evals} gradients in {iters} iterations");
     // The same seed draws and ranks the same start points.
     let again = IpGuard(IpGuardParams { screen: 300, ..tight.clone() }).generate(&owner, &seeds).unwrap();
     assert_eq!(again.points, screened.points);
