@@ -97,6 +97,8 @@ def main():
     with torch.no_grad():
         rust = torch.tensor(meta["start_logits"]).reshape(x.shape[0], -1)
         diff = (forward(x) - rust).abs().max().item()
+    if not diff <= 1e-3:
+        raise SystemExit(f"the owner's logits differ from mown's by {diff}: the weights were not mapped right")
 
     started = time.perf_counter()
     total = x.shape[0]
@@ -112,7 +114,7 @@ def main():
         xb = x[active].clone().requires_grad_(True)
         losses = ipguard_loss(forward(xb), i[active], j[active], k)
         (grad,) = torch.autograd.grad(losses.sum(), xb)
-        still = losses.detach() > 0
+        still = ~(losses.detach() <= 0)  # a NaN loss is never converged, as in Rust
         done[active[~still]] = True
         if not still.any() or int(done.sum()) >= n:
             break
@@ -128,6 +130,8 @@ def main():
     print(json.dumps({
         "seconds": seconds,
         "iterations": iterations,
+        # Points that reached zero loss (at most n: the loop stops there); mown counts the kept
+        # points with zero loss, the same unless the iteration limit is hit.
         "converged": min(int(done.sum()), n),
         "gradient_evaluations": evaluations,
         "max_logit_diff": diff,

@@ -41,6 +41,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let per_class: usize = list(&args, "per_class", "300")?[0];
     // `torch=1` also times bench/pytorch_ipguard.py from the same start points (needs `owner=`).
     let torch = list::<u8>(&args, "torch", "0")?[0] == 1;
+    if torch && !args.iter().any(|a| a.starts_with("owner=")) {
+        return Err("torch=1 needs owner=PATH: the PyTorch reference loads the owner from that file".into());
+    }
 
     let (train, test) = DataSource::FashionMnist { dir: None }.load()?;
     let shape = ImageShape { channels: 3, height: 32, width: 32 };
@@ -98,7 +101,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             s["converged_at_p90"]
                         );
                         if let Some(path) = saved.as_ref().filter(|_| torch) {
-                            torch_reference(&owner, path, &train, &params, rust_s)?;
+                            let loop_s = s["loop_seconds"].as_f64().ok_or("no loop_seconds")?;
+                            torch_reference(&owner, path, &train, &params, rust_s, loop_s)?;
                         }
                     }
                 }
@@ -109,18 +113,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Runs bench/pytorch_ipguard.py from the start points `generate` used (recomputed with the same
-/// seed) and prints its time against ours. Our optimisation time excludes drawing and screening
-/// the start points, which the reference does not repeat.
+/// seed) and prints its time against ours. Both sides time the optimisation loop alone; drawing,
+/// screening and labelling the points are not repeated by the reference.
 fn torch_reference(
     owner: &Model,
     owner_path: &std::path::Path,
     train: &mown_data::Dataset,
     params: &IpGuardParams,
     rust_total_s: f64,
+    rust_loop: f64,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let t = Instant::now();
     let cand = IpGuard(params.clone()).candidates(owner, train)?;
-    let prepare_s = t.elapsed().as_secs_f64();
     let dir = std::env::temp_dir().join(format!("mown-ipguard-ref-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let bytes: Vec<u8> = cand.points.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -148,10 +151,10 @@ fn torch_reference(
     }
     let r: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let torch_s = r["seconds"].as_f64().ok_or("PyTorch reference: no seconds")?;
-    let rust_loop = rust_total_s - prepare_s;
+    let other_s = rust_total_s - rust_loop;
     println!(
         "  PyTorch {} ({} threads): {torch_s:.1}s optimising, {} converged, {} iterations ({} image gradients), \
-         logits differ by at most {:.1e}; mown optimising {rust_loop:.1}s (+{prepare_s:.1}s drawing/screening), \
+         logits differ by at most {:.1e}; mown optimising {rust_loop:.1}s (+{other_s:.1}s drawing, screening, labelling), \
          mown / PyTorch time {:.2}",
         r["torch"].as_str().unwrap_or("?"),
         r["threads"],

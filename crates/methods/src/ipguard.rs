@@ -334,6 +334,7 @@ impl Fingerprinter for IpGuard {
         let mut converged_at: Vec<Option<usize>> = vec![None; total];
         let mut iterations = 0;
         let device = owner.device();
+        let optimising = Instant::now();
         while iterations < p.iterations && !active.is_empty() {
             let batch: Vec<f32> = active.iter().flat_map(|&a| x[a * numel..(a + 1) * numel].iter().copied()).collect();
             let (bi, bj): (Vec<usize>, Vec<usize>) = active.iter().map(|&a| (i[a], j[a])).unzip();
@@ -361,6 +362,7 @@ impl Fingerprinter for IpGuard {
             active = still.into_iter().map(|(_, a)| a).collect();
             iterations += 1;
         }
+        let loop_seconds = optimising.elapsed().as_secs_f64();
         let final_logits = owner.logits(&x)?;
         let losses: Vec<f32> = (0..total)
             .map(|a| ipguard_loss(&final_logits[a * classes..(a + 1) * classes], i[a], j[a], p.k as f32))
@@ -385,6 +387,8 @@ impl Fingerprinter for IpGuard {
             "converged_at_median": quantile(0.5),
             "converged_at_p90": quantile(0.9),
             "seconds": started.elapsed().as_secs_f64(),
+            // The Adam loop alone, without drawing, screening and labelling the points.
+            "loop_seconds": loop_seconds,
         });
         fingerprint_from_points(owner, self.name(), serde_json::to_value(p).unwrap_or_default(), p.seed, points, stats)
     }
