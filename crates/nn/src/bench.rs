@@ -71,9 +71,10 @@ pub fn measure(
     let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
     let x = images_tensor(&pixels, case.shape, device);
 
-    let eval = model.valid();
+    // The inference path mown runs: evaluation mode with BatchNorm folded (`models::folded`).
+    let net = model.inference_net();
     let forward = median_seconds(warmup, iters, || {
-        let _ = eval.forward(x.clone()).into_data();
+        let _ = model.forward_inference(&net, x.clone()).into_data();
     });
 
     let train_device = device.clone().autodiff();

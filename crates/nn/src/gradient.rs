@@ -1,6 +1,7 @@
 //! Gradients with respect to the input pixels: the core of IPGuard, CW-L2, PGD/FGSM and the
 //! margin watermark. The model runs in evaluation mode (BatchNorm running statistics are read,
-//! never updated) with its weights off the autodiff graph, so only the input gradient is built.
+//! never updated, and folded into the convolutions: `models::folded`) with its weights off the
+//! autodiff graph, so only the input gradient is built.
 
 use burn::prelude::*;
 
@@ -19,9 +20,9 @@ pub struct InputGradient {
 impl Model {
     /// Gradient of `objective(logits)` (a scalar) with respect to pixel-space `images`.
     pub fn input_gradient(&self, images: Tensor<4>, objective: impl FnOnce(Tensor<2>) -> Tensor<1>) -> InputGradient {
-        let eval = self.valid();
+        let net = self.inference_net();
         let x = images.without_autodiff().autodiff().require_grad();
-        let logits = eval.forward(x.clone());
+        let logits = self.forward_inference(&net, x.clone());
         let loss = objective(logits.clone());
         let value = loss.clone().into_scalar::<f32>();
         let grads = loss.backward();

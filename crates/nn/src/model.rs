@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::NnError;
 use crate::arch::ModelSpec;
-use crate::models::Network;
+use crate::models::{InferenceNet, Network};
 use crate::seed::SeedLock;
 
 /// Images per forward pass in batched inference; bounds memory for large evaluation sets.
@@ -140,6 +140,18 @@ impl Model {
         Model { meta: self.meta.clone(), net: self.net.valid() }
     }
 
+    /// The evaluation-mode network with BatchNorm folded into its convolutions
+    /// (`models::folded`): what inference and input gradients run. Run it on normalised images,
+    /// or through [`Model::forward_inference`].
+    pub fn inference_net(&self) -> InferenceNet {
+        InferenceNet::fold(self.net.valid())
+    }
+
+    /// Logits of pixel-space `images` through a network from [`Model::inference_net`].
+    pub fn forward_inference(&self, net: &InferenceNet, images: Tensor<4>) -> Tensor<2> {
+        net.forward(self.normalize(images))
+    }
+
     /// Checks that a flat buffer holds whole images of this model's shape and no NaN/inf.
     pub fn check_images(&self, images: &[f32]) -> Result<usize, NnError> {
         check_images(images, self.input_shape())
@@ -150,12 +162,13 @@ impl Model {
         let n = self.check_images(images)?;
         let eval = self.valid();
         let device = eval.device();
+        let net = InferenceNet::fold(eval.net);
         let numel = self.input_shape().numel();
         let mut out = Vec::with_capacity(n * self.num_classes());
         for start in (0..n).step_by(INFERENCE_BATCH) {
             let end = (start + INFERENCE_BATCH).min(n);
             let x = images_tensor(&images[start * numel..end * numel], self.input_shape(), &device);
-            out.extend(tensor_to_vec(eval.forward(x)));
+            out.extend(tensor_to_vec(self.forward_inference(&net, x)));
         }
         Ok(out)
     }

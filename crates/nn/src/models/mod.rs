@@ -2,6 +2,7 @@
 //! the rest of mown trains, saves and attacks, whatever the architecture.
 
 mod blocks;
+mod folded;
 mod lenet;
 mod mlp;
 mod resnet;
@@ -11,6 +12,7 @@ mod vgg;
 use burn::prelude::*;
 
 pub use blocks::Activation;
+pub use folded::{FoldedResNet, FoldedVgg, InferenceNet, fold_batch_norm};
 pub use lenet::Lenet5;
 pub use mlp::Mlp;
 pub use resnet::ResNet;
