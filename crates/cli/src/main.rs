@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand};
 
 /// burn-flex allocates a fresh buffer for nearly every tensor operation; glibc's allocator hands
 /// the large ones back to the kernel and faults them in again each time. mimalloc keeps them,
-/// which makes training and input gradients faster (docs/performance.md).
+/// which makes training and input gradients faster (docs/performance.md); `main` also stops it
+/// from returning freed memory to the kernel (`mown_nn::alloc`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -61,6 +62,9 @@ fn main() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    if !mown_nn::alloc::keep_freed_memory() {
+        tracing::debug!("mimalloc purge delay left as it is (MIMALLOC_PURGE_DELAY set, or another mimalloc)");
+    }
     let result = match cli.command {
         Command::Train(a) => commands::train::run(a),
         Command::Eval(a) => commands::eval::run(a),

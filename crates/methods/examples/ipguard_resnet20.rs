@@ -31,6 +31,8 @@ fn list<T: std::str::FromStr>(args: &[String], name: &str, default: &str) -> Res
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // As in `mown`'s main: keep freed memory mapped (mown_nn::alloc).
+    mown_nn::alloc::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let ks: Vec<f64> = list(&args, "k", "2")?;
     let lrs: Vec<f64> = list(&args, "lr", "0.01")?;

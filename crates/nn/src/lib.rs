@@ -4,6 +4,7 @@
 //! Images enter every model as NCHW f32 in [0, 1]; each model normalises internally with the
 //! statistics recorded in its file. Attacks and fingerprints therefore all work in pixel space.
 
+pub mod alloc;
 pub mod arch;
 pub mod bench;
 mod checkpoint;
