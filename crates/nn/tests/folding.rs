@@ -9,6 +9,7 @@ use mown_nn::Arch;
 use mown_nn::burn::module::{Module, ModuleMapper, Param};
 use mown_nn::burn::prelude::*;
 use mown_nn::model::{images_tensor, tensor_to_vec};
+use mown_nn::models::InferenceNet;
 
 /// Replaces every 1-D parameter and running statistic (BatchNorm's gamma, beta, mean, variance;
 /// linear biases) by distinct values, so that folding has real work to do: at initialisation
@@ -34,6 +35,10 @@ impl ModuleMapper for PerturbVectors {
 fn check(arch: Arch, shape: ImageShape) {
     let mut m = model(arch, shape, 3);
     m.net = m.net.map(&mut PerturbVectors(0));
+    assert!(
+        matches!(m.inference_net(), InferenceNet::ResNet(_) | InferenceNet::Vgg(_)),
+        "{arch}: BatchNorm networks must be folded, not run as they are"
+    );
     let n = 5;
     let pixels: Vec<f32> = (0..n * shape.numel()).map(|i| ((i * 7919) % 255) as f32 / 255.0).collect();
     let x = images_tensor(&pixels, shape, &device());
@@ -44,7 +49,7 @@ fn check(arch: Arch, shape: ImageShape) {
     for (a, b) in unfolded.iter().zip(&folded) {
         assert!((a - b).abs() <= 1e-4 * scale.max(1.0), "{arch}: unfolded {a} vs folded {b}");
     }
-    // And the folding did change the weights: the public path (`logits`) agrees too.
+    // The public inference path (`logits`) is the folded one.
     assert_eq!(m.logits(&pixels).unwrap(), folded, "{arch}: logits() is the folded path");
 }
 
@@ -64,6 +69,7 @@ fn networks_without_batchnorm_are_unchanged() {
     let m = model(Arch::ArcA, shape, 4);
     let pixels: Vec<f32> = (0..3 * shape.numel()).map(|i| ((i * 31) % 255) as f32 / 255.0).collect();
     let x = images_tensor(&pixels, shape, &device());
+    assert!(matches!(m.inference_net(), InferenceNet::Plain(_)));
     let unfolded = tensor_to_vec(m.valid().forward(x.clone()));
     assert_eq!(tensor_to_vec(m.forward_inference(&m.inference_net(), x)), unfolded);
 }
