@@ -13,6 +13,7 @@ use std::time::Instant;
 use mown_data::Dataset;
 use mown_nn::Model;
 use mown_nn::burn::prelude::*;
+use mown_nn::gradient::GRADIENT_BLOCKS;
 use mown_nn::model::{images_tensor, tensor_to_vec};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -146,7 +147,6 @@ fn cw_l2(
     let shape = owner.input_shape();
     let numel = shape.numel();
     let classes = owner.num_classes();
-    let device = owner.device();
     // w = atanh(2x − 1), with x kept off the saturated ends.
     let mut w: Vec<f32> = x0.iter().map(|&v| (2.0 * v.clamp(1e-4, 1.0 - 1e-4) - 1.0).atanh()).collect();
     let mut adam = Adam { m: vec![0.0; w.len()], v: vec![0.0; w.len()], t: 0 };
@@ -155,19 +155,19 @@ fn cw_l2(
     while iterations < max && !active.is_empty() {
         let xs: Vec<f32> = gather(&w, &active, numel).iter().map(|&v| 0.5 * (v.tanh() + 1.0)).collect();
         let targets: Vec<usize> = active.iter().map(|&a| j[a]).collect();
-        let n = active.len();
-        let g = owner.input_gradient(images_tensor(&xs, shape, &device), |logits| {
+        // The hinge summed over points is row-separable: blocks give the same points, faster.
+        let g = owner.row_blocks_input_gradient(&xs, GRADIENT_BLOCKS, |logits, rows| {
+            let n = rows.len();
             let mut oh = vec![0f32; n * classes];
-            for (r, &t) in targets.iter().enumerate() {
+            for (r, &t) in targets[rows].iter().enumerate() {
                 oh[r * classes + t] = 1.0;
             }
             let oh = Tensor::<1>::from_floats(oh.as_slice(), &logits.device()).reshape([n, classes]);
             let zj = (logits.clone() * oh.clone()).sum_dim(1);
             let other = (logits + oh.mul_scalar(-1e9)).max_dim(1);
             mown_nn::burn::tensor::activation::relu(other - zj + kappa).sum().mul_scalar(c)
-        });
-        let logits = tensor_to_vec(g.logits);
-        let grad_x = tensor_to_vec(g.grad);
+        })?;
+        let (logits, grad_x) = (g.logits, g.grad);
         let mut still = Vec::new();
         let mut rows = Vec::new();
         for (r, &a) in active.iter().enumerate() {

@@ -164,13 +164,22 @@ impl Model {
         let device = eval.device();
         let net = InferenceNet::fold(eval.net);
         let numel = self.input_shape().numel();
-        let mut out = Vec::with_capacity(n * self.num_classes());
-        for start in (0..n).step_by(INFERENCE_BATCH) {
-            let end = (start + INFERENCE_BATCH).min(n);
-            let x = images_tensor(&images[start * numel..end * numel], self.input_shape(), &device);
-            out.extend(tensor_to_vec(self.forward_inference(&net, x)));
-        }
-        Ok(out)
+        // Batches of at most INFERENCE_BATCH, at least GRADIENT_BLOCKS of them, run concurrently
+        // on burn's thread pool: as for input gradients (`gradient::GRADIENT_BLOCKS`), one batch
+        // at a time leaves a core idle in burn-flex's single-threaded parts. Rows do not
+        // interact in evaluation mode, so the logits are the same.
+        use rayon::prelude::*;
+        let size = n.div_ceil(crate::gradient::GRADIENT_BLOCKS).clamp(1, INFERENCE_BATCH);
+        let starts: Vec<usize> = (0..n).step_by(size).collect();
+        let blocks: Vec<Vec<f32>> = starts
+            .par_iter()
+            .map(|&start| {
+                let end = (start + size).min(n);
+                let x = images_tensor(&images[start * numel..end * numel], self.input_shape(), &device);
+                tensor_to_vec(self.forward_inference(&net, x))
+            })
+            .collect();
+        Ok(blocks.concat())
     }
 
     /// Softmax probabilities, row-major `[n, classes]`.

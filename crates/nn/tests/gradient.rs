@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use mown_nn::Arch;
+use mown_nn::burn::prelude::*;
 use mown_nn::model::images_tensor;
 
 /// Directional derivative check: <grad, v> against a central difference along v.
@@ -82,4 +83,36 @@ fn input_gradient_leaves_batchnorm_statistics_unchanged() {
     }
     assert_eq!(mown_nn::io::model_sha256(&m).unwrap(), before_hash);
     assert_eq!(m.logits(&test.images()[..64 * 32]).unwrap(), before);
+}
+
+/// Blocks computed concurrently give what one batch gives, for a row-separable objective.
+#[test]
+fn row_blocks_match_one_batch() {
+    let (train, _) = digits();
+    let m = digits_model(Arch::Resnet20, &train, 6);
+    let (m, _) = mown_nn::train::train(m, &train, None, &quick_config(1, 6)).unwrap();
+    let n = 7;
+    let images = &train.images()[..n * 64];
+    let labels: Vec<usize> = (0..n).map(|r| (train.labels()[r] + 3) % 10).collect();
+    // Sum (not mean) of per-image cross-entropies: row-separable.
+    let loss = |logits: Tensor<2>, rows: std::ops::Range<usize>| {
+        let k = rows.len() as f32;
+        mown_nn::loss::cross_entropy(logits, &labels[rows]).mul_scalar(k)
+    };
+    let whole = m.row_blocks_input_gradient(images, 1, &loss).unwrap();
+    assert_eq!(whole.grad.len(), images.len());
+    assert_eq!(whole.logits.len(), n * 10);
+    for blocks in [2, 3, 7, 50] {
+        let split = m.row_blocks_input_gradient(images, blocks, &loss).unwrap();
+        let scale = whole.grad.iter().fold(0f32, |a, v| a.max(v.abs()));
+        assert!(scale > 1e-6, "gradient vanishes");
+        for (a, b) in whole.grad.iter().zip(&split.grad) {
+            assert!((a - b).abs() <= 1e-5 * scale, "{blocks} blocks: gradient {a} vs {b}");
+        }
+        for (a, b) in whole.logits.iter().zip(&split.logits) {
+            assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{blocks} blocks: logit {a} vs {b}");
+        }
+        assert!((whole.objective - split.objective).abs() <= 1e-4 * whole.objective.abs().max(1.0));
+    }
+    assert!(m.row_blocks_input_gradient(&images[..10], 2, &loss).is_err(), "a partial image is an error");
 }
