@@ -338,7 +338,8 @@ impl Fingerprinter for IpGuard {
             let batch: Vec<f32> = active.iter().flat_map(|&a| x[a * numel..(a + 1) * numel].iter().copied()).collect();
             let (bi, bj): (Vec<usize>, Vec<usize>) = active.iter().map(|&a| (i[a], j[a])).unzip();
             gradient_evaluations += active.len();
-            // Eq. 5 summed over points is row-separable: blocks give the same points, faster.
+            // Eq. 5 summed over points is row-separable, so blocks give the same points up to
+            // rounding (byte-identical in our runs), faster.
             let g = owner.row_blocks_input_gradient(&batch, GRADIENT_BLOCKS, |logits, rows| {
                 batch_loss(logits, &bi[rows.clone()], &bj[rows], p.k)
             })?;

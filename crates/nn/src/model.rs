@@ -164,22 +164,28 @@ impl Model {
         let device = eval.device();
         let net = InferenceNet::fold(eval.net);
         let numel = self.input_shape().numel();
-        // Batches of at most INFERENCE_BATCH, at least GRADIENT_BLOCKS of them, run concurrently
-        // on burn's thread pool: as for input gradients (`gradient::GRADIENT_BLOCKS`), one batch
-        // at a time leaves a core idle in burn-flex's single-threaded parts. Rows do not
-        // interact in evaluation mode, so the logits are the same.
+        // Batches of at most INFERENCE_BATCH images, GRADIENT_BLOCKS of them at a time on
+        // burn's thread pool (so memory stays bounded by GRADIENT_BLOCKS batches whatever the
+        // core count): as for input gradients, one batch at a time leaves a core idle in
+        // burn-flex's single-threaded parts. Rows do not interact in evaluation mode, so the
+        // logits match a single batch (byte-identical in our measurements).
         use rayon::prelude::*;
-        let size = n.div_ceil(crate::gradient::GRADIENT_BLOCKS).clamp(1, INFERENCE_BATCH);
+        let blocks = crate::gradient::GRADIENT_BLOCKS;
+        let size = n.div_ceil(blocks).clamp(1, INFERENCE_BATCH);
         let starts: Vec<usize> = (0..n).step_by(size).collect();
-        let blocks: Vec<Vec<f32>> = starts
-            .par_iter()
-            .map(|&start| {
-                let end = (start + size).min(n);
-                let x = images_tensor(&images[start * numel..end * numel], self.input_shape(), &device);
-                tensor_to_vec(self.forward_inference(&net, x))
-            })
-            .collect();
-        Ok(blocks.concat())
+        let mut out = Vec::with_capacity(n * self.num_classes());
+        for group in starts.chunks(blocks) {
+            let logits: Vec<Vec<f32>> = group
+                .par_iter()
+                .map(|&start| {
+                    let end = (start + size).min(n);
+                    let x = images_tensor(&images[start * numel..end * numel], self.input_shape(), &device);
+                    tensor_to_vec(self.forward_inference(&net, x))
+                })
+                .collect();
+            out.extend(logits.into_iter().flatten());
+        }
+        Ok(out)
     }
 
     /// Softmax probabilities, row-major `[n, classes]`.
