@@ -5,7 +5,8 @@
 
 use burn::prelude::*;
 
-use crate::model::Model;
+use crate::model::{Model, block_ranges, images_tensor, tensor_to_vec};
+use crate::models::InferenceNet;
 
 /// What one backward pass through the input gives back.
 pub struct InputGradient {
@@ -20,9 +21,19 @@ pub struct InputGradient {
 impl Model {
     /// Gradient of `objective(logits)` (a scalar) with respect to pixel-space `images`.
     pub fn input_gradient(&self, images: Tensor<4>, objective: impl FnOnce(Tensor<2>) -> Tensor<1>) -> InputGradient {
-        let net = self.inference_net();
+        self.input_gradient_through(&self.inference_net(), images, objective)
+    }
+
+    /// [`Model::input_gradient`] through an already folded `net` (from [`Model::inference_net`]),
+    /// so that callers running several batches fold once.
+    fn input_gradient_through(
+        &self,
+        net: &InferenceNet,
+        images: Tensor<4>,
+        objective: impl FnOnce(Tensor<2>) -> Tensor<1>,
+    ) -> InputGradient {
         let x = images.without_autodiff().autodiff().require_grad();
-        let logits = self.forward_inference(&net, x.clone());
+        let logits = self.forward_inference(net, x.clone());
         let loss = objective(logits.clone());
         let value = loss.clone().into_scalar::<f32>();
         let grads = loss.backward();
@@ -65,21 +76,16 @@ impl Model {
         use rayon::prelude::*;
         let n = self.check_images(images)?;
         let numel = self.input_shape().numel();
-        let device = self.valid().device();
-        let blocks = blocks.clamp(1, n.max(1));
-        let size = n.div_ceil(blocks);
-        let ranges: Vec<std::ops::Range<usize>> =
-            (0..n).step_by(size.max(1)).map(|start| start..(start + size).min(n)).collect();
-        let parts: Vec<(Vec<f32>, Vec<f32>, f32)> = ranges
+        // One folded network for all blocks; the input is moved onto the autodiff device anyway.
+        let net = self.inference_net();
+        let device = self.device();
+        let size = n.div_ceil(blocks.clamp(1, n.max(1)));
+        let parts: Vec<(Vec<f32>, Vec<f32>, f32)> = block_ranges(n, size)
             .par_iter()
             .map(|rows| {
-                let x = crate::model::images_tensor(
-                    &images[rows.start * numel..rows.end * numel],
-                    self.input_shape(),
-                    &device,
-                );
-                let g = self.input_gradient(x, |logits| objective(logits, rows.clone()));
-                (crate::model::tensor_to_vec(g.grad), crate::model::tensor_to_vec(g.logits), g.objective)
+                let x = images_tensor(&images[rows.start * numel..rows.end * numel], self.input_shape(), &device);
+                let g = self.input_gradient_through(&net, x, |logits| objective(logits, rows.clone()));
+                (tensor_to_vec(g.grad), tensor_to_vec(g.logits), g.objective)
             })
             .collect();
         let mut out = RowsGradient { grad: Vec::with_capacity(images.len()), logits: Vec::new(), objective: 0.0 };

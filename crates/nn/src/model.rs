@@ -172,14 +172,12 @@ impl Model {
         use rayon::prelude::*;
         let blocks = crate::gradient::GRADIENT_BLOCKS;
         let size = n.div_ceil(blocks).clamp(1, INFERENCE_BATCH);
-        let starts: Vec<usize> = (0..n).step_by(size).collect();
         let mut out = Vec::with_capacity(n * self.num_classes());
-        for group in starts.chunks(blocks) {
+        for group in block_ranges(n, size).chunks(blocks) {
             let logits: Vec<Vec<f32>> = group
                 .par_iter()
-                .map(|&start| {
-                    let end = (start + size).min(n);
-                    let x = images_tensor(&images[start * numel..end * numel], self.input_shape(), &device);
+                .map(|rows| {
+                    let x = images_tensor(&images[rows.start * numel..rows.end * numel], self.input_shape(), &device);
                     tensor_to_vec(self.forward_inference(&net, x))
                 })
                 .collect();
@@ -267,6 +265,12 @@ pub fn check_images(images: &[f32], shape: ImageShape) -> Result<usize, NnError>
         return Err(NnError::NonFinite { count: bad, total: images.len() });
     }
     Ok(images.len() / numel)
+}
+
+/// Consecutive row ranges of at most `size` (>= 1) rows covering `0..n`, in order.
+pub(crate) fn block_ranges(n: usize, size: usize) -> Vec<std::ops::Range<usize>> {
+    let size = size.max(1);
+    (0..n).step_by(size).map(|start| start..(start + size).min(n)).collect()
 }
 
 /// A `[n, c, h, w]` tensor from a flat NCHW buffer.
