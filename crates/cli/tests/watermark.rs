@@ -76,3 +76,42 @@ fn watermark_then_verify_the_file_its_onnx_export_and_an_independent_model() {
     let t = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(!o.status.success() && t.contains("not a watermark key") && !t.contains("panicked"), "{t}");
 }
+
+/// `eval-watermark --controls`: each stolen recipe is also applied to the owner's no-watermark
+/// twin, and that copy is scored against the key but counted as neither positive nor negative.
+/// A fine-tuned copy of the watermarked owner keeps the watermark; the same fine-tuning of the
+/// twin does not, which is what separates carried watermarks from attacks that land on the labels.
+#[test]
+fn eval_watermark_controls_score_the_twin_copies_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    std::fs::write(
+        p("zoo.toml"),
+        "victim = \"train(arc-c,digits,seed=1,epochs=12,part=1/2)\"\nstolen = [\"ftal(1)\"]\nindependent = [\"train(mlp,digits,seed=3,epochs=10,part=2/2)\", \"train(lenet5,digits,seed=4,epochs=10,part=2/2)\"]\n[training]\nbatch_size = 64\n",
+    )
+    .unwrap();
+    let t = ok(mown(&[
+        "eval-watermark",
+        "margin",
+        "--zoo",
+        &p("zoo.toml"),
+        "--triggers",
+        "25",
+        "--controls",
+        "--json",
+        &p("wm.json"),
+    ]));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(p("wm.json")).unwrap()).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    let row = |role: &str| rows.iter().find(|r| r["role"] == role).unwrap_or_else(|| panic!("no {role} row: {t}"));
+    let (stolen, twin) = (row("stolen"), row("twin copy"));
+    assert_eq!(rows.iter().filter(|r| r["role"] == "twin copy").count(), 1, "{t}");
+    assert_eq!(stolen["model"], "W-ftal(1,lr=0.01)", "{t}");
+    assert_eq!(twin["model"], "T-ftal(1,lr=0.01)", "{t}");
+    let (w, c) = (stolen["watermark_accuracy"].as_f64().unwrap(), twin["watermark_accuracy"].as_f64().unwrap());
+    assert!(w >= 0.8 && c <= 0.3, "stolen {w}, twin copy {c}: {t}");
+    // The summary counts the one stolen copy and the two independent models, not the twin copy.
+    assert_eq!(report["summaries"][0]["n_positives"], 1, "{t}");
+    assert_eq!(report["summaries"][0]["n_negatives"], 2, "{t}");
+    assert!(t.contains("twin copy"), "{t}");
+}

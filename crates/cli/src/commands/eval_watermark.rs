@@ -27,6 +27,12 @@ pub struct EvalWatermarkArgs {
     pub zoo: PathBuf,
     #[command(flatten)]
     pub wm: WatermarkOptions,
+    /// Also apply every stolen recipe to the owner's no-watermark twin and score that copy
+    /// against each key ("twin copy" rows): the control that tells a watermark carried into the
+    /// copy from an attack that lands on the watermark labels by itself. Twin copies are neither
+    /// positives nor negatives in the summaries; they cost one more run of each recipe.
+    #[arg(long)]
+    pub controls: bool,
     /// Write every row and the summaries as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -62,6 +68,14 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
     let Step::Train { arch, seed, epochs, .. } = &root else { anyhow::bail!("the zoo's victim must be train(...)") };
     let data = builder.step_data(&root)?;
     let clean_victim = builder.build(&zoo.victim)?.model;
+    // The twin's copies do not depend on the scheme: build them once.
+    let mut twin_copies = Vec::new();
+    if a.controls {
+        for chain in &zoo.stolen {
+            let built = builder.build(chain)?;
+            twin_copies.push((format!("T-{}", recipe_label(chain)), built.model, built.seconds));
+        }
+    }
     let (mut rows, mut summaries) = (Vec::new(), Vec::new());
     for scheme in a.schemes.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let params = a.wm.params(scheme.parse::<Scheme>()?)?;
@@ -130,8 +144,10 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
         ];
         for chain in &zoo.stolen {
             let built = builder.build_on(&name, &owner, &root, &chain.steps[1..])?;
-            let label = chain.steps[1..].iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-");
-            scheme_rows.push(score("stolen", format!("W-{label}"), &built.model, built.seconds)?);
+            scheme_rows.push(score("stolen", format!("W-{}", recipe_label(chain)), &built.model, built.seconds)?);
+        }
+        for (label, model, seconds) in &twin_copies {
+            scheme_rows.push(score("twin copy", label.clone(), model, *seconds)?);
         }
         for chain in &zoo.independent {
             let built = builder.build(chain)?;
@@ -155,6 +171,11 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(&serde_json::json!({ "rows": rows, "summaries": summaries }))?)?;
     }
     Ok(())
+}
+
+/// A stolen recipe's steps after the victim, as the chain grammar prints them.
+fn recipe_label(chain: &mown_adversary::Chain) -> String {
+    chain.steps[1..].iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-")
 }
 
 /// A watermarked owner built earlier, if its file and key are both there and belong together.
