@@ -160,9 +160,8 @@ impl Model {
     /// Logits (row-major `[n, classes]`) for pixel-space images, in evaluation mode.
     pub fn logits(&self, images: &[f32]) -> Result<Vec<f32>, NnError> {
         let n = self.check_images(images)?;
-        let eval = self.valid();
-        let device = eval.device();
-        let net = InferenceNet::fold(eval.net);
+        let device = self.device();
+        let net = self.inference_net();
         let numel = self.input_shape().numel();
         // Batches of at most INFERENCE_BATCH images, GRADIENT_BLOCKS of them at a time on
         // burn's thread pool (so memory stays bounded by GRADIENT_BLOCKS batches whatever the
