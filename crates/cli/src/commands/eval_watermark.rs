@@ -56,7 +56,9 @@ struct Row {
     matches: usize,
     probes: usize,
     queries: usize,
-    seconds: f64,
+    /// Time to build the model; `None` when it came from the zoo's cache (build time is not
+    /// stored with a cached model).
+    seconds: Option<f64>,
 }
 
 pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
@@ -67,13 +69,14 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
     let root = zoo.victim.steps[0].clone();
     let Step::Train { arch, seed, epochs, .. } = &root else { anyhow::bail!("the zoo's victim must be train(...)") };
     let data = builder.step_data(&root)?;
-    let clean_victim = builder.build(&zoo.victim)?.model;
+    let clean_victim = builder.build(&zoo.victim)?;
     // The twin's copies do not depend on the scheme: build them once.
     let mut twin_copies = Vec::new();
     if a.controls {
         for chain in &zoo.stolen {
             let built = builder.build(chain)?;
-            twin_copies.push((format!("T-{}", recipe_label(chain)), built.model, built.seconds));
+            let seconds = built_seconds(&built);
+            twin_copies.push((format!("T-{}", recipe_label(chain)), built.model, seconds));
         }
     }
     let (mut rows, mut summaries) = (Vec::new(), Vec::new());
@@ -94,8 +97,8 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
         let path = builder.cache_path_for(&name).context("the zoo needs a cache directory")?;
         let key_path = path.with_extension("key.json");
         let t0 = std::time::Instant::now();
-        let (owner, key) = match load_owner(&path, &key_path, &name, &device) {
-            Some(found) => found,
+        let (owner, key, owner_cached) = match load_owner(&path, &key_path, &name, &device) {
+            Some((owner, key)) => (owner, key, true),
             None => {
                 let spec = ModelSpec::new(*arch, data.owner.shape, data.owner.num_classes)?;
                 let mut meta = ModelMeta::for_dataset(spec, &data.owner)?;
@@ -104,54 +107,66 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
                 let cfg = TrainConfig { epochs: *epochs, seed: *seed, ..base.clone() };
                 let mut marker = TriggerWatermark::new(params.clone());
                 if params.label_rule != mown_methods::watermark::LabelRule::Random {
-                    marker.clean = Some(clean_victim.clone());
+                    marker.clean = Some(clean_victim.model.clone());
                 }
                 let (mut owner, key) = marker.embed(init, &data.owner, &data.test, &cfg)?;
                 owner.meta.provenance.derivation = name.clone();
                 io::save(&owner, &path)?;
                 key.save(&key_path)?;
-                (owner, key)
+                (owner, key, false)
             }
         };
-        let embed_seconds = t0.elapsed().as_secs_f64();
+        let embed_seconds = (!owner_cached).then(|| t0.elapsed().as_secs_f64());
         let test = without_triggers(&data.test, &key.source_indices)?;
-        let score = |role: &'static str, model_name: String, model: &Model, seconds: f64| -> anyhow::Result<Row> {
-            let mut api = LocalModel::new(model.clone(), AccessLevel::Labels, None);
-            let m = key.match_suspect(&mut api)?;
-            let chance = key.chance_rate().unwrap_or(1.0 / (key.num_classes - 1) as f64);
-            let row = Row {
-                scheme: params.scheme.to_string(),
-                role,
-                model: model_name,
-                accuracy: model.accuracy(&test)?,
-                watermark_accuracy: m.matching_rate,
-                p_value_chance: mown_eval::binomial_upper_tail(m.matches, m.n, chance)?,
-                p_value_fitted: None,
-                matches: m.matches,
-                probes: m.n,
-                queries: m.queries,
-                seconds,
+        let score =
+            |role: &'static str, model_name: String, model: &Model, seconds: Option<f64>| -> anyhow::Result<Row> {
+                let mut api = LocalModel::new(model.clone(), AccessLevel::Labels, None);
+                let m = key.match_suspect(&mut api)?;
+                let chance = key.chance_rate().unwrap_or(1.0 / (key.num_classes - 1) as f64);
+                let row = Row {
+                    scheme: params.scheme.to_string(),
+                    role,
+                    model: model_name,
+                    accuracy: model.accuracy(&test)?,
+                    watermark_accuracy: m.matching_rate,
+                    p_value_chance: mown_eval::binomial_upper_tail(m.matches, m.n, chance)?,
+                    p_value_fitted: None,
+                    matches: m.matches,
+                    probes: m.n,
+                    queries: m.queries,
+                    seconds,
+                };
+                eprintln!(
+                    "{:<7} {:<11} acc {:.4}  wm acc {:.4}  p {:.1e}  {:>8}  {}",
+                    row.scheme,
+                    row.role,
+                    row.accuracy,
+                    row.watermark_accuracy,
+                    row.p_value_chance,
+                    seconds_cell(seconds),
+                    row.model
+                );
+                Ok(row)
             };
-            eprintln!(
-                "{:<7} {:<11} acc {:.4}  wm acc {:.4}  p {:.1e}  {:>7.1}s  {}",
-                row.scheme, row.role, row.accuracy, row.watermark_accuracy, row.p_value_chance, seconds, row.model
-            );
-            Ok(row)
-        };
         let mut scheme_rows = vec![
             score("owner", name.clone(), &owner, embed_seconds)?,
-            score("no-wm twin", zoo.victim.to_string(), &clean_victim, 0.0)?,
+            score("no-wm twin", zoo.victim.to_string(), &clean_victim.model, built_seconds(&clean_victim))?,
         ];
         for chain in &zoo.stolen {
             let built = builder.build_on(&name, &owner, &root, &chain.steps[1..])?;
-            scheme_rows.push(score("stolen", format!("W-{}", recipe_label(chain)), &built.model, built.seconds)?);
+            scheme_rows.push(score(
+                "stolen",
+                format!("W-{}", recipe_label(chain)),
+                &built.model,
+                built_seconds(&built),
+            )?);
         }
         for (label, model, seconds) in &twin_copies {
             scheme_rows.push(score("twin copy", label.clone(), model, *seconds)?);
         }
         for chain in &zoo.independent {
             let built = builder.build(chain)?;
-            scheme_rows.push(score("independent", chain.to_string(), &built.model, built.seconds)?);
+            scheme_rows.push(score("independent", chain.to_string(), &built.model, built_seconds(&built))?);
         }
         fill_fitted_p_values(&mut scheme_rows)?;
         let pick = |role: &str| -> Vec<(String, f64)> {
@@ -171,6 +186,16 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(&serde_json::json!({ "rows": rows, "summaries": summaries }))?)?;
     }
     Ok(())
+}
+
+/// A built model's build time, or `None` when it came from the cache.
+fn built_seconds(built: &mown_adversary::build::Built) -> Option<f64> {
+    (!built.from_cache).then_some(built.seconds)
+}
+
+/// The seconds column: the build time, or "cached".
+fn seconds_cell(seconds: Option<f64>) -> String {
+    seconds.map_or_else(|| "cached".to_string(), |s| format!("{s:.1}"))
 }
 
 /// A stolen recipe's steps after the victim, as the chain grammar prints them.
@@ -215,8 +240,15 @@ fn print_table(rows: &[Row]) {
     for r in rows {
         let fitted = r.p_value_fitted.map_or("-".to_string(), |p| format!("{p:.1e}"));
         println!(
-            "{:<7} {:<11} {:>8.4} {:>8.4} {:>9.1e} {:>9} {:>8.1}  {}",
-            r.scheme, r.role, r.accuracy, r.watermark_accuracy, r.p_value_chance, fitted, r.seconds, r.model
+            "{:<7} {:<11} {:>8.4} {:>8.4} {:>9.1e} {:>9} {:>8}  {}",
+            r.scheme,
+            r.role,
+            r.accuracy,
+            r.watermark_accuracy,
+            r.p_value_chance,
+            fitted,
+            seconds_cell(r.seconds),
+            r.model
         );
     }
 }
