@@ -1,59 +1,25 @@
 //! `mown keygen`, `mown claim create|check` and `mown verify --sign-key`, as a user runs them.
 
-use std::process::{Command, Output};
+mod common;
 
-fn mown(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mown")).args(args).output().expect("run mown")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn ok(o: Output) -> String {
-    let t = text(&o);
-    assert!(o.status.success(), "{t}");
-    t
-}
-
-fn fails(o: Output, needle: &str) {
-    let t = text(&o);
-    assert!(!o.status.success(), "expected failure: {t}");
-    assert!(!t.contains("panicked"), "panic instead of an error: {t}");
-    assert!(t.contains(needle), "error should mention '{needle}': {t}");
-}
+use common::{assert_clean_failure, mown, ok, train_digits_mlp};
 
 #[test]
 fn keygen_claim_check_and_signed_report() {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    let train = |out: &str, seed: &str| {
-        ok(mown(&[
-            "train",
-            "--arch",
-            "mlp",
-            "--data",
-            "digits",
-            "--epochs",
-            "1",
-            "--out",
-            &p(out),
-            "--no-progress",
-            "--seed",
-            seed,
-        ]))
-    };
+    let train = |out: &str, seed: &str| train_digits_mlp(&p(out), "1", seed);
     train("owner.safetensors", "1");
     train("other.safetensors", "2");
     ok(mown(&["fingerprint", "random", "--model", &p("owner.safetensors"), "--out", &p("fp.json"), "--n", "20"]));
 
     ok(mown(&["keygen", "--out", &p("owner.key")]));
     ok(mown(&["keygen", "--out", &p("thief.key")]));
-    fails(mown(&["keygen", "--out", &p("owner.key")]), "refusing to overwrite");
+    assert_clean_failure(&mown(&["keygen", "--out", &p("owner.key")]), "refusing to overwrite");
 
     // The model given to `claim create` must be the evidence's owner.
-    fails(
-        mown(&[
+    assert_clean_failure(
+        &mown(&[
             "claim",
             "create",
             "--evidence",
@@ -98,21 +64,30 @@ fn keygen_claim_check_and_signed_report() {
     assert!(t.contains("the evidence file matches") && t.contains("the model's weights match"), "{t}");
     let t = ok(mown(&["claim", "check", &p("claim.json")]));
     assert!(t.contains("NOT compared with a trusted key"), "{t}");
-    fails(mown(&["claim", "check", &p("claim.json"), "--public-key-file", &p("thief.key.pub")]), "public key mismatch");
-    fails(mown(&["claim", "check", &p("claim.json"), "--model", &p("other.safetensors")]), "model hash mismatch");
+    assert_clean_failure(
+        &mown(&["claim", "check", &p("claim.json"), "--public-key-file", &p("thief.key.pub")]),
+        "public key mismatch",
+    );
+    assert_clean_failure(
+        &mown(&["claim", "check", &p("claim.json"), "--model", &p("other.safetensors")]),
+        "model hash mismatch",
+    );
     let mut evidence = std::fs::read(p("fp.json")).unwrap();
     evidence.push(b' ');
     std::fs::write(p("fp2.json"), &evidence).unwrap();
-    fails(mown(&["claim", "check", &p("claim.json"), "--evidence", &p("fp2.json")]), "evidence hash mismatch");
+    assert_clean_failure(
+        &mown(&["claim", "check", &p("claim.json"), "--evidence", &p("fp2.json")]),
+        "evidence hash mismatch",
+    );
     let mut claim = std::fs::read(p("claim.json")).unwrap();
     let i = claim.len() / 2;
     claim[i] ^= 1;
     std::fs::write(p("claim.json"), &claim).unwrap();
-    fails(mown(&["claim", "check", &p("claim.json")]), "FAILED the check");
+    assert_clean_failure(&mown(&["claim", "check", &p("claim.json")]), "FAILED the check");
 
     // A signed verification report.
-    fails(
-        mown(&[
+    assert_clean_failure(
+        &mown(&[
             "verify",
             "--fingerprint",
             &p("fp.json"),
@@ -142,5 +117,5 @@ fn keygen_claim_check_and_signed_report() {
     assert!(t.contains("OK: signed verification report") && t.contains("\"stolen\": true"), "{t}");
     let report = String::from_utf8(std::fs::read(p("report.json")).unwrap()).unwrap();
     std::fs::write(p("report.json"), report.replace("true", "false")).unwrap();
-    fails(mown(&["claim", "check", &p("report.json")]), "FAILED the check");
+    assert_clean_failure(&mown(&["claim", "check", &p("report.json")]), "FAILED the check");
 }

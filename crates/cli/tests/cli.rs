@@ -1,21 +1,8 @@
 //! The `mown` binary end to end, as a user runs it.
 
-use std::process::{Command, Output};
+mod common;
 
-fn mown(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mown")).args(args).output().expect("run mown")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn assert_clean_failure(o: &Output, needle: &str) {
-    let t = text(o);
-    assert!(!o.status.success(), "expected failure: {t}");
-    assert!(!t.contains("panicked"), "panic instead of an error: {t}");
-    assert!(t.contains(needle), "error should mention '{needle}': {t}");
-}
+use common::{assert_clean_failure, mown, text, train_digits_mlp};
 
 #[test]
 fn demo_trains_an_accurate_owner_model() {
@@ -39,21 +26,7 @@ fn train_then_eval_then_info() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
     let p = path.to_str().unwrap();
-    let o = mown(&[
-        "train",
-        "--arch",
-        "mlp",
-        "--data",
-        "digits",
-        "--epochs",
-        "3",
-        "--out",
-        p,
-        "--no-progress",
-        "--seed",
-        "5",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    train_digits_mlp(p, "3", "5");
     let o = mown(&["eval", p]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
@@ -64,6 +37,45 @@ fn train_then_eval_then_info() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("train(mlp,digits,seed=5)") && t.contains("weights sha256"), "{t}");
+
+    // `--against`: a model agrees with itself everywhere; with an independently trained one,
+    // less, and both label histograms count every test image.
+    let agreement = |t: &str| -> f64 {
+        t.split("label agreement ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap()
+    };
+    let o = mown(&["eval", p, "--against", p]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert_eq!(agreement(&t), 1.0, "{t}");
+    let other = dir.path().join("other.safetensors");
+    let q = other.to_str().unwrap();
+    train_digits_mlp(q, "1", "6");
+    let o = mown(&["eval", p, "--against", q]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let agree = agreement(&t);
+    assert!(agree > 0.3 && agree < 1.0, "two different digit models should agree on some but not all images: {t}");
+    let images: usize = t
+        .split(" on ")
+        .nth(1)
+        .and_then(|s| s.split('(').nth(1))
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let (mut ours, mut theirs) = (0, 0);
+    for line in t.lines().skip_while(|l| !l.starts_with("label ")).skip(1).take_while(|l| !l.starts_with("mean top")) {
+        let cells: Vec<usize> = line.split_whitespace().skip(1).map(|c| c.parse().unwrap()).collect();
+        ours += cells[0];
+        theirs += cells[1];
+    }
+    assert_eq!((ours, theirs), (images, images), "{t}");
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, b"not a model").unwrap();
+    assert_clean_failure(&mown(&["eval", p, "--against", junk.to_str().unwrap()]), "junk.safetensors");
 }
 
 #[test]

@@ -2,15 +2,11 @@
 //! them; `mown bench serve` on a small load.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
-fn mown(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mown")).args(args).output().expect("run mown")
-}
+mod common;
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use common::{mown, text};
 
 /// The server child, killed when the test ends however it ends.
 struct Server(Child);

@@ -1,17 +1,9 @@
 //! `mown watermark`, then `mown verify --key` against the model file, its ONNX export and an
 //! independent model: one verify command for keys and every kind of suspect.
 
-use std::process::{Command, Output};
+mod common;
 
-fn mown(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mown")).args(args).output().expect("run mown")
-}
-
-fn ok(o: Output) -> String {
-    let t = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(o.status.success(), "{t}");
-    t
-}
+use common::{mown, ok};
 
 #[test]
 fn watermark_then_verify_the_file_its_onnx_export_and_an_independent_model() {

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use mown_data::DataSource;
+use mown_nn::Model;
 
 use super::DeviceArgs;
 
@@ -9,9 +10,17 @@ use super::DeviceArgs;
 pub struct EvalArgs {
     /// Model file.
     pub model: PathBuf,
-    /// Data source (defaults to the one the model was trained on).
+    /// Data source (defaults to the one the model was trained on); resized to the model's input
+    /// when its images have another shape.
     #[arg(long)]
     pub data: Option<String>,
+    /// Also compare with another model of the same input and classes on the same images: label
+    /// agreement (fidelity), each model's predicted-label histogram and mean top-class
+    /// probability. With `--data` set to another task this shows how two models answer
+    /// out-of-distribution queries, e.g. a watermarked owner and its no-watermark twin on the
+    /// images a thief would send.
+    #[arg(long)]
+    pub against: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -22,7 +31,10 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let data = a.data.clone().unwrap_or_else(|| model.meta.provenance.dataset.clone());
     let source: DataSource =
         data.parse().with_context(|| format!("the model records dataset '{data}'; pass --data"))?;
-    let (_, test) = source.load()?;
+    let (_, mut test) = source.load()?;
+    if test.shape != model.input_shape() {
+        test = test.resized(model.input_shape())?;
+    }
     let started = std::time::Instant::now();
     let acc = model.accuracy(&test)?;
     println!(
@@ -33,5 +45,54 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         test.len(),
         started.elapsed().as_secs_f64()
     );
+    if let Some(other_path) = &a.against {
+        let other = mown_nn::io::load(other_path, &device)?;
+        if other.input_shape() != model.input_shape() || other.num_classes() != model.num_classes() {
+            anyhow::bail!(
+                "{} takes {:?} images into {} classes, {} takes {:?} into {}: not comparable",
+                other_path.display(),
+                other.input_shape(),
+                other.num_classes(),
+                a.model.display(),
+                model.input_shape(),
+                model.num_classes()
+            );
+        }
+        let ours = Answers::of(&model, test.images())?;
+        let theirs = Answers::of(&other, test.images())?;
+        let agree = ours.labels.iter().zip(&theirs.labels).filter(|(x, y)| x == y).count();
+        println!(
+            "against {}: accuracy {:.4}, label agreement {:.4} ({agree} of {})",
+            other_path.display(),
+            other.accuracy(&test)?,
+            agree as f64 / test.len() as f64,
+            test.len()
+        );
+        println!("{:<12} {:>12} {:>12}", "label", "this model", "other model");
+        for (class, name) in model.meta.class_names.iter().enumerate() {
+            println!("{:<12} {:>12} {:>12}", name, ours.histogram[class], theirs.histogram[class]);
+        }
+        println!("{:<12} {:>12.4} {:>12.4}", "mean top", ours.mean_top, theirs.mean_top);
+    }
     Ok(())
+}
+
+/// A model's answers on a set of images: labels, how often it gives each, and its mean
+/// top-class probability (how sure it is).
+struct Answers {
+    labels: Vec<usize>,
+    histogram: Vec<usize>,
+    mean_top: f64,
+}
+
+impl Answers {
+    fn of(model: &Model, images: &[f32]) -> anyhow::Result<Self> {
+        let classes = model.num_classes();
+        let probs = model.probabilities(images)?;
+        let labels = mown_nn::model::argmax_rows(&probs, classes);
+        let mut histogram = vec![0; classes];
+        labels.iter().for_each(|&l| histogram[l] += 1);
+        let top: f64 = probs.chunks(classes).map(|row| row.iter().cloned().fold(f32::MIN, f32::max) as f64).sum();
+        Ok(Self { mean_top: top / labels.len().max(1) as f64, labels, histogram })
+    }
 }

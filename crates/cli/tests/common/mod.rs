@@ -1,0 +1,48 @@
+//! Helpers shared by the end-to-end tests: run the `mown` binary, read what it printed, and
+//! train the small digit models most tests start from. Each test file uses some of them.
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+
+/// Runs `mown` with `args` and waits for it.
+pub fn mown(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mown")).args(args).output().expect("run mown")
+}
+
+/// Everything the command printed, stdout then stderr.
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// Asserts the command succeeded and returns what it printed.
+pub fn ok(o: Output) -> String {
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    t
+}
+
+/// Asserts the command failed with an error (not a panic) that mentions `needle`.
+pub fn assert_clean_failure(o: &Output, needle: &str) {
+    let t = text(o);
+    assert!(!o.status.success(), "expected failure: {t}");
+    assert!(!t.contains("panicked"), "panic instead of an error: {t}");
+    assert!(t.contains(needle), "error should mention '{needle}': {t}");
+}
+
+/// Trains an MLP on the embedded digits for `epochs` with `seed` and saves it at `out`.
+pub fn train_digits_mlp(out: &str, epochs: &str, seed: &str) -> String {
+    ok(mown(&[
+        "train",
+        "--arch",
+        "mlp",
+        "--data",
+        "digits",
+        "--epochs",
+        epochs,
+        "--out",
+        out,
+        "--no-progress",
+        "--seed",
+        seed,
+    ]))
+}
