@@ -57,8 +57,25 @@ enum Command {
     Claim(commands::claim::ClaimArgs),
 }
 
+/// `mown ... | head` should end quietly when the reader goes away, as any Unix tool does. Rust
+/// starts with SIGPIPE ignored, so a write to the closed pipe fails and `println!` panics with
+/// "failed printing to stdout". The server keeps SIGPIPE ignored: a client that hangs up must not
+/// take it down (its sockets use MSG_NOSIGNAL anyway; this is belt and braces).
+#[cfg(unix)]
+fn die_quietly_on_closed_stdout() {
+    // SAFETY: called once at the start of main, before any thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
+    #[cfg(unix)]
+    if !matches!(cli.command, Command::Serve(_)) {
+        die_quietly_on_closed_stdout();
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();

@@ -37,6 +37,7 @@ fn train_then_eval_then_info() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("train(mlp,digits,seed=5)") && t.contains("weights sha256"), "{t}");
+    assert_quiet_on_closed_stdout(&["info", p]);
 
     // `--against`: a model agrees with itself everywhere; with an independently trained one,
     // less, and both label histograms count every test image.
@@ -230,3 +231,20 @@ fn fingerprint_verify_and_eval_method() {
     assert!(post_aruc > 0.5, "{t}");
     assert!(t.contains("ipguard-TL") && t.contains("random") && t.contains("by attack family"), "{t}");
 }
+
+/// `mown ... | head`: when the reader has gone, the command ends by SIGPIPE like any Unix tool,
+/// instead of panicking with "failed printing to stdout". The pipe's read end is closed before
+/// the command starts, so its first line hits a closed pipe every time.
+#[cfg(unix)]
+fn assert_quiet_on_closed_stdout(args: &[&str]) {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mown")).args(args).stdout(writer).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "panic on a closed stdout: {err}");
+    assert_eq!(o.status.signal(), Some(13), "should end by SIGPIPE: {:?} {err}", o.status);
+}
+
+#[cfg(not(unix))]
+fn assert_quiet_on_closed_stdout(_args: &[&str]) {}
