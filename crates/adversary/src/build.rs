@@ -60,16 +60,24 @@ impl Builder {
         Self { cache_dir, device, base, datasets: HashMap::new(), trained: 0 }
     }
 
-    /// Train and test split of a chain dataset name, loaded once.
+    /// Train and test split of a chain dataset name, loaded once. Also takes a source with its
+    /// directory, as `mown train` records it in a model (`mnist:/data/mnist`), so commands that
+    /// fall back to an owner's recorded dataset load the same files.
     pub fn dataset(&mut self, name: &str) -> Result<(Arc<Dataset>, Arc<Dataset>), AttackError> {
-        let name = canonical_data(name).map_err(AttackError::BadParameter)?;
+        let (name, source): (String, DataSource) = match canonical_data(name) {
+            Ok(short) if short == "fmnist" => (short, "fashion-mnist".parse()?),
+            Ok(short) => {
+                let source = short.parse()?;
+                (short, source)
+            }
+            Err(unknown) => match name.split_once(':') {
+                Some((kind, _)) if canonical_data(kind).is_ok() => (name.to_string(), name.parse()?),
+                _ => return Err(AttackError::BadParameter(unknown)),
+            },
+        };
         if let Some((a, b)) = self.datasets.get(&name) {
             return Ok((a.clone(), b.clone()));
         }
-        let source: DataSource = match name.as_str() {
-            "fmnist" => "fashion-mnist".parse()?,
-            other => other.parse()?,
-        };
         let (train, test) = source.load()?;
         let pair = (Arc::new(train), Arc::new(test));
         self.datasets.insert(name, pair.clone());

@@ -117,3 +117,17 @@ fn bad_zoo_configs_name_the_problem() {
         assert!(err.contains(needle), "{text}: {err}");
     }
 }
+
+/// A model trained by `mown train --data mnist` records its data as `mnist:<dir>`; the builder
+/// loads that form from the directory it names (so a missing one is a data error naming it), and
+/// still rejects data kinds it does not know.
+#[test]
+fn builder_takes_recorded_sources_with_their_directory() {
+    let mut b = Builder::new(None, Device::flex(), base());
+    let (train, _) = b.dataset("digits").unwrap();
+    assert!(!train.is_empty());
+    let missing = b.dataset("mnist:/nonexistent/mnist-dir").map(|_| ()).unwrap_err().to_string();
+    assert!(missing.contains("/nonexistent/mnist-dir"), "{missing}");
+    let unknown = b.dataset("imagenet:/somewhere").map(|_| ()).unwrap_err().to_string();
+    assert!(unknown.contains("unknown dataset"), "{unknown}");
+}

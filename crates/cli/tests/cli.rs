@@ -95,6 +95,28 @@ fn bad_inputs_are_clear_errors_not_panics() {
     assert_clean_failure(&o, "imagenet");
     let o = mown(&["train", "--arch", "mlp", "--epochs", "1", "--batch-size", "0", "--out", out.to_str().unwrap()]);
     assert_clean_failure(&o, "batch size");
+    let o =
+        mown(&["train", "--arch", "mlp", "--epochs", "1", "--schedule", "step:1:nan", "--out", out.to_str().unwrap()]);
+    assert_clean_failure(&o, "gamma");
+    let o =
+        mown(&["train", "--arch", "mlp", "--epochs", "1", "--schedule", "step:1:-1", "--out", out.to_str().unwrap()]);
+    assert_clean_failure(&o, "gamma");
+    assert_clean_failure(&mown(&["bench", "nn", "--batch", "0", "--no-torch"]), "--batch");
+    let model = out.to_str().unwrap();
+    train_digits_mlp(model, "1", "1");
+    let o = mown(&["serve", model, "--max-batch-delay-ms", "inf"]);
+    assert_clean_failure(&o, "--max-batch-delay-ms");
+    // A 10-class digit model scored on a 2-class image folder: an accuracy there means nothing.
+    let folder = dir.path().join("two-classes");
+    for class in ["cat", "dog"] {
+        std::fs::create_dir_all(folder.join(class)).unwrap();
+        for k in 0..10u8 {
+            let img = image::GrayImage::from_fn(8, 8, |x, y| image::Luma([(x as u8 * 30) ^ (y as u8 * 7) ^ k]));
+            img.save(folder.join(class).join(format!("{k}.png"))).unwrap();
+        }
+    }
+    let o = mown(&["eval", model, "--data", &format!("folder-gray:{}", folder.display())]);
+    assert_clean_failure(&o, "2 classes");
 }
 
 #[test]

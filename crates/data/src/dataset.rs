@@ -184,7 +184,7 @@ impl Dataset {
             let var = (sum_sq[ch] / count - m * m).max(0.0);
             let s = var.sqrt();
             mean.push(m as f32);
-            std.push(if s > 1e-12 { s as f32 } else { 1.0 });
+            std.push(if s as f32 >= crate::transform::MIN_STD { s as f32 } else { 1.0 });
         }
         Normalization { mean, std }
     }

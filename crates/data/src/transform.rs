@@ -8,6 +8,9 @@ use crate::batch::Batch;
 use crate::dataset::ImageShape;
 use crate::error::DataError;
 
+/// The smallest std a normalisation accepts (and [`crate::Dataset::channel_stats`] produces).
+pub const MIN_STD: f32 = 1e-12;
+
 /// Per-channel affine normalisation `(x - mean) / std`.
 ///
 /// Kept outside [`crate::Dataset`] so a model can store the statistics of *its*
@@ -63,9 +66,10 @@ impl Normalization {
             let what = "normalisation mean".into();
             return Err(DataError::NonFinite { what, index });
         }
-        if let Some(i) = self.std.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+        // Below MIN_STD, 1/std overflows or nearly so and every normalised pixel is infinite.
+        if let Some(i) = self.std.iter().position(|s| !(s.is_finite() && *s >= MIN_STD)) {
             return Err(DataError::InvalidArgument(format!(
-                "normalisation std[{i}] = {} must be finite and > 0",
+                "normalisation std[{i}] = {} must be finite and >= {MIN_STD:e}",
                 self.std[i]
             )));
         }
@@ -252,6 +256,7 @@ mod tests {
     #[test]
     fn normalisation_validation_and_serde() {
         assert!(Normalization::new(vec![0.5], vec![0.0]).is_err());
+        assert!(Normalization::new(vec![0.5], vec![1e-40]).is_err(), "1/std would be infinite");
         assert!(Normalization::new(vec![0.5, 0.1], vec![1.0]).is_err());
         let n = Normalization::new(vec![0.5, 0.4], vec![0.2, 0.3]).unwrap();
         let s = serde_json::to_string(&n).unwrap();

@@ -16,7 +16,7 @@
 
 use std::time::Instant;
 
-use mown_data::Dataset;
+use mown_data::{Dataset, ImageShape};
 use mown_nn::Model;
 use mown_nn::burn::prelude::*;
 use mown_nn::gradient::GRADIENT_BLOCKS;
@@ -191,6 +191,15 @@ pub fn start_points(seeds: &Dataset, n: usize, init: Init, rng: &mut StdRng) -> 
     }
 }
 
+/// Start points drawn from training examples must have the owner's input shape: pixels of another
+/// shape would be cut into the wrong number of images and silently fingerprint garbage.
+pub(crate) fn check_seed_shape(seeds: &Dataset, shape: ImageShape, init: Init) -> Result<(), MethodError> {
+    if init == Init::Train && seeds.shape != shape {
+        return Err(MethodError::Mismatch(format!("seed images are {:?}, the owner takes {:?}", seeds.shape, shape)));
+    }
+    Ok(())
+}
+
 /// Like [`start_points`], but distinct training examples (drawn without replacement), for
 /// screening.
 fn distinct_start_points(seeds: &Dataset, n: usize, init: Init, rng: &mut StdRng) -> Result<Vec<f32>, MethodError> {
@@ -284,12 +293,7 @@ impl IpGuard {
         let p = &self.0;
         p.validate()?;
         let shape = owner.input_shape();
-        if seeds.shape != shape && p.init == Init::Train {
-            return Err(MethodError::Mismatch(format!(
-                "seed images are {:?}, the owner takes {:?}",
-                seeds.shape, shape
-            )));
-        }
+        check_seed_shape(seeds, shape, p.init)?;
         let classes = owner.num_classes();
         let mut rng = StdRng::seed_from_u64(p.seed);
         let total = p.candidates.max(p.n);

@@ -46,4 +46,10 @@ fn baselines_stay_in_their_budgets_and_reach_their_targets() {
     let random = Baseline(params(BaselineKind::Random)).generate(&owner, &seeds).unwrap();
     assert_eq!(random.method, "random");
     assert_eq!(random.labels, owner.predict(&random.points).unwrap());
+
+    // Seed images of another shape (8x8 digits cut as 4x4 images would divide evenly) are a
+    // named mismatch, not points made of pixel rows of the wrong images.
+    let small = seeds.resized(mown_data::ImageShape { channels: 1, height: 4, width: 4 }).unwrap();
+    let err = Baseline(params(BaselineKind::Fgsm { eps: 0.1 })).generate(&owner, &small).unwrap_err();
+    assert!(err.to_string().contains("seed images"), "{err}");
 }

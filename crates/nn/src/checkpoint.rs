@@ -1,5 +1,7 @@
 //! Per-epoch checkpoints, so that an interrupted multi-hour training resumes where it stopped.
-//! A checkpoint is only reused when its recorded configuration equals the current one.
+//! A checkpoint is only reused when its recorded configuration, model (architecture, input,
+//! classes, normalisation) and training data equal the current ones: resuming Fashion-MNIST
+//! weights on MNIST would otherwise pass silently, since the tensor shapes agree.
 
 use std::path::PathBuf;
 
@@ -16,21 +18,34 @@ use crate::train::TrainConfig;
 struct State {
     epochs_done: usize,
     config: TrainConfig,
-    arch: String,
+    /// Absent in checkpoints of older builds, which then never match.
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    data: String,
 }
 
 pub(crate) struct Checkpoint {
     dir: PathBuf,
     config: TrainConfig,
+    data: String,
+}
+
+/// What the checkpoint's weights belong to: everything of the model's metadata that training
+/// does not change.
+fn model_identity(model: &Model) -> String {
+    let m = &model.meta;
+    serde_json::json!({"spec": m.spec, "normalization": m.normalization, "classes": m.class_names}).to_string()
 }
 
 impl Checkpoint {
-    pub(crate) fn new(dir: PathBuf, config: &TrainConfig) -> Self {
+    pub(crate) fn new(dir: PathBuf, config: &TrainConfig, data: &mown_data::Dataset) -> Self {
         let mut config = config.clone();
         // Where checkpoints live and whether a bar is shown do not change the result.
         config.checkpoint_dir = None;
         config.progress = false;
-        Self { dir, config }
+        let data = format!("{} ({} images of {:?})", data.name, data.len(), data.shape);
+        Self { dir, config, data }
     }
 
     fn io(&self, source: std::io::Error) -> NnError {
@@ -46,7 +61,8 @@ impl Checkpoint {
         // burn's own record format keeps parameter ids, which the optimizer state refers to.
         model.net.clone().save_file(self.dir.join("model.bpk")).map_err(|e| self.corrupt(format!("{e:?}")))?;
         optim.to_record().save(self.dir.join("optimizer.bpk")).map_err(|e| self.corrupt(format!("{e:?}")))?;
-        let state = State { epochs_done, config: self.config.clone(), arch: model.meta.spec.arch.to_string() };
+        let state =
+            State { epochs_done, config: self.config.clone(), model: model_identity(model), data: self.data.clone() };
         let json = serde_json::to_vec_pretty(&state).map_err(|e| self.corrupt(e.to_string()))?;
         std::fs::write(self.dir.join("state.json"), json).map_err(|e| self.io(e))
     }
@@ -61,8 +77,11 @@ impl Checkpoint {
             return Ok(None);
         };
         let state: State = serde_json::from_slice(&bytes).map_err(|e| self.corrupt(e.to_string()))?;
-        if state.config != self.config || state.arch != model.meta.spec.arch.to_string() {
-            tracing::warn!(dir = %self.dir.display(), "checkpoint belongs to another configuration; starting afresh");
+        if state.config != self.config || state.model != model_identity(model) || state.data != self.data {
+            tracing::warn!(
+                dir = %self.dir.display(),
+                "checkpoint belongs to another configuration, model or dataset; starting afresh"
+            );
             return Ok(None);
         }
         let net = model

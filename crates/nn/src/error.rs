@@ -12,6 +12,10 @@ pub enum NnError {
     BadInput(String),
     #[error("input contains NaN or infinite values ({count} of {total})")]
     NonFinite { count: usize, total: usize },
+    /// A model answered NaN or infinity: its weights are broken, and any label read from such an
+    /// answer (argmax of NaNs is class 0) would be a silent wrong verdict.
+    #[error("model output contains NaN or infinite values ({count} of {total}): are its weights corrupt?")]
+    NonFiniteOutput { count: usize, total: usize },
     #[error("cannot read model file {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a valid mown model file: {reason}")]

@@ -70,7 +70,7 @@ fn meta_from_bytes(bytes: &[u8], path: &Path) -> Result<ModelMeta, NnError> {
     if meta.format_version != crate::model::FORMAT_VERSION {
         return Err(corrupt(format!("unsupported format version {}", meta.format_version)));
     }
-    meta.spec.validate()?;
+    meta.validate().map_err(|e| corrupt(format!("bad metadata: {e}")))?;
     Ok(meta)
 }
 

@@ -47,6 +47,23 @@ pub const FORMAT_VERSION: u32 = 1;
 
 impl ModelMeta {
     pub fn new(spec: ModelSpec, normalization: Normalization, class_names: Vec<String>) -> Result<Self, NnError> {
+        let meta = Self {
+            format_version: FORMAT_VERSION,
+            spec,
+            normalization,
+            class_names,
+            provenance: Provenance::default(),
+            weights_sha256: String::new(),
+            producer: concat!("mown ", env!("CARGO_PKG_VERSION")).to_string(),
+        };
+        meta.validate()?;
+        Ok(meta)
+    }
+
+    /// The checks of [`ModelMeta::new`], run again on metadata read from a file: the header is not
+    /// covered by the weights hash, so an edited one must fail here, not as a panic in a reshape.
+    pub fn validate(&self) -> Result<(), NnError> {
+        let (spec, normalization) = (&self.spec, &self.normalization);
         spec.validate()?;
         if normalization.mean.len() != spec.input.channels || normalization.std.len() != spec.input.channels {
             return Err(NnError::BadSpec(format!(
@@ -56,25 +73,15 @@ impl ModelMeta {
                 spec.input.channels
             )));
         }
-        if normalization.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-            return Err(NnError::BadSpec(format!("normalisation std must be positive: {:?}", normalization.std)));
-        }
-        if class_names.len() != spec.num_classes {
+        normalization.validate()?;
+        if self.class_names.len() != spec.num_classes {
             return Err(NnError::BadSpec(format!(
                 "{} class names for {} classes",
-                class_names.len(),
+                self.class_names.len(),
                 spec.num_classes
             )));
         }
-        Ok(Self {
-            format_version: FORMAT_VERSION,
-            spec,
-            normalization,
-            class_names,
-            provenance: Provenance::default(),
-            weights_sha256: String::new(),
-            producer: concat!("mown ", env!("CARGO_PKG_VERSION")).to_string(),
-        })
+        Ok(())
     }
 
     /// Metadata for a model of `spec` trained on `data`, normalised with its channel statistics.
@@ -181,6 +188,10 @@ impl Model {
                 })
                 .collect();
             out.extend(logits.into_iter().flatten());
+        }
+        let bad = out.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Err(NnError::NonFiniteOutput { count: bad, total: out.len() });
         }
         Ok(out)
     }

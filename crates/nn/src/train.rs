@@ -107,6 +107,12 @@ impl TrainConfig {
         if let LrSchedule::Step { every: 0, .. } = self.schedule {
             return bad("step schedule needs every >= 1".into());
         }
+        if let LrSchedule::Step { gamma, .. } = self.schedule
+            && !(gamma.is_finite() && gamma > 0.0 && gamma <= 1.0)
+        {
+            // gamma > 1 grows the rate without bound; gamma <= 0 flips or zeroes it.
+            return bad(format!("step schedule needs 0 < gamma <= 1, got {gamma}"));
+        }
         Ok(())
     }
 
@@ -245,7 +251,7 @@ pub fn train_with(
     let mut optim = cfg.optimizer();
     let mut model = Model { meta: model.meta, net: model.net.fork(&train_device).train() };
     let mut report = TrainReport::default();
-    let checkpoint = cfg.checkpoint_dir.as_ref().map(|dir| Checkpoint::new(dir.clone(), cfg));
+    let checkpoint = cfg.checkpoint_dir.as_ref().map(|dir| Checkpoint::new(dir.clone(), cfg, data));
     if let Some(ck) = &checkpoint
         && let Some((net, opt, done)) = ck.resume(&model, &train_device)?
     {

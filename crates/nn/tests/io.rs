@@ -84,3 +84,51 @@ fn weights_for_another_class_count_are_rejected() {
     let err = io::load(&path, &device()).unwrap_err();
     assert!(matches!(err, NnError::WeightMismatch { .. }), "{err}");
 }
+
+#[test]
+fn edited_metadata_is_a_clear_error_not_a_panic() {
+    // The header is outside the weights hash, so an edited one must fail on load: a 3-channel
+    // normalisation on a grey model used to panic in a reshape at the first forward pass.
+    let m = model(Arch::Mlp, DIGIT, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let mut lie = m.clone();
+    lie.meta.normalization.mean = vec![0.5; 3];
+    lie.meta.normalization.std = vec![0.2; 3];
+    io::save(&lie, &path).unwrap();
+    let err = io::load(&path, &device()).unwrap_err();
+    assert!(matches!(err, NnError::CorruptModel { .. }) && err.to_string().contains("normalisation"), "{err}");
+    let mut lie = m.clone();
+    lie.meta.class_names.push("extra".into());
+    io::save(&lie, &path).unwrap();
+    let err = io::read_meta(&path).unwrap_err();
+    assert!(matches!(err, NnError::CorruptModel { .. }) && err.to_string().contains("class names"), "{err}");
+}
+
+#[test]
+fn non_finite_outputs_are_an_error_not_label_zero() {
+    // Finite but huge pixels overflow the logits; taking the argmax of NaN/inf rows would read
+    // every answer as class 0 and decide a verdict on it.
+    let m = model(Arch::Mlp, DIGIT, 1);
+    let huge = vec![3.0e38f32; DIGIT.numel() * 2];
+    let err = m.predict(&huge).unwrap_err();
+    assert!(matches!(err, NnError::NonFiniteOutput { .. }), "{err}");
+    assert!(err.to_string().contains("NaN or infinite"), "{err}");
+}
+
+#[test]
+fn header_claiming_a_huge_input_is_refused_before_allocating() {
+    // A small file whose header claims a 64x1024x1024 input: building that MLP would allocate
+    // tens of GB before the weights are ever compared.
+    let m = model(Arch::Mlp, DIGIT, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let mut lie = m.clone();
+    lie.meta.spec.input = mown_data::ImageShape { channels: 64, height: 1024, width: 1024 };
+    lie.meta.normalization = mown_data::Normalization::identity(64);
+    io::save(&lie, &path).unwrap();
+    let started = std::time::Instant::now();
+    let err = io::load(&path, &device()).unwrap_err();
+    assert!(matches!(err, NnError::WeightMismatch { .. }), "{err}");
+    assert!(started.elapsed().as_secs() < 5, "took {:?}", started.elapsed());
+}

@@ -73,6 +73,11 @@ fn resuming_from_a_checkpoint_equals_training_straight_through() {
     other.lr = 0.01;
     let m = digits_model(Arch::Lenet5, &train_set, 4);
     assert_eq!(train(m, &train_set, None, &other).unwrap().1.resumed_from_epoch, 0);
+    // Nor does other data of the same shape, whose weights would load without complaint.
+    let half: Vec<usize> = (0..train_set.len() / 2).collect();
+    let other_data = train_set.subset(&half, "-half").unwrap();
+    let m = digits_model(Arch::Lenet5, &other_data, 4);
+    assert_eq!(train(m, &other_data, None, &cfg).unwrap().1.resumed_from_epoch, 0);
 }
 
 #[test]

@@ -29,6 +29,9 @@ pub struct OnnxModel {
     used: usize,
 }
 
+/// The largest batch size a file may fix: every query is padded up to it.
+const MAX_FIXED_BATCH: usize = 4096;
+
 impl OnnxModel {
     /// Parses `path`, fixes the input to `[N, C, H, W]` f32 and checks the output is `[N, classes]`
     /// with one test run on a blank image.
@@ -64,6 +67,14 @@ impl OnnxModel {
         let dim = |i: usize| fact.shape.dim(i).and_then(|d| d.concretize()).and_then(|d| d.as_usize());
         let shape = input_shape(path, [dim(1), dim(2), dim(3)], opts.input_shape)?;
         let fixed_batch = dim(0).filter(|&b| b > 0);
+        if let Some(b) = fixed_batch
+            && b > MAX_FIXED_BATCH
+        {
+            return Err(file_error(
+                path,
+                format!("fixes the batch size at {b}; more than {MAX_FIXED_BATCH} is implausible"),
+            ));
+        }
 
         let (plan, batch, classes) = match fixed_batch {
             Some(b) => build(path, model, shape, Some(b), opts.classes)?,
@@ -195,6 +206,11 @@ fn input_shape(path: &Path, file: [Option<usize>; 3], given: Option<ImageShape>)
     if shape.numel() == 0 {
         return Err(file_error(path, format!("input shape {shape:?} has a zero dimension")));
     }
+    // The limits of mown's own model files (`ModelSpec::validate`): a file from the other side
+    // of a dispute must not make us allocate gigabytes for its test run.
+    if shape.channels > 64 || shape.height > 1024 || shape.width > 1024 {
+        return Err(file_error(path, format!("input shape {shape:?} is implausibly large for an image classifier")));
+    }
     Ok(shape)
 }
 
@@ -271,5 +287,22 @@ impl QueryModel for OnnxModel {
 
     fn queries_left(&self) -> Option<usize> {
         self.budget.map(|b| b.saturating_sub(self.used))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_shapes_are_checked_before_anything_is_allocated() {
+        let p = Path::new("s.onnx");
+        assert_eq!(input_shape(p, [Some(1), Some(28), Some(28)], None).unwrap(), ImageShape::new(1, 28, 28));
+        let huge = input_shape(p, [Some(3), Some(4096), Some(4096)], None).unwrap_err().to_string();
+        assert!(huge.contains("implausibly large"), "{huge}");
+        let given = input_shape(p, [None, Some(32), Some(32)], Some(ImageShape::new(3, 32, 32))).unwrap();
+        assert_eq!(given, ImageShape::new(3, 32, 32));
+        let clash = input_shape(p, [Some(1), Some(32), Some(32)], Some(ImageShape::new(3, 32, 32))).unwrap_err();
+        assert!(clash.to_string().contains("channels is 1 in the file but 3"), "{clash}");
     }
 }

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::process::Command;
 
 use anyhow::{Context, bail};
+use clap::builder::TypedValueParser;
 use mown_nn::bench::{CASES, Throughput, measure};
 use serde::Deserialize;
 
@@ -16,9 +17,9 @@ const TORCH_SCRIPT: &str = include_str!("../../../../bench/pytorch_nn.py");
 pub struct BenchArgs {
     /// What to benchmark: nn, serve (the HTTP API under load, see docs/http-api.md).
     pub what: String,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
     pub batch: usize,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
     pub iters: usize,
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,

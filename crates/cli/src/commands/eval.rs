@@ -38,6 +38,14 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     if test.is_empty() {
         anyhow::bail!("dataset {} is empty", test.name);
     }
+    if test.num_classes != model.num_classes() {
+        anyhow::bail!(
+            "{} has {} classes, the model {}: its accuracy there would mean nothing",
+            test.name,
+            test.num_classes,
+            model.num_classes()
+        );
+    }
     let started = std::time::Instant::now();
     let ours = Answers::of(&model, test.images())?;
     println!(

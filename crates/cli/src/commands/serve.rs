@@ -65,7 +65,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         level,
         tokens,
         max_batch: a.max_batch,
-        max_batch_delay: Duration::from_secs_f64(a.max_batch_delay_ms.max(0.0) / 1e3),
+        max_batch_delay: batch_delay(a.max_batch_delay_ms)?,
         max_body_bytes: a.max_body_bytes,
         max_images_per_request: a.max_images_per_request,
         client_budget: a.client_budget,
@@ -89,4 +89,13 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         let _ = out.flush();
     })
     .with_context(|| format!("serving on {}:{}", a.host, a.port))
+}
+
+/// The longest a request may wait for others to share its batch. A minute is far past any use
+/// (the point is milliseconds), and it keeps `Instant + delay` from overflowing in the batcher.
+fn batch_delay(ms: f64) -> anyhow::Result<Duration> {
+    if !(ms.is_finite() && (0.0..=60_000.0).contains(&ms)) {
+        anyhow::bail!("--max-batch-delay-ms must be between 0 and 60000, got {ms}");
+    }
+    Ok(Duration::from_secs_f64(ms / 1e3))
 }

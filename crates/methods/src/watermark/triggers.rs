@@ -105,6 +105,13 @@ pub fn select_triggers(
                     model.num_classes()
                 )));
             }
+            if model.input_shape() != subset.shape {
+                return Err(MethodError::BadParameter(format!(
+                    "the clean model takes {:?} images, the data are {:?}",
+                    model.input_shape(),
+                    subset.shape
+                )));
+            }
             let logits = model.logits(subset.images())?;
             logits
                 .chunks(classes)
@@ -170,6 +177,14 @@ mod tests {
         assert!(select_triggers(&p, 0, LabelRule::Random, None, 1).is_err());
         assert!(select_triggers(&p, 61, LabelRule::Random, None, 1).unwrap_err().to_string().contains("61"));
         assert!(select_triggers(&p, 5, LabelRule::LeastLikely, None, 1).unwrap_err().to_string().contains("clean"));
+        // A clean model for other images: a named mismatch, not labels read from the wrong rows.
+        let shape = ImageShape { channels: 1, height: 4, width: 4 };
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let spec = mown_nn::ModelSpec::new(mown_nn::Arch::Mlp, shape, 3).unwrap();
+        let meta = mown_nn::ModelMeta::new(spec, mown_data::Normalization::identity(1), names).unwrap();
+        let other = Model::init(meta, &mown_nn::burn::prelude::Device::flex(), 1);
+        let err = select_triggers(&p, 5, LabelRule::LeastLikely, Some(&other), 1).unwrap_err().to_string();
+        assert!(err.contains("clean model takes"), "{err}");
         assert!("sideways".parse::<LabelRule>().is_err());
         assert_eq!("least".parse::<LabelRule>().unwrap(), LabelRule::LeastLikely);
         // Any accepted spelling prints back as the one short name (cache keys use it).
