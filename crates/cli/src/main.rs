@@ -59,8 +59,9 @@ enum Command {
 
 /// `mown ... | head` should end quietly when the reader goes away, as any Unix tool does. Rust
 /// starts with SIGPIPE ignored, so a write to the closed pipe fails and `println!` panics with
-/// "failed printing to stdout". The server keeps SIGPIPE ignored: a client that hangs up must not
-/// take it down (its sockets use MSG_NOSIGNAL anyway; this is belt and braces).
+/// "failed printing to stdout". `serve` and `bench` (whose `bench serve` runs the same server in
+/// process) keep SIGPIPE ignored: hyper's vectored socket writes can raise it when a client has
+/// hung up, and that must fail one request, not kill the server.
 #[cfg(unix)]
 fn die_quietly_on_closed_stdout() {
     // SAFETY: called once at the start of main, before any thread exists; SIG_DFL is a valid
@@ -73,7 +74,7 @@ fn die_quietly_on_closed_stdout() {
 fn main() {
     let cli = Cli::parse();
     #[cfg(unix)]
-    if !matches!(cli.command, Command::Serve(_)) {
+    if !matches!(cli.command, Command::Serve(_) | Command::Bench(_)) {
         die_quietly_on_closed_stdout();
     }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

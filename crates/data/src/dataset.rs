@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::DataError;
 use crate::transform::Normalization;
 
+/// Below this per-channel std (pixels in [0, 1]) a channel counts as constant.
+pub const CONSTANT_CHANNEL_STD: f64 = 1e-6;
+
 /// Channels, height and width of one image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ImageShape {
@@ -163,7 +166,8 @@ impl Dataset {
 
     /// Per-channel mean and (population) standard deviation over the whole
     /// set, accumulated in f64 so 60k images do not lose precision. A
-    /// constant channel gets std 1 so normalising it stays well defined.
+    /// constant channel (std below [`CONSTANT_CHANNEL_STD`]) gets std 1 so normalising it stays
+    /// well defined.
     pub fn channel_stats(&self) -> Normalization {
         let c = self.shape.channels;
         let plane = self.shape.height * self.shape.width;
@@ -184,7 +188,10 @@ impl Dataset {
             let var = (sum_sq[ch] / count - m * m).max(0.0);
             let s = var.sqrt();
             mean.push(m as f32);
-            std.push(if s as f32 >= crate::transform::MIN_STD { s as f32 } else { 1.0 });
+            // A channel varying by less than 1e-6 is constant up to rounding (a constant 0.3 is not
+            // exact in binary and leaves a tiny nonzero variance): dividing by it would blow the
+            // noise up.
+            std.push(if s >= CONSTANT_CHANNEL_STD { s as f32 } else { 1.0 });
         }
         Normalization { mean, std }
     }
@@ -277,5 +284,12 @@ pub(crate) mod tests {
         let st = d.channel_stats();
         assert!((st.mean[0] - 0.5).abs() < 1e-6 && (st.std[0] - 0.5).abs() < 1e-6);
         assert!((st.mean[1] - 0.5).abs() < 1e-6 && st.std[1] == 1.0);
+        // 0.3 is not exact in binary: its rounding must not pass for variation.
+        let px: Vec<f32> = (0..300).map(|i| if i % 3 == 0 { 0.3 } else { 0.7 + (i % 7) as f32 * 0.01 }).collect();
+        let d = Dataset::new("r", ImageShape::new(3, 10, 10), 1, vec!["a".into()], px.clone(), vec![0]).unwrap();
+        let px: Vec<f32> = px.iter().map(|_| 0.3).collect();
+        let flat = Dataset::new("c", ImageShape::new(3, 10, 10), 1, vec!["a".into()], px, vec![0]).unwrap();
+        assert!(d.channel_stats().std.iter().all(|&s| s > 0.01 && s < 1.0));
+        assert_eq!(flat.channel_stats().std, vec![1.0; 3]);
     }
 }

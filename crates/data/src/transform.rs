@@ -66,7 +66,8 @@ impl Normalization {
             let what = "normalisation mean".into();
             return Err(DataError::NonFinite { what, index });
         }
-        // Below MIN_STD, 1/std overflows or nearly so and every normalised pixel is infinite.
+        // Below MIN_STD, normalised pixels of [0, 1] images pass 1e12 and overflow in the network
+        // (1e-40 makes 1/std infinite outright).
         if let Some(i) = self.std.iter().position(|s| !(s.is_finite() && *s >= MIN_STD)) {
             return Err(DataError::InvalidArgument(format!(
                 "normalisation std[{i}] = {} must be finite and >= {MIN_STD:e}",

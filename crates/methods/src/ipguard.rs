@@ -173,9 +173,17 @@ fn batch_loss(logits: Tensor<2>, i: &[usize], j: &[usize], k: f64) -> Tensor<1> 
     (first + second).sum()
 }
 
-/// Start points: random training examples (T) or uniform noise (R), drawn with `rng`.
-pub fn start_points(seeds: &Dataset, n: usize, init: Init, rng: &mut StdRng) -> Result<Vec<f32>, MethodError> {
-    let numel = seeds.shape.numel();
+/// Start points of the owner's input `shape`: random training examples (T) or uniform noise
+/// (R), drawn with `rng`.
+pub fn start_points(
+    seeds: &Dataset,
+    shape: ImageShape,
+    n: usize,
+    init: Init,
+    rng: &mut StdRng,
+) -> Result<Vec<f32>, MethodError> {
+    check_seed_shape(seeds, shape, init)?;
+    let numel = shape.numel();
     match init {
         Init::Random => Ok((0..n * numel).map(|_| rng.random::<f32>()).collect()),
         Init::Train => {
@@ -193,7 +201,7 @@ pub fn start_points(seeds: &Dataset, n: usize, init: Init, rng: &mut StdRng) -> 
 
 /// Start points drawn from training examples must have the owner's input shape: pixels of another
 /// shape would be cut into the wrong number of images and silently fingerprint garbage.
-pub(crate) fn check_seed_shape(seeds: &Dataset, shape: ImageShape, init: Init) -> Result<(), MethodError> {
+fn check_seed_shape(seeds: &Dataset, shape: ImageShape, init: Init) -> Result<(), MethodError> {
     if init == Init::Train && seeds.shape != shape {
         return Err(MethodError::Mismatch(format!("seed images are {:?}, the owner takes {:?}", seeds.shape, shape)));
     }
@@ -202,10 +210,17 @@ pub(crate) fn check_seed_shape(seeds: &Dataset, shape: ImageShape, init: Init) -
 
 /// Like [`start_points`], but distinct training examples (drawn without replacement), for
 /// screening.
-fn distinct_start_points(seeds: &Dataset, n: usize, init: Init, rng: &mut StdRng) -> Result<Vec<f32>, MethodError> {
+fn distinct_start_points(
+    seeds: &Dataset,
+    shape: ImageShape,
+    n: usize,
+    init: Init,
+    rng: &mut StdRng,
+) -> Result<Vec<f32>, MethodError> {
     if init == Init::Random {
-        return start_points(seeds, n, init, rng);
+        return start_points(seeds, shape, n, init, rng);
     }
+    check_seed_shape(seeds, shape, init)?;
     if n > seeds.len() {
         return Err(MethodError::BadParameter(format!(
             "screen ({n}) exceeds the {} seed images it draws from without replacement",
@@ -293,16 +308,15 @@ impl IpGuard {
         let p = &self.0;
         p.validate()?;
         let shape = owner.input_shape();
-        check_seed_shape(seeds, shape, p.init)?;
         let classes = owner.num_classes();
         let mut rng = StdRng::seed_from_u64(p.seed);
         let total = p.candidates.max(p.n);
         let numel = shape.numel();
         let drawn = p.screen.max(total);
         let mut x = if drawn > total {
-            distinct_start_points(seeds, drawn, p.init, &mut rng)?
+            distinct_start_points(seeds, shape, drawn, p.init, &mut rng)?
         } else {
-            start_points(seeds, drawn, p.init, &mut rng)?
+            start_points(seeds, shape, drawn, p.init, &mut rng)?
         };
         let start_logits = owner.logits(&x)?;
         let (mut i, mut j) = label_pairs(&start_logits, classes, p.target, &mut rng);

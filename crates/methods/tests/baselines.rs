@@ -47,9 +47,12 @@ fn baselines_stay_in_their_budgets_and_reach_their_targets() {
     assert_eq!(random.method, "random");
     assert_eq!(random.labels, owner.predict(&random.points).unwrap());
 
-    // Seed images of another shape (8x8 digits cut as 4x4 images would divide evenly) are a
-    // named mismatch, not points made of pixel rows of the wrong images.
-    let small = seeds.resized(mown_data::ImageShape { channels: 1, height: 4, width: 4 }).unwrap();
-    let err = Baseline(params(BaselineKind::Fgsm { eps: 0.1 })).generate(&owner, &small).unwrap_err();
+    // Seed images of another shape are a named mismatch, not points cut from the wrong pixels:
+    // 30 seeds of 16x16 would have divided evenly into 120 of the owner's 8x8 images.
+    let large = seeds.resized(mown_data::ImageShape { channels: 1, height: 16, width: 16 }).unwrap();
+    let err = Baseline(params(BaselineKind::Fgsm { eps: 0.1 })).generate(&owner, &large).unwrap_err();
     assert!(err.to_string().contains("seed images"), "{err}");
+    // Random points take the owner's shape whatever the seed images are.
+    let random = Baseline(params(BaselineKind::Random)).generate(&owner, &large).unwrap();
+    assert_eq!(random.points.len(), 30 * 64);
 }

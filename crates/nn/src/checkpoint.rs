@@ -1,7 +1,8 @@
 //! Per-epoch checkpoints, so that an interrupted multi-hour training resumes where it stopped.
 //! A checkpoint is only reused when its recorded configuration, model (architecture, input,
-//! classes, normalisation) and training data equal the current ones: resuming Fashion-MNIST
-//! weights on MNIST would otherwise pass silently, since the tensor shapes agree.
+//! classes, normalisation) and training data (name, size, image shape) equal the current ones:
+//! resuming Fashion-MNIST weights on MNIST would otherwise pass silently, since the tensor
+//! shapes agree.
 
 use std::path::PathBuf;
 
@@ -77,6 +78,13 @@ impl Checkpoint {
             return Ok(None);
         };
         let state: State = serde_json::from_slice(&bytes).map_err(|e| self.corrupt(e.to_string()))?;
+        if state.model.is_empty() {
+            tracing::warn!(
+                dir = %self.dir.display(),
+                "checkpoint written by an older mown that did not record its model and data; starting afresh"
+            );
+            return Ok(None);
+        }
         if state.config != self.config || state.model != model_identity(model) || state.data != self.data {
             tracing::warn!(
                 dir = %self.dir.display(),

@@ -296,9 +296,14 @@ pub fn train_with(
         let seconds = t0.elapsed().as_secs_f64();
         // Training accuracy in evaluation mode on a fixed sample keeps the epoch cheap.
         let sample = data.subset(&(0..data.len().min(2000)).collect::<Vec<_>>(), "")?;
-        correct += (model.accuracy(&sample)? * sample.len() as f64).round() as usize;
+        // NaN weights from the epoch's last step show up here first: report them as divergence.
+        let diverged = |e: NnError| match e {
+            NnError::NonFiniteOutput { .. } => NnError::Diverged { epoch: epoch + 1, batch: steps, loss: f32::NAN },
+            other => other,
+        };
+        correct += (model.accuracy(&sample).map_err(diverged)? * sample.len() as f64).round() as usize;
         let test_accuracy = match test {
-            Some(t) => Some(model.accuracy(t)?),
+            Some(t) => Some(model.accuracy(t).map_err(diverged)?),
             None => None,
         };
         report.epochs.push(EpochStats {

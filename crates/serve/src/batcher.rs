@@ -102,17 +102,16 @@ fn worker(model: Model, rx: Receiver<Job>, max_batch: usize, max_delay: Duration
         if jobs.is_empty() {
             continue;
         }
+        let total: usize = jobs.iter().map(|j| j.n).sum();
+        counters.calls.fetch_add(1, Ordering::Relaxed);
+        counters.images.fetch_add(total as u64, Ordering::Relaxed);
         let images: Vec<f32> = if jobs.len() == 1 {
             std::mem::take(&mut jobs[0].images)
         } else {
             jobs.iter().flat_map(|j| j.images.iter().copied()).collect()
         };
-        let total: usize = jobs.iter().map(|j| j.n).sum();
-        counters.calls.fetch_add(1, Ordering::Relaxed);
-        counters.images.fetch_add(total as u64, Ordering::Relaxed);
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.probabilities(&images)));
-        match result {
-            Ok(Ok(probs)) if probs.len() == total * classes => {
+        match infer(&model, &images, total, classes) {
+            Ok(probs) => {
                 let mut rest = probs.as_slice();
                 for job in jobs {
                     let (mine, tail) = rest.split_at(job.n * classes);
@@ -120,13 +119,14 @@ fn worker(model: Model, rx: Receiver<Job>, max_batch: usize, max_delay: Duration
                     let _ = job.reply.send(Ok(mine.to_vec()));
                 }
             }
-            other => {
-                let reason = match other {
-                    Ok(Ok(p)) => format!("model returned {} values for {total} images", p.len()),
-                    Ok(Err(e)) => format!("inference failed: {e}"),
-                    Err(_) => "inference panicked".to_string(),
-                };
-                tracing::error!("{reason}");
+            // One client's images (say, huge pixels under --any-range, which overflow the
+            // logits) must not fail the other requests batched with them: run each alone.
+            Err(_) if jobs.len() > 1 => {
+                for job in jobs {
+                    let _ = job.reply.send(infer(&model, &job.images, job.n, classes));
+                }
+            }
+            Err(reason) => {
                 for job in jobs {
                     let _ = job.reply.send(Err(reason.clone()));
                 }
@@ -134,4 +134,17 @@ fn worker(model: Model, rx: Receiver<Job>, max_batch: usize, max_delay: Duration
         }
     }
     tracing::debug!("inference thread stopped");
+}
+
+/// Probabilities for `n` images, or why there are none (logged).
+fn infer(model: &Model, images: &[f32], n: usize, classes: usize) -> Result<Vec<f32>, String> {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.probabilities(images)));
+    let reason = match result {
+        Ok(Ok(probs)) if probs.len() == n * classes => return Ok(probs),
+        Ok(Ok(p)) => format!("model returned {} values for {n} images", p.len()),
+        Ok(Err(e)) => format!("inference failed: {e}"),
+        Err(_) => "inference panicked".to_string(),
+    };
+    tracing::error!("{reason}");
+    Err(reason)
 }

@@ -225,3 +225,27 @@ fn queries_are_split_paced_and_reassembled_in_order() {
     assert!(t0.elapsed() >= std::time::Duration::from_millis(170), "{:?}", t0.elapsed());
     assert_eq!(server.stats().clients[0].requests, 8);
 }
+
+/// Under `--any-range`, one client's huge pixels overflow the logits; a request batched with
+/// them must still get its answer, and the bad one a 500 naming the problem.
+#[test]
+fn a_bad_request_does_not_fail_the_requests_batched_with_it() {
+    let server = start(ServeConfig {
+        pixel_range: None,
+        max_batch_delay: std::time::Duration::from_millis(500),
+        ..ServeConfig::default()
+    });
+    let url = server.url();
+    let huge = std::thread::spawn(move || {
+        let body = inputs_json(2, 64, "3e38");
+        let mut r = agent().post(&format!("{url}/v1/predict")).send(&body).unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let (status, body, _) = call(&server, "/v1/predict", None, Some(&inputs_json(3, 64, "0.5")));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["labels"].as_array().map(Vec::len), Some(3), "{body}");
+    let (status, text) = huge.join().unwrap();
+    assert_eq!(status, 500, "{text}");
+    assert!(text.contains("NaN or infinite"), "{text}");
+}

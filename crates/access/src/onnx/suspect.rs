@@ -29,8 +29,9 @@ pub struct OnnxModel {
     used: usize,
 }
 
-/// The largest batch size a file may fix: every query is padded up to it.
-const MAX_FIXED_BATCH: usize = 4096;
+/// The most pixel values a file's fixed batch may hold (1 GiB of f32): every query, the test run
+/// on one blank image included, is padded up to that batch.
+const MAX_BATCH_VALUES: usize = 1 << 28;
 
 impl OnnxModel {
     /// Parses `path`, fixes the input to `[N, C, H, W]` f32 and checks the output is `[N, classes]`
@@ -68,11 +69,13 @@ impl OnnxModel {
         let shape = input_shape(path, [dim(1), dim(2), dim(3)], opts.input_shape)?;
         let fixed_batch = dim(0).filter(|&b| b > 0);
         if let Some(b) = fixed_batch
-            && b > MAX_FIXED_BATCH
+            && b.saturating_mul(shape.numel()) > MAX_BATCH_VALUES
         {
             return Err(file_error(
                 path,
-                format!("fixes the batch size at {b}; more than {MAX_FIXED_BATCH} is implausible"),
+                format!(
+                    "fixes the batch size at {b} images of {shape:?}: every query would be padded to more than {MAX_BATCH_VALUES} values"
+                ),
             ));
         }
 

@@ -38,20 +38,26 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     if test.is_empty() {
         anyhow::bail!("dataset {} is empty", test.name);
     }
-    if test.num_classes != model.num_classes() {
+    // Another task's images (other classes) still serve `--against`, which compares the two
+    // models' answers; an accuracy against labels of other classes would mean nothing.
+    let same_task = test.num_classes == model.num_classes();
+    if !same_task && a.against.is_none() {
         anyhow::bail!(
-            "{} has {} classes, the model {}: its accuracy there would mean nothing",
+            "{} has {} classes, the model {}: its accuracy there would mean nothing (--against compares two models on such images)",
             test.name,
             test.num_classes,
             model.num_classes()
         );
     }
+    let accuracy = |answers: &Answers| {
+        if same_task { format!("{:.4}", answers.accuracy(test.labels())) } else { "n/a (other classes)".to_string() }
+    };
     let started = std::time::Instant::now();
     let ours = Answers::of(&model, test.images())?;
     println!(
-        "{}: accuracy {:.4} on {} ({} images, {:.2}s)",
+        "{}: accuracy {} on {} ({} images, {:.2}s)",
         a.model.display(),
-        ours.accuracy(test.labels()),
+        accuracy(&ours),
         test.name,
         test.len(),
         started.elapsed().as_secs_f64()
@@ -72,9 +78,9 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         let theirs = Answers::of(&other, test.images())?;
         let agree = ours.labels.iter().zip(&theirs.labels).filter(|(x, y)| x == y).count();
         println!(
-            "against {}: accuracy {:.4}, label agreement {:.4} ({agree} of {})",
+            "against {}: accuracy {}, label agreement {:.4} ({agree} of {})",
             other_path.display(),
-            theirs.accuracy(test.labels()),
+            accuracy(&theirs),
             agree as f64 / test.len() as f64,
             test.len()
         );

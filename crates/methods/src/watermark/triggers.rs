@@ -178,7 +178,8 @@ mod tests {
         assert!(select_triggers(&p, 61, LabelRule::Random, None, 1).unwrap_err().to_string().contains("61"));
         assert!(select_triggers(&p, 5, LabelRule::LeastLikely, None, 1).unwrap_err().to_string().contains("clean"));
         // A clean model for other images: a named mismatch, not labels read from the wrong rows.
-        let shape = ImageShape { channels: 1, height: 4, width: 4 };
+        // 5 triggers of 2x2 would divide evenly into 10 of its 1x2 images.
+        let shape = ImageShape { channels: 1, height: 1, width: 2 };
         let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let spec = mown_nn::ModelSpec::new(mown_nn::Arch::Mlp, shape, 3).unwrap();
         let meta = mown_nn::ModelMeta::new(spec, mown_data::Normalization::identity(1), names).unwrap();
