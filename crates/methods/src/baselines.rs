@@ -87,7 +87,7 @@ impl Fingerprinter for Baseline {
         let classes = owner.num_classes();
         let mut rng = StdRng::seed_from_u64(p.seed);
         let init = if p.kind == BaselineKind::Random { Init::Random } else { p.init };
-        let x0 = start_points(seeds, shape, p.n, init, &mut rng)?;
+        let x0 = start_points(seeds, shape, p.n, init, false, &mut rng)?;
         let (_, j) = label_pairs(&owner.logits(&x0)?, classes, p.target, &mut rng);
         let mut x = x0.clone();
         let mut iterations = 0usize;

@@ -174,61 +174,39 @@ fn batch_loss(logits: Tensor<2>, i: &[usize], j: &[usize], k: f64) -> Tensor<1> 
 }
 
 /// Start points of the owner's input `shape`: random training examples (T) or uniform noise
-/// (R), drawn with `rng`.
+/// (R), drawn with `rng`. `distinct` draws training examples without replacement (screening
+/// ranks them, and copies of one image would crowd the ranking).
 pub fn start_points(
     seeds: &Dataset,
     shape: ImageShape,
     n: usize,
     init: Init,
-    rng: &mut StdRng,
-) -> Result<Vec<f32>, MethodError> {
-    check_seed_shape(seeds, shape, init)?;
-    let numel = shape.numel();
-    match init {
-        Init::Random => Ok((0..n * numel).map(|_| rng.random::<f32>()).collect()),
-        Init::Train => {
-            if seeds.is_empty() {
-                return Err(MethodError::BadParameter("no seed images for training-example initialisation".into()));
-            }
-            let mut out = Vec::with_capacity(n * numel);
-            for _ in 0..n {
-                out.extend_from_slice(seeds.image(rng.random_range(0..seeds.len())));
-            }
-            Ok(out)
-        }
-    }
-}
-
-/// Start points drawn from training examples must have the owner's input shape: pixels of another
-/// shape would be cut into the wrong number of images and silently fingerprint garbage.
-fn check_seed_shape(seeds: &Dataset, shape: ImageShape, init: Init) -> Result<(), MethodError> {
-    if init == Init::Train && seeds.shape != shape {
-        return Err(MethodError::Mismatch(format!("seed images are {:?}, the owner takes {:?}", seeds.shape, shape)));
-    }
-    Ok(())
-}
-
-/// Like [`start_points`], but distinct training examples (drawn without replacement), for
-/// screening.
-fn distinct_start_points(
-    seeds: &Dataset,
-    shape: ImageShape,
-    n: usize,
-    init: Init,
+    distinct: bool,
     rng: &mut StdRng,
 ) -> Result<Vec<f32>, MethodError> {
     if init == Init::Random {
-        return start_points(seeds, shape, n, init, rng);
+        return Ok((0..n * shape.numel()).map(|_| rng.random::<f32>()).collect());
     }
-    check_seed_shape(seeds, shape, init)?;
-    if n > seeds.len() {
-        return Err(MethodError::BadParameter(format!(
-            "screen ({n}) exceeds the {} seed images it draws from without replacement",
-            seeds.len()
-        )));
+    // Pixels of another shape would be cut into the wrong number of images and silently
+    // fingerprint garbage.
+    if seeds.shape != shape {
+        return Err(MethodError::Mismatch(format!("seed images are {:?}, the owner takes {:?}", seeds.shape, shape)));
     }
-    let mut order: Vec<usize> = (0..seeds.len()).collect();
-    let (chosen, _) = order.partial_shuffle(rng, n);
+    if seeds.is_empty() {
+        return Err(MethodError::BadParameter("no seed images for training-example initialisation".into()));
+    }
+    let chosen: Vec<usize> = if distinct {
+        if n > seeds.len() {
+            return Err(MethodError::BadParameter(format!(
+                "screen ({n}) exceeds the {} seed images it draws from without replacement",
+                seeds.len()
+            )));
+        }
+        let mut order: Vec<usize> = (0..seeds.len()).collect();
+        order.partial_shuffle(rng, n).0.to_vec()
+    } else {
+        (0..n).map(|_| rng.random_range(0..seeds.len())).collect()
+    };
     Ok(chosen.iter().flat_map(|&i| seeds.image(i).iter().copied()).collect())
 }
 
@@ -314,9 +292,9 @@ impl IpGuard {
         let numel = shape.numel();
         let drawn = p.screen.max(total);
         let mut x = if drawn > total {
-            distinct_start_points(seeds, shape, drawn, p.init, &mut rng)?
+            start_points(seeds, shape, drawn, p.init, true, &mut rng)?
         } else {
-            start_points(seeds, shape, drawn, p.init, &mut rng)?
+            start_points(seeds, shape, drawn, p.init, false, &mut rng)?
         };
         let start_logits = owner.logits(&x)?;
         let (mut i, mut j) = label_pairs(&start_logits, classes, p.target, &mut rng);
