@@ -33,6 +33,12 @@ impl ImageShape {
     pub const fn numel(&self) -> usize {
         self.channels * self.height * self.width
     }
+
+    /// More than 64 channels or 1024 pixels a side: no image classifier mown handles, so a model
+    /// file or ONNX file claiming it is refused before anything that size is allocated.
+    pub const fn is_implausibly_large(&self) -> bool {
+        self.channels > 64 || self.height > 1024 || self.width > 1024
+    }
 }
 
 impl std::fmt::Display for ImageShape {

@@ -130,7 +130,7 @@ impl ModelSpec {
         if self.num_classes < 2 {
             return Err(NnError::BadSpec(format!("a classifier needs at least 2 classes, got {}", self.num_classes)));
         }
-        if s.channels > 64 || s.height > 1024 || s.width > 1024 {
+        if s.is_implausibly_large() {
             return Err(NnError::BadSpec(format!("input shape {s:?} is implausibly large")));
         }
         Ok(())

@@ -209,9 +209,9 @@ fn input_shape(path: &Path, file: [Option<usize>; 3], given: Option<ImageShape>)
     if shape.numel() == 0 {
         return Err(file_error(path, format!("input shape {shape:?} has a zero dimension")));
     }
-    // The limits of mown's own model files (`ModelSpec::validate`): a file from the other side
-    // of a dispute must not make us allocate gigabytes for its test run.
-    if shape.channels > 64 || shape.height > 1024 || shape.width > 1024 {
+    // The limits of mown's own model files: a file from the other side of a dispute must not make
+    // us allocate gigabytes for its test run.
+    if shape.is_implausibly_large() {
         return Err(file_error(path, format!("input shape {shape:?} is implausibly large for an image classifier")));
     }
     Ok(shape)
