@@ -65,7 +65,6 @@ impl Builder {
     /// fall back to an owner's recorded dataset load the same files.
     pub fn dataset(&mut self, name: &str) -> Result<(Arc<Dataset>, Arc<Dataset>), AttackError> {
         let (name, source): (String, DataSource) = match canonical_data(name) {
-            Ok(short) if short == "fmnist" => (short, "fashion-mnist".parse()?),
             Ok(short) => {
                 let source = short.parse()?;
                 (short, source)
@@ -251,7 +250,7 @@ impl Builder {
                 let dcfg = TrainConfig { lr: base.lr * 0.2, ..cfg(*epochs) };
                 (crate::distill::distill(parent, &data.owner, *arch, *alpha, *temperature, &dcfg)?, 0)
             }
-            Step::Extract { arch, level, source, budget, epochs } => {
+            Step::Extract { arch, level, source, budget, epochs, temperature } => {
                 let shape = parent.input_shape();
                 let queries = match source {
                     QuerySource::Same => (*data.attacker).clone(),
@@ -268,6 +267,7 @@ impl Builder {
                     budget: *budget,
                     train: cfg(*epochs),
                     device: self.device.clone(),
+                    temperature: *temperature,
                 };
                 let stolen = extract(&mut victim, &queries, &ecfg)?;
                 let mut model = stolen.model;

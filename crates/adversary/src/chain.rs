@@ -68,6 +68,8 @@ pub enum Step {
         source: QuerySource,
         budget: usize,
         epochs: usize,
+        /// Temperature of the student's match (`extract::ExtractConfig::temperature`); 1 = none.
+        temperature: f64,
     },
     AdvTrain {
         method: AdvMethod,
@@ -303,7 +305,7 @@ fn parse_step(text: &str) -> Result<Step, String> {
             }
         }
         "extract" => {
-            a.only(3, &["budget", "epochs"])?;
+            a.only(3, &["budget", "epochs", "t"])?;
             let level: AccessLevel =
                 a.pos(1, "access level")?.parse().map_err(|e: mown_access::AccessError| e.to_string())?;
             let source = match a.opt_pos(2).unwrap_or("same") {
@@ -317,6 +319,7 @@ fn parse_step(text: &str) -> Result<Step, String> {
                 source,
                 budget: a.num(a.named("budget"), "budget", 10_000)?,
                 epochs: a.num(a.named("epochs"), "epochs", 10)?,
+                temperature: a.num(a.named("t"), "t", 1.0)?,
             }
         }
         "advtrain" => {
@@ -403,13 +406,18 @@ impl fmt::Display for Step {
             Step::Distill { arch, alpha, temperature, epochs } => {
                 write!(f, "distill({arch},alpha={alpha},t={temperature},epochs={epochs})")
             }
-            Step::Extract { arch, level, source, budget, epochs } => {
+            Step::Extract { arch, level, source, budget, epochs, temperature } => {
                 let src = match source {
                     QuerySource::Same => "same".to_string(),
                     QuerySource::Noise => "noise".to_string(),
                     QuerySource::Dataset(d) => d.clone(),
                 };
-                write!(f, "extract({arch},{level},{src},budget={budget},epochs={epochs})")
+                write!(f, "extract({arch},{level},{src},budget={budget},epochs={epochs}")?;
+                // Written only when set, so the names (and cache keys) of T = 1 copies stay put.
+                if *temperature != 1.0 {
+                    write!(f, ",t={temperature}")?;
+                }
+                f.write_str(")")
             }
             Step::AdvTrain { method, eps, epochs } => {
                 let m = if *method == AdvMethod::Pgd { "pgd" } else { "fgsm" };
@@ -456,6 +464,12 @@ mod tests {
             matches!(&e.steps[1], Step::Extract { level: AccessLevel::TopK(3), source: QuerySource::Dataset(d), budget: 500, .. } if d == "mnist")
         );
         assert!(e.to_string().contains("part=1/2"));
+        // An extraction temperature is named only when set, so T = 1 names stay as they were.
+        assert!(!e.to_string().contains(",t="));
+        let t: Chain = "train(arc-a,digits)-extract(arc-c,probs,same,budget=50,t=20)".parse().unwrap();
+        assert!(matches!(&t.steps[1], Step::Extract { temperature, .. } if *temperature == 20.0));
+        assert!(t.to_string().ends_with("extract(arc-c,probs,same,budget=50,epochs=10,t=20)"), "{t}");
+        assert_eq!(t.to_string().parse::<Chain>().unwrap(), t);
     }
 
     #[test]

@@ -26,6 +26,36 @@ pub struct ExtractConfig {
     pub train: TrainConfig,
     /// Where the student trains.
     pub device: Device,
+    /// Temperature of the student's match to the victim's answers; 1 = the victim's
+    /// probabilities as they are (the default and seed 004's Eq. 5 as written). Seed 004 leaves
+    /// the victim's softmax handling open (§4.2 of its summary). A thief with full probability
+    /// vectors can recover the logits up to a constant (ln p), so at T > 1 it matches
+    /// softmax(ln p / T) with T²·CE(softmax(z / T), ·), as distillation does: the off-top
+    /// classes, nearly zero on in-distribution queries at T = 1, then carry the victim's
+    /// "dark knowledge". Needs probability answers. At T > 1 the student trains at
+    /// [`SOFT_MATCH_LR_FACTOR`] times `train.lr`.
+    pub temperature: f64,
+}
+
+/// At T > 1 the T²-scaled match is about an L2 match of logits, as steep as distillation's soft
+/// term, so the student trains at distillation's 1/5 of the from-scratch rate (`build::Builder`).
+pub const SOFT_MATCH_LR_FACTOR: f64 = 0.2;
+
+/// Floor of a returned probability before its logarithm (an f32 softmax underflows to 0 once
+/// a logit gap exceeds about 87).
+const MIN_PROBABILITY: f32 = 1e-30;
+
+/// The victim's answers at temperature `t`: each row of `probs` becomes softmax(ln p / t).
+pub fn soften(probs: &[f32], classes: usize, t: f64) -> Vec<f32> {
+    let mut out = Vec::with_capacity(probs.len());
+    for row in probs.chunks(classes) {
+        let z: Vec<f64> = row.iter().map(|&p| f64::from(p.max(MIN_PROBABILITY)).ln() / t).collect();
+        let top = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = z.iter().map(|v| (v - top).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        out.extend(e.iter().map(|v| (v / sum) as f32));
+    }
+    out
 }
 
 /// The stolen copy and what it cost.
@@ -38,6 +68,7 @@ pub struct Extracted {
 struct SoftTargets {
     targets: Vec<f32>,
     classes: usize,
+    temperature: f64,
 }
 
 impl Objective for SoftTargets {
@@ -50,13 +81,29 @@ impl Objective for SoftTargets {
         let k = self.classes;
         let rows: Vec<f32> = indices.iter().flat_map(|&i| self.targets[i * k..(i + 1) * k].iter().copied()).collect();
         let targets = Tensor::<1>::from_floats(rows.as_slice(), &device).reshape([indices.len(), k]);
-        mown_nn::loss::soft_cross_entropy(model.forward(images), targets)
+        let t = self.temperature;
+        if t == 1.0 {
+            return mown_nn::loss::soft_cross_entropy(model.forward(images), targets);
+        }
+        // T² keeps the gradient's scale independent of T (Hinton et al.; seed 004 Eq. 7).
+        mown_nn::loss::soft_cross_entropy(model.forward(images).div_scalar(t), targets).mul_scalar(t * t)
     }
 }
 
 /// Steals a copy of `victim` by querying it on (up to `cfg.budget` of) `queries` — whose own
 /// labels are ignored — and training a fresh `cfg.student` on the answers.
 pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConfig) -> Result<Extracted, AttackError> {
+    let t = cfg.temperature;
+    if !(t.is_finite() && t > 0.0) {
+        return Err(AttackError::BadParameter(format!("extraction temperature {t} must be positive")));
+    }
+    if t != 1.0 && cfg.level != AccessLevel::Probabilities {
+        return Err(AttackError::BadParameter(format!(
+            "extraction temperature {t} needs probability answers (it reads the victim's logits from \
+             log-probabilities), not {}",
+            cfg.level
+        )));
+    }
     let shape = victim.input_shape();
     if queries.shape != shape {
         return Err(AttackError::BadParameter(format!(
@@ -94,13 +141,19 @@ pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConf
         targets.extend(answer.soft_labels(classes));
     }
     let labels = mown_nn::model::argmax_rows(&targets, classes);
+    let targets = if t == 1.0 { targets } else { soften(&targets, classes, t) };
     let names: Vec<String> = (0..classes).map(|c| c.to_string()).collect();
     let (images, _) = chosen.into_parts();
     let labelled = Dataset::new(format!("{}/answers", queries.name), shape, classes, names, images, labels)?;
     let spec = ModelSpec::new(cfg.student, shape, classes)?;
     let student = Model::init(ModelMeta::for_dataset(spec, &labelled)?, &cfg.device, cfg.train.seed);
-    let mut objective = SoftTargets { targets, classes };
-    let (model, _) = train_with(student, &labelled, None, &cfg.train, &mut objective)?;
+    let mut objective = SoftTargets { targets, classes, temperature: t };
+    let train = if t == 1.0 {
+        cfg.train.clone()
+    } else {
+        TrainConfig { lr: cfg.train.lr * SOFT_MATCH_LR_FACTOR, ..cfg.train.clone() }
+    };
+    let (model, _) = train_with(student, &labelled, None, &train, &mut objective)?;
     Ok(Extracted { model, queries_used: n })
 }
 
@@ -109,4 +162,26 @@ pub fn noise_queries(shape: ImageShape, n: usize, seed: u64) -> Result<Dataset, 
     let mut rng = StdRng::seed_from_u64(seed);
     let images: Vec<f32> = (0..n * shape.numel()).map(|_| rng.random::<f32>()).collect();
     Ok(Dataset::new("noise", shape, 1, vec!["noise".into()], images, vec![0; n])?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softening_keeps_the_order_and_divides_log_ratios_by_t() {
+        let p = [0.97f32, 0.02, 0.01, 0.0];
+        let same = soften(&p, 4, 1.0);
+        for (a, b) in same.iter().zip(&p[..3]) {
+            assert!((a - b).abs() < 1e-6, "{same:?}");
+        }
+        let q = soften(&p, 4, 20.0);
+        assert!((q.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert!(q[0] > q[1] && q[1] > q[2] && q[2] > q[3], "{q:?}");
+        assert!(q[1] > 0.2, "the off-top classes gain mass at T = 20: {q:?}");
+        let ratio = (f64::from(q[0]) / f64::from(q[1])).ln();
+        assert!((ratio - (0.97f64 / 0.02).ln() / 20.0).abs() < 1e-4, "{ratio}");
+        // A probability that underflowed to 0 is floored, not a NaN.
+        assert!(q[3].is_finite() && q[3] > 0.0);
+    }
 }

@@ -30,8 +30,14 @@ fn stolen_copies_agree_with_the_victim_far_more_than_an_independent_model() {
         .build(&victim_chain.then(&Chain::parse_attack("extract(arc-c,probs,same,budget=700,epochs=20)").unwrap()))
         .unwrap();
     let distilled = b.build(&victim_chain.then(&Chain::parse_attack("distill(arc-c,epochs=30)").unwrap())).unwrap();
+    // The same extraction matching the victim's log-probabilities at T = 20.
+    let tempered = b
+        .build(&victim_chain.then(&Chain::parse_attack("extract(arc-c,probs,same,budget=700,epochs=20,t=20)").unwrap()))
+        .unwrap();
     let (fi, fe, fd) = (agree(&independent), agree(&extracted.model), agree(&distilled.model));
-    eprintln!("fidelity: independent {fi}, extracted {fe}, distilled {fd}");
+    let ft = agree(&tempered.model);
+    eprintln!("fidelity: independent {fi}, extracted {fe}, at T = 20 {ft}, distilled {fd}");
+    assert!(ft > 0.9 && 1.0 - ft < 0.6 * (1.0 - fi), "extracted at T = 20 {ft} vs independent {fi}");
     assert!(extracted.queries_used <= 700, "{}", extracted.queries_used);
     assert!(fe > 0.9 && fd > 0.9, "extracted {fe}, distilled {fd}");
     assert!(1.0 - fe < 0.6 * (1.0 - fi), "extracted {fe} vs independent {fi}");
@@ -50,6 +56,7 @@ fn extraction_never_exceeds_its_budget_and_stops_at_the_victims() {
         budget: 300,
         train: TrainConfig { epochs: 1, ..base() },
         device: Device::flex(),
+        temperature: 1.0,
     };
     let mut api = LocalModel::new(victim.clone(), AccessLevel::Labels, Some(10_000));
     let stolen = extract(&mut api, &data.attacker, &cfg).unwrap();
@@ -62,10 +69,17 @@ fn extraction_never_exceeds_its_budget_and_stops_at_the_victims() {
     assert_eq!(tight.queries_left(), Some(0));
     assert!(extract(&mut tight, &data.attacker, &cfg).is_err());
     // Asking for more than the API reveals is refused.
-    let want_probs = ExtractConfig { level: AccessLevel::Probabilities, ..cfg };
+    let want_probs = ExtractConfig { level: AccessLevel::Probabilities, ..cfg.clone() };
     let mut labels_only = LocalModel::new(victim, AccessLevel::Labels, None);
     let err = extract(&mut labels_only, &data.attacker, &want_probs).err().unwrap().to_string();
     assert!(err.contains("not available"), "{err}");
+    // A temperature reads logits from log-probabilities: refused on labels, and must be positive.
+    let hot_labels = ExtractConfig { temperature: 20.0, ..cfg.clone() };
+    let err = extract(&mut labels_only, &data.attacker, &hot_labels).err().unwrap().to_string();
+    assert!(err.contains("needs probability answers"), "{err}");
+    let frozen = ExtractConfig { temperature: 0.0, level: AccessLevel::Probabilities, ..cfg };
+    let err = extract(&mut labels_only, &data.attacker, &frozen).err().unwrap().to_string();
+    assert!(err.contains("must be positive"), "{err}");
 }
 
 #[test]

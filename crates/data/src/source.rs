@@ -22,7 +22,7 @@ pub const SPLIT_SEED: u64 = 0x5EED;
 pub const TEST_FRACTION: f64 = 0.2;
 
 /// Accepted spellings, for error messages and `--help` texts.
-pub const ACCEPTED_FORMS: &str = "digits, fashion-mnist, fashion-mnist:DIR, mnist[:DIR], \
+pub const ACCEPTED_FORMS: &str = "digits, fashion-mnist[:DIR] (or fmnist), mnist[:DIR], \
      cifar10[:DIR], cifar100[:DIR], folder:DIR, folder-gray:DIR";
 
 /// Where downloaded data lives: `$MOWN_DATA_DIR`, else `./.data` relative to
@@ -74,7 +74,8 @@ impl FromStr for DataSource {
         Ok(match kind {
             "digits" if dir.is_none() => DataSource::Digits,
             "digits" => return Err(bad("digits are built in and take no path")),
-            "fashion-mnist" => DataSource::FashionMnist { dir },
+            // `fmnist` is the name derivation chains use, so zoo models record it.
+            "fashion-mnist" | "fmnist" => DataSource::FashionMnist { dir },
             "mnist" => DataSource::Mnist { dir: or_default(dir, "mnist") },
             "cifar10" => DataSource::Cifar10 { dir: or_default(dir, "cifar10") },
             "cifar100" => DataSource::Cifar100 { dir: or_default(dir, "cifar100") },
@@ -160,6 +161,9 @@ mod tests {
         let bare: DataSource = "mnist".parse().unwrap();
         assert!(matches!(&bare, DataSource::Mnist { dir } if dir.ends_with("mnist")));
         assert_eq!(bare.to_string().parse::<DataSource>().unwrap(), bare);
+        // Zoo models record the chain name `fmnist`; `mown eval` falls back to it.
+        assert_eq!("fmnist".parse::<DataSource>().unwrap(), DataSource::FashionMnist { dir: None });
+        assert_eq!("fmnist:/f".parse::<DataSource>().unwrap(), DataSource::FashionMnist { dir: Some("/f".into()) });
     }
 
     #[test]

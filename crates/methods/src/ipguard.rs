@@ -59,6 +59,9 @@ pub fn suffix(init: Init, target: TargetRule) -> &'static str {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IpGuardParams {
     pub n: usize,
+    /// Logit margin. Seed 002 gives its values only in a figure (its Figure 6); the best k grows
+    /// with the owner's logit scale: 2 on a 4-epoch Arc A, 10-15 on a 12-epoch one, 30 on a
+    /// ResNet-20 (docs/results/ipguard-resnet20-owner.txt), so it is a parameter, default 10.
     pub k: f64,
     /// Adam rate on the input pixels ([0, 1] scale). Seed 002 §5.1.2 uses CW-L2's 0.001 on
     /// CIFAR; we default to 0.01: on the converged Fashion-MNIST zoo it gives ARUC 0.884 against
