@@ -152,9 +152,7 @@ impl Builder {
             self.trained += 1;
             from_cache = false;
             queries_used += queries;
-            model.meta.provenance.derivation = name.clone();
-            model.meta.provenance.details = serde_json::json!({ "queries_used": queries, "step": step });
-            model.meta.provenance.test_accuracy = None;
+            record_provenance(&mut model, &parent, name.clone(), queries, step);
             if let Some(path) = &path {
                 io::save(&model, path)?;
             }
@@ -179,19 +177,25 @@ impl Builder {
                 from_cache: true,
             });
         }
-        let (mut model, queries_used) = match chain.parent() {
-            None => (self.train_root(&chain.steps[0])?, 0),
+        let last = chain.steps.last().expect("non-empty chain");
+        let (model, queries_used) = match chain.parent() {
+            None => {
+                let mut model = self.train_root(&chain.steps[0])?;
+                let p = &mut model.meta.provenance;
+                (p.derivation, p.test_accuracy) = (chain.to_string(), None);
+                p.details = serde_json::json!({ "queries_used": 0, "step": last });
+                (model, 0)
+            }
             Some(parent_chain) => {
                 let parent = self.build(&parent_chain)?.model;
                 let data = self.step_data(&chain.steps[0])?;
                 let step_seed = derive(root_seed(chain), chain.steps.len() as u64);
-                self.derive(&parent, chain.steps.last().expect("non-empty chain"), &data, step_seed)?
+                let (mut model, queries) = self.derive(&parent, last, &data, step_seed)?;
+                record_provenance(&mut model, &parent, chain.to_string(), queries, last);
+                (model, queries)
             }
         };
         self.trained += 1;
-        model.meta.provenance.derivation = chain.to_string();
-        model.meta.provenance.details = serde_json::json!({ "queries_used": queries_used, "step": chain.steps.last() });
-        model.meta.provenance.test_accuracy = None;
         if let Some(path) = self.cache_path(chain) {
             io::save(&model, &path)?;
         }
@@ -281,6 +285,19 @@ impl Builder {
             }
             Step::Quantize { .. } => (quantize_int8(parent)?, 0),
         })
+    }
+}
+
+/// Names a derived model by its chain and records the step and its victim queries. Copies trained
+/// from scratch (extraction, distillation) serve the victim's task, so they record its dataset,
+/// which `mown eval` and `fingerprint` fall back to.
+fn record_provenance(model: &mut Model, parent: &Model, derivation: String, queries: usize, step: &Step) {
+    let p = &mut model.meta.provenance;
+    p.derivation = derivation;
+    p.details = serde_json::json!({ "queries_used": queries, "step": step });
+    p.test_accuracy = None;
+    if p.dataset.is_empty() {
+        p.dataset = parent.meta.provenance.dataset.clone();
     }
 }
 

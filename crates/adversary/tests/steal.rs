@@ -39,6 +39,9 @@ fn stolen_copies_agree_with_the_victim_far_more_than_an_independent_model() {
     eprintln!("fidelity: independent {fi}, extracted {fe}, at T = 20 {ft}, distilled {fd}");
     assert!(ft > 0.9 && 1.0 - ft < 0.6 * (1.0 - fi), "extracted at T = 20 {ft} vs independent {fi}");
     assert!(extracted.queries_used <= 700, "{}", extracted.queries_used);
+    // Copies trained from scratch record the victim's task, which `mown eval` falls back to.
+    assert_eq!(extracted.model.meta.provenance.dataset, "digits");
+    assert_eq!(distilled.model.meta.provenance.dataset, "digits");
     assert!(fe > 0.9 && fd > 0.9, "extracted {fe}, distilled {fd}");
     assert!(1.0 - fe < 0.6 * (1.0 - fi), "extracted {fe} vs independent {fi}");
     assert!(1.0 - fd < 0.6 * (1.0 - fi), "distilled {fd} vs independent {fi}");
