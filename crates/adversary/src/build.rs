@@ -152,7 +152,7 @@ impl Builder {
             self.trained += 1;
             from_cache = false;
             queries_used += queries;
-            record_provenance(&mut model, &parent, name.clone(), queries, step);
+            record_provenance(&mut model, name.clone(), queries, step);
             if let Some(path) = &path {
                 io::save(&model, path)?;
             }
@@ -191,7 +191,7 @@ impl Builder {
                 let data = self.step_data(&chain.steps[0])?;
                 let step_seed = derive(root_seed(chain), chain.steps.len() as u64);
                 let (mut model, queries) = self.derive(&parent, last, &data, step_seed)?;
-                record_provenance(&mut model, &parent, chain.to_string(), queries, last);
+                record_provenance(&mut model, chain.to_string(), queries, last);
                 (model, queries)
             }
         };
@@ -234,7 +234,7 @@ impl Builder {
     ) -> Result<(Model, usize), AttackError> {
         let base = self.base.clone();
         let cfg = |epochs: usize| TrainConfig { epochs, seed, ..base.clone() };
-        Ok(match step {
+        let (mut model, queries) = match step {
             Step::Train { .. } => {
                 return Err(AttackError::BadParameter("train(...) can only start a chain".into()));
             }
@@ -284,21 +284,22 @@ impl Builder {
                 (crate::advtrain::adversarial_training(parent, &data.attacker, *method, *eps, &at)?, 0)
             }
             Step::Quantize { .. } => (quantize_int8(parent)?, 0),
-        })
+        };
+        // Copies trained from scratch (extraction, distillation) serve the victim's task, so
+        // they record its dataset, which `mown eval` and `fingerprint` fall back to.
+        if model.meta.provenance.dataset.is_empty() {
+            model.meta.provenance.dataset = parent.meta.provenance.dataset.clone();
+        }
+        Ok((model, queries))
     }
 }
 
-/// Names a derived model by its chain and records the step and its victim queries. Copies trained
-/// from scratch (extraction, distillation) serve the victim's task, so they record its dataset,
-/// which `mown eval` and `fingerprint` fall back to.
-fn record_provenance(model: &mut Model, parent: &Model, derivation: String, queries: usize, step: &Step) {
+/// Names a derived model by its chain and records the step and its victim queries.
+fn record_provenance(model: &mut Model, derivation: String, queries: usize, step: &Step) {
     let p = &mut model.meta.provenance;
     p.derivation = derivation;
     p.details = serde_json::json!({ "queries_used": queries, "step": step });
     p.test_accuracy = None;
-    if p.dataset.is_empty() {
-        p.dataset = parent.meta.provenance.dataset.clone();
-    }
 }
 
 /// The victim queries a cached model's last step used, as recorded when it was built.

@@ -313,13 +313,20 @@ fn parse_step(text: &str) -> Result<Step, String> {
                 "noise" => QuerySource::Noise,
                 other => QuerySource::Dataset(canonical_data(other)?),
             };
+            let temperature: f64 = a.num(a.named("t"), "t", 1.0)?;
+            if !(temperature.is_finite() && temperature >= 1.0) {
+                return Err(format!("extract: temperature t={temperature} must be a finite number >= 1"));
+            }
+            if temperature != 1.0 && level != AccessLevel::Probabilities {
+                return Err(format!("extract: t={temperature} needs probability answers (probs), not {level}"));
+            }
             Step::Extract {
                 arch: arch(a.pos(0, "student architecture")?)?,
                 level,
                 source,
                 budget: a.num(a.named("budget"), "budget", 10_000)?,
                 epochs: a.num(a.named("epochs"), "epochs", 10)?,
-                temperature: a.num(a.named("t"), "t", 1.0)?,
+                temperature,
             }
         }
         "advtrain" => {
@@ -465,7 +472,12 @@ mod tests {
         );
         assert!(e.to_string().contains("part=1/2"));
         // An extraction temperature is named only when set, so T = 1 names stay as they were.
-        assert!(!e.to_string().contains(",t="));
+        assert_eq!(
+            e.to_string(),
+            "train(arc-a,digits,seed=0,epochs=10,part=1/2)-extract(arc-c,topk:3,mnist,budget=500,epochs=10)"
+        );
+        let t1: Chain = "train(arc-a,digits)-extract(arc-c,probs,same,budget=50,t=1)".parse().unwrap();
+        assert!(t1.to_string().ends_with("extract(arc-c,probs,same,budget=50,epochs=10)"), "{t1}");
         let t: Chain = "train(arc-a,digits)-extract(arc-c,probs,same,budget=50,t=20)".parse().unwrap();
         assert!(matches!(&t.steps[1], Step::Extract { temperature, .. } if *temperature == 20.0));
         assert!(t.to_string().ends_with("extract(arc-c,probs,same,budget=50,epochs=10,t=20)"), "{t}");
@@ -491,6 +503,9 @@ mod tests {
             ("train(resnet20,fmnist,part=3/2)", "1 <= K <= N"),
             ("train(resnet20,fmnist)-extract(mlp,everything)", "access level"),
             ("train(resnet20,fmnist)-quant(4)", "8-bit"),
+            ("train(resnet20,fmnist)-extract(mlp,probs,same,t=NaN)", ">= 1"),
+            ("train(resnet20,fmnist)-extract(mlp,probs,same,t=0.5)", ">= 1"),
+            ("train(resnet20,fmnist)-extract(mlp,labels,same,t=20)", "needs probability answers"),
             ("train(resnet20,fmnist)-ftal", "parentheses"),
         ] {
             let err = text.parse::<Chain>().unwrap_err().to_string();

@@ -32,8 +32,9 @@ pub struct ExtractConfig {
     /// vectors can recover the logits up to a constant (ln p), so at T > 1 it matches
     /// softmax(ln p / T) with T²·CE(softmax(z / T), ·), as distillation does: the off-top
     /// classes, nearly zero on in-distribution queries at T = 1, then carry the victim's
-    /// "dark knowledge". Needs probability answers. At T > 1 the student trains at
-    /// [`SOFT_MATCH_LR_FACTOR`] times `train.lr`.
+    /// "dark knowledge". Needs probability answers and T >= 1 (below 1 it would sharpen the
+    /// answers, which the T² scaling and the slower rate are not made for). At T > 1 the
+    /// student trains at [`SOFT_MATCH_LR_FACTOR`] times `train.lr`.
     pub temperature: f64,
 }
 
@@ -41,9 +42,9 @@ pub struct ExtractConfig {
 /// term, so the student trains at distillation's 1/5 of the from-scratch rate (`build::Builder`).
 pub const SOFT_MATCH_LR_FACTOR: f64 = 0.2;
 
-/// Floor of a returned probability before its logarithm (an f32 softmax underflows to 0 once
-/// a logit gap exceeds about 87).
-const MIN_PROBABILITY: f32 = 1e-30;
+/// Floor of a returned probability before its logarithm: an f32 softmax underflows to 0 once a
+/// logit gap exceeds about 87, which this floor (ln = −87.3) stands in for.
+const MIN_PROBABILITY: f32 = f32::MIN_POSITIVE;
 
 /// The victim's answers at temperature `t`: each row of `probs` becomes softmax(ln p / t).
 pub fn soften(probs: &[f32], classes: usize, t: f64) -> Vec<f32> {
@@ -94,8 +95,8 @@ impl Objective for SoftTargets {
 /// labels are ignored — and training a fresh `cfg.student` on the answers.
 pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConfig) -> Result<Extracted, AttackError> {
     let t = cfg.temperature;
-    if !(t.is_finite() && t > 0.0) {
-        return Err(AttackError::BadParameter(format!("extraction temperature {t} must be positive")));
+    if !(t.is_finite() && t >= 1.0) {
+        return Err(AttackError::BadParameter(format!("extraction temperature {t} must be a finite number >= 1")));
     }
     if t != 1.0 && cfg.level != AccessLevel::Probabilities {
         return Err(AttackError::BadParameter(format!(

@@ -112,6 +112,8 @@ fn steal_from_api(a: &StealArgs, device: mown_nn::burn::prelude::Device) -> anyh
     }
     let recipe: Vec<String> = steps.iter().map(Step::to_string).collect();
     model.meta.provenance.derivation = format!("api({})-{}", victim.url(), recipe.join("-"));
+    // The copy serves the attacker's task data (`mown eval` falls back to it).
+    model.meta.provenance.dataset = data.clone();
     model.meta.provenance.details = serde_json::json!({ "queries_used": queries_used, "victim_url": victim.url() });
     let acc = if test.shape == shape && test.num_classes == model.num_classes() {
         Some(model.accuracy(&test)?)
