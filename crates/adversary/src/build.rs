@@ -14,7 +14,7 @@ use mown_nn::{Model, ModelMeta, ModelSpec, TrainConfig, io};
 use sha2::{Digest, Sha256};
 
 use crate::chain::{QuerySource, Step, canonical_data};
-use crate::extract::{ExtractConfig, extract, noise_queries};
+use crate::extract::{ExtractConfig, SOFT_MATCH_LR_FACTOR, extract, noise_queries};
 use crate::whitebox::{fine_tune, prune, prune_and_finetune, quantize_int8};
 use crate::{AttackError, Chain};
 
@@ -178,23 +178,16 @@ impl Builder {
             });
         }
         let last = chain.steps.last().expect("non-empty chain");
-        let (model, queries_used) = match chain.parent() {
-            None => {
-                let mut model = self.train_root(&chain.steps[0])?;
-                let p = &mut model.meta.provenance;
-                (p.derivation, p.test_accuracy) = (chain.to_string(), None);
-                p.details = serde_json::json!({ "queries_used": 0, "step": last });
-                (model, 0)
-            }
+        let (mut model, queries_used) = match chain.parent() {
+            None => (self.train_root(&chain.steps[0])?, 0),
             Some(parent_chain) => {
                 let parent = self.build(&parent_chain)?.model;
                 let data = self.step_data(&chain.steps[0])?;
                 let step_seed = derive(root_seed(chain), chain.steps.len() as u64);
-                let (mut model, queries) = self.derive(&parent, last, &data, step_seed)?;
-                record_provenance(&mut model, chain.to_string(), queries, last);
-                (model, queries)
+                self.derive(&parent, last, &data, step_seed)?
             }
         };
+        record_provenance(&mut model, chain.to_string(), queries_used, last);
         self.trained += 1;
         if let Some(path) = self.cache_path(chain) {
             io::save(&model, &path)?;
@@ -251,7 +244,7 @@ impl Builder {
                 // At T = 20 the soft term's logit gradient is about (z_s - z_t)/k, an L2 match of
                 // logits, much steeper than cross-entropy: a from-scratch rate diverges (measured on
                 // digits: 0.10 agreement at lr 0.05, 0.94 at 0.01), so distillation uses 1/5 of it.
-                let dcfg = TrainConfig { lr: base.lr * 0.2, ..cfg(*epochs) };
+                let dcfg = TrainConfig { lr: base.lr * SOFT_MATCH_LR_FACTOR, ..cfg(*epochs) };
                 (crate::distill::distill(parent, &data.owner, *arch, *alpha, *temperature, &dcfg)?, 0)
             }
             Step::Extract { arch, level, source, budget, epochs, temperature } => {

@@ -314,12 +314,7 @@ fn parse_step(text: &str) -> Result<Step, String> {
                 other => QuerySource::Dataset(canonical_data(other)?),
             };
             let temperature: f64 = a.num(a.named("t"), "t", 1.0)?;
-            if !(temperature.is_finite() && temperature >= 1.0) {
-                return Err(format!("extract: temperature t={temperature} must be a finite number >= 1"));
-            }
-            if temperature != 1.0 && level != AccessLevel::Probabilities {
-                return Err(format!("extract: t={temperature} needs probability answers (probs), not {level}"));
-            }
+            crate::extract::check_temperature(temperature, level).map_err(|e| format!("extract: {e}"))?;
             Step::Extract {
                 arch: arch(a.pos(0, "student architecture")?)?,
                 level,

@@ -46,6 +46,21 @@ pub const SOFT_MATCH_LR_FACTOR: f64 = 0.2;
 /// logit gap exceeds about 87, which this floor (ln = −87.3) stands in for.
 const MIN_PROBABILITY: f32 = f32::MIN_POSITIVE;
 
+/// Why an extraction temperature `t` cannot be used with `level` answers, if it cannot: the
+/// chain parser and [`extract`] both ask, so a bad recipe fails before its victim is built.
+pub fn check_temperature(t: f64, level: AccessLevel) -> Result<(), String> {
+    if !(t.is_finite() && t >= 1.0) {
+        return Err(format!("extraction temperature t={t} must be a finite number >= 1"));
+    }
+    if t != 1.0 && level != AccessLevel::Probabilities {
+        return Err(format!(
+            "extraction temperature t={t} needs probability answers (probs; it reads the victim's logits \
+             from log-probabilities), not {level}"
+        ));
+    }
+    Ok(())
+}
+
 /// The victim's answers at temperature `t`: each row of `probs` becomes softmax(ln p / t).
 pub fn soften(probs: &[f32], classes: usize, t: f64) -> Vec<f32> {
     let mut out = Vec::with_capacity(probs.len());
@@ -95,16 +110,7 @@ impl Objective for SoftTargets {
 /// labels are ignored — and training a fresh `cfg.student` on the answers.
 pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConfig) -> Result<Extracted, AttackError> {
     let t = cfg.temperature;
-    if !(t.is_finite() && t >= 1.0) {
-        return Err(AttackError::BadParameter(format!("extraction temperature {t} must be a finite number >= 1")));
-    }
-    if t != 1.0 && cfg.level != AccessLevel::Probabilities {
-        return Err(AttackError::BadParameter(format!(
-            "extraction temperature {t} needs probability answers (it reads the victim's logits from \
-             log-probabilities), not {}",
-            cfg.level
-        )));
-    }
+    check_temperature(t, cfg.level).map_err(AttackError::BadParameter)?;
     let shape = victim.input_shape();
     if queries.shape != shape {
         return Err(AttackError::BadParameter(format!(

@@ -294,11 +294,8 @@ impl IpGuard {
         let total = p.candidates.max(p.n);
         let numel = shape.numel();
         let drawn = p.screen.max(total);
-        let mut x = if drawn > total {
-            start_points(seeds, shape, drawn, p.init, true, &mut rng)?
-        } else {
-            start_points(seeds, shape, drawn, p.init, false, &mut rng)?
-        };
+        // Screening ranks the drawn images, so it draws them distinct.
+        let mut x = start_points(seeds, shape, drawn, p.init, drawn > total, &mut rng)?;
         let start_logits = owner.logits(&x)?;
         let (mut i, mut j) = label_pairs(&start_logits, classes, p.target, &mut rng);
         if drawn > total {
