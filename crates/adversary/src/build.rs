@@ -247,7 +247,7 @@ impl Builder {
                 let dcfg = TrainConfig { lr: base.lr * SOFT_MATCH_LR_FACTOR, ..cfg(*epochs) };
                 (crate::distill::distill(parent, &data.owner, *arch, *alpha, *temperature, &dcfg)?, 0)
             }
-            Step::Extract { arch, level, source, budget, epochs, temperature } => {
+            Step::Extract { arch, level, source, budget, epochs, temperature, mix } => {
                 let shape = parent.input_shape();
                 let queries = match source {
                     QuerySource::Same => (*data.attacker).clone(),
@@ -265,6 +265,7 @@ impl Builder {
                     train: cfg(*epochs),
                     device: self.device.clone(),
                     temperature: *temperature,
+                    mix: *mix,
                 };
                 let stolen = extract(&mut victim, &queries, &ecfg)?;
                 let mut model = stolen.model;

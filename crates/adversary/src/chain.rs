@@ -70,6 +70,10 @@ pub enum Step {
         epochs: usize,
         /// Temperature of the student's match (`extract::ExtractConfig::temperature`); 1 = none.
         temperature: f64,
+        /// Images per mixup query spent beyond the source's images (`extract::ExtractConfig::mix`);
+        /// 0 = none.
+        #[serde(default)]
+        mix: usize,
     },
     AdvTrain {
         method: AdvMethod,
@@ -305,7 +309,7 @@ fn parse_step(text: &str) -> Result<Step, String> {
             }
         }
         "extract" => {
-            a.only(3, &["budget", "epochs", "t"])?;
+            a.only(3, &["budget", "epochs", "t", "mix"])?;
             let level: AccessLevel =
                 a.pos(1, "access level")?.parse().map_err(|e: mown_access::AccessError| e.to_string())?;
             let source = match a.opt_pos(2).unwrap_or("same") {
@@ -315,6 +319,10 @@ fn parse_step(text: &str) -> Result<Step, String> {
             };
             let temperature: f64 = a.num(a.named("t"), "t", 1.0)?;
             crate::extract::check_temperature(temperature, level).map_err(|e| format!("extract: {e}"))?;
+            let mix: usize = a.num(a.named("mix"), "mix", 0)?;
+            if mix == 1 {
+                return Err("extract: mix=1 mixes nothing: use 0 (off) or at least 2 images per query".into());
+            }
             Step::Extract {
                 arch: arch(a.pos(0, "student architecture")?)?,
                 level,
@@ -322,6 +330,7 @@ fn parse_step(text: &str) -> Result<Step, String> {
                 budget: a.num(a.named("budget"), "budget", 10_000)?,
                 epochs: a.num(a.named("epochs"), "epochs", 10)?,
                 temperature,
+                mix,
             }
         }
         "advtrain" => {
@@ -357,12 +366,20 @@ fn parse_step(text: &str) -> Result<Step, String> {
 /// Short dataset names used in chains; paths are not allowed (they would make cache keys
 /// machine-specific).
 pub fn canonical_data(name: &str) -> Result<String, String> {
-    match name.trim().to_ascii_lowercase().as_str() {
+    // `fmnist[0-4]`: classes 0 to 4 of Fashion-MNIST (`mown_data::DataSource::Classes`).
+    let name = name.trim().to_ascii_lowercase();
+    if name.ends_with(']') {
+        return match mown_data::class_suffix(&name) {
+            Some((base, a, b)) if a <= b => Ok(format!("{}[{a}-{b}]", canonical_data(base)?)),
+            _ => Err(format!("class range in '{name}': write [A-B] with A <= B, e.g. fmnist[0-4]")),
+        };
+    }
+    match name.as_str() {
         "digits" => Ok("digits".into()),
         "fmnist" | "fashion-mnist" => Ok("fmnist".into()),
         "mnist" => Ok("mnist".into()),
         "cifar10" => Ok("cifar10".into()),
-        other => Err(format!("unknown dataset '{other}' in a chain (digits, fmnist, mnist, cifar10)")),
+        other => Err(format!("unknown dataset '{other}' in a chain (digits, fmnist, mnist, cifar10, any with [A-B])")),
     }
 }
 
@@ -408,7 +425,7 @@ impl fmt::Display for Step {
             Step::Distill { arch, alpha, temperature, epochs } => {
                 write!(f, "distill({arch},alpha={alpha},t={temperature},epochs={epochs})")
             }
-            Step::Extract { arch, level, source, budget, epochs, temperature } => {
+            Step::Extract { arch, level, source, budget, epochs, temperature, mix } => {
                 let src = match source {
                     QuerySource::Same => "same".to_string(),
                     QuerySource::Noise => "noise".to_string(),
@@ -418,6 +435,9 @@ impl fmt::Display for Step {
                 // Written only when set, so the names (and cache keys) of T = 1 copies stay put.
                 if *temperature != 1.0 {
                     write!(f, ",t={temperature}")?;
+                }
+                if *mix > 0 {
+                    write!(f, ",mix={mix}")?;
                 }
                 f.write_str(")")
             }
@@ -476,6 +496,15 @@ mod tests {
         let t: Chain = "train(arc-a,digits)-extract(arc-c,probs,same,budget=50,t=20)".parse().unwrap();
         assert!(matches!(&t.steps[1], Step::Extract { temperature, .. } if *temperature == 20.0));
         assert!(t.to_string().ends_with("extract(arc-c,probs,same,budget=50,epochs=10,t=20)"), "{t}");
+        // A class range names part of a dataset, for the task or the queries.
+        let r: Chain =
+            "train(arc-a,FMNIST[0-4],part=1/2)-extract(arc-a,probs,fashion-mnist[ 5-9],budget=90)".parse().unwrap();
+        assert!(matches!(&r.steps[0], Step::Train { data, .. } if data == "fmnist[0-4]"), "{r}");
+        assert!(matches!(&r.steps[1], Step::Extract { source: QuerySource::Dataset(d), .. } if d == "fmnist[5-9]"));
+        assert_eq!(r.to_string().parse::<Chain>().unwrap(), r);
+        let m: Chain = "train(arc-a,digits)-extract(arc-c,probs,mnist,budget=900,mix=2)".parse().unwrap();
+        assert!(matches!(&m.steps[1], Step::Extract { mix: 2, .. }));
+        assert!(m.to_string().ends_with("extract(arc-c,probs,mnist,budget=900,epochs=10,mix=2)"), "{m}");
         assert_eq!(t.to_string().parse::<Chain>().unwrap(), t);
     }
 
@@ -501,6 +530,10 @@ mod tests {
             ("train(resnet20,fmnist)-extract(mlp,probs,same,t=NaN)", ">= 1"),
             ("train(resnet20,fmnist)-extract(mlp,probs,same,t=0.5)", ">= 1"),
             ("train(resnet20,fmnist)-extract(mlp,labels,same,t=20)", "needs probability answers"),
+            ("train(resnet20,fmnist)-extract(mlp,probs,mnist,mix=1)", "mixes nothing"),
+            ("train(resnet20,fmnist[4-0])", "A <= B"),
+            ("train(resnet20,fmnist[0-x])", "A <= B"),
+            ("train(resnet20,imagenet[0-4])", "unknown dataset"),
             ("train(resnet20,fmnist)-ftal", "parentheses"),
         ] {
             let err = text.parse::<Chain>().unwrap_err().to_string();

@@ -36,6 +36,10 @@ pub struct ExtractConfig {
     /// answers, which the T² scaling and the slower rate are not made for). At T > 1 the
     /// student trains at [`SOFT_MATCH_LR_FACTOR`] times `train.lr`.
     pub temperature: f64,
+    /// 0 = off. Otherwise, when the budget exceeds the query images, the thief spends the rest
+    /// on mixup queries, each a random convex combination of `mix` of its images (see
+    /// [`mixup_queries`]), so a thief with few images of its own can still spend a large budget.
+    pub mix: usize,
 }
 
 /// At T > 1 the T²-scaled match is about an L2 match of logits, as steep as distillation's soft
@@ -70,6 +74,37 @@ pub fn soften(probs: &[f32], classes: usize, t: f64) -> Vec<f32> {
         let e: Vec<f64> = z.iter().map(|v| (v - top).exp()).collect();
         let sum: f64 = e.iter().sum();
         out.extend(e.iter().map(|v| (v / sum) as f32));
+    }
+    out
+}
+
+/// `count` synthetic queries, each a convex combination of `components` images drawn (with
+/// replacement) from `images` (whole images of `numel` pixels), weights uniform on the simplex
+/// (Dirichlet(1, ..., 1)).
+///
+/// Seed 004 (App. B.3) builds mixup *triggers* as averages of 2 or 5 images; the thief's side is
+/// not in the paper. We give the thief the same construction to stretch a small different-source
+/// set (8,000 digits against 60,000 Fashion-MNIST images), with random rather than equal weights
+/// so the queries also fill the segments between images, not only their midpoints (Zhang et al.
+/// 2018 draw λ ~ Beta(α, α); Dirichlet(1) is the α = 1 case for two components). Pixels stay in
+/// the range of the images they mix.
+pub fn mixup_queries(images: &[f32], numel: usize, count: usize, components: usize, seed: u64) -> Vec<f32> {
+    let available = images.len() / numel.max(1);
+    if available == 0 || components == 0 {
+        return Vec::new();
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = vec![0f32; count * numel];
+    for query in out.chunks_mut(numel) {
+        let picks: Vec<usize> = (0..components).map(|_| rng.random_range(0..available)).collect();
+        let raw: Vec<f64> = (0..components).map(|_| -(1.0 - rng.random::<f64>()).ln()).collect();
+        let total: f64 = raw.iter().sum();
+        for (&i, &w) in picks.iter().zip(&raw) {
+            let w = (w / total) as f32;
+            for (q, &x) in query.iter_mut().zip(&images[i * numel..(i + 1) * numel]) {
+                *q += w * x;
+            }
+        }
     }
     out
 }
@@ -119,8 +154,13 @@ pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConf
         )));
     }
     let classes = victim.num_classes();
+    if cfg.mix == 1 {
+        return Err(AttackError::BadParameter("mix=1 mixes nothing: use 0 (off) or at least 2 components".into()));
+    }
     let limit = victim.queries_left().map_or(cfg.budget, |left| left.min(cfg.budget));
     let n = limit.min(queries.len());
+    // With mixup the whole budget is spent: the images first, then synthetic queries.
+    let synthetic = if cfg.mix >= 2 && n > 0 { limit - n } else { 0 };
     if n == 0 {
         return Err(AttackError::BadParameter(format!(
             "nothing to query: budget {}, {} query images, {:?} queries left",
@@ -129,7 +169,7 @@ pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConf
             victim.queries_left()
         )));
     }
-    if cfg.budget > queries.len() {
+    if cfg.budget > queries.len() && cfg.mix == 0 {
         // The chain's name carries the budget asked for; say when the data could not supply it.
         tracing::warn!(
             budget = cfg.budget,
@@ -139,8 +179,19 @@ pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConf
         );
     }
     let order = queries.shuffled_indices(cfg.train.seed);
-    let chosen = queries.subset(&order[..n], "/queries")?;
+    let mut chosen = queries.subset(&order[..n], "/queries")?;
     let numel = shape.numel();
+    if synthetic > 0 {
+        let mixed =
+            mixup_queries(chosen.images(), numel, synthetic, cfg.mix, mown_nn::seed::derive(cfg.train.seed, 0x6d6978));
+        let (mut images, mut labels) = chosen.into_parts();
+        images.extend(mixed);
+        labels.resize(n + synthetic, 0);
+        let names = queries.class_names.clone();
+        chosen =
+            Dataset::new(format!("{}/queries+mix", queries.name), shape, queries.num_classes, names, images, labels)?;
+    }
+    let n = n + synthetic;
     let mut targets = Vec::with_capacity(n * classes);
     for start in (0..n).step_by(QUERY_BATCH) {
         let end = (start + QUERY_BATCH).min(n);
@@ -190,5 +241,24 @@ mod tests {
         assert!((ratio - (0.97f64 / 0.02).ln() / 20.0).abs() < 1e-4, "{ratio}");
         // A probability that underflowed to 0 is floored, not a NaN.
         assert!(q[3].is_finite() && q[3] > 0.0);
+    }
+
+    #[test]
+    fn mixup_queries_are_seeded_convex_combinations() {
+        // Three 2-pixel images: every mix lies in their convex hull, so each pixel stays in the
+        // images' range and the two pixels sum to 1 as in every source image.
+        let images = [1.0f32, 0.0, 0.0, 1.0, 0.5, 0.5];
+        let a = mixup_queries(&images, 2, 50, 2, 7);
+        assert_eq!(a.len(), 100);
+        for q in a.chunks(2) {
+            assert!(q.iter().all(|&p| (0.0..=1.0).contains(&p)), "{q:?}");
+            assert!((q[0] + q[1] - 1.0).abs() < 1e-5, "{q:?}");
+        }
+        // Random weights: the queries are spread out, not only midpoints and copies.
+        let distinct = a.chunks(2).map(|q| (q[0] * 1000.0).round() as i32).collect::<std::collections::BTreeSet<_>>();
+        assert!(distinct.len() > 20, "{distinct:?}");
+        assert_eq!(a, mixup_queries(&images, 2, 50, 2, 7), "same seed, same queries");
+        assert_ne!(a, mixup_queries(&images, 2, 50, 2, 8));
+        assert!(mixup_queries(&[], 2, 5, 2, 7).is_empty());
     }
 }

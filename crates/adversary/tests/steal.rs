@@ -60,6 +60,7 @@ fn extraction_never_exceeds_its_budget_and_stops_at_the_victims() {
         train: TrainConfig { epochs: 1, ..base() },
         device: Device::flex(),
         temperature: 1.0,
+        mix: 0,
     };
     let mut api = LocalModel::new(victim.clone(), AccessLevel::Labels, Some(10_000));
     let stolen = extract(&mut api, &data.attacker, &cfg).unwrap();
@@ -71,6 +72,16 @@ fn extraction_never_exceeds_its_budget_and_stops_at_the_victims() {
     assert_eq!(stolen.queries_used, 100);
     assert_eq!(tight.queries_left(), Some(0));
     assert!(extract(&mut tight, &data.attacker, &cfg).is_err());
+    // With mixup the thief spends its whole budget: its images, then mixes of them.
+    let have = data.attacker.len();
+    let mixing = ExtractConfig { budget: have + 150, mix: 2, ..cfg.clone() };
+    let mut api = LocalModel::new(victim.clone(), AccessLevel::Labels, None);
+    let stolen = extract(&mut api, &data.attacker, &mixing).unwrap();
+    assert_eq!((stolen.queries_used, api.queries_used()), (have + 150, have + 150));
+    let mut tight = LocalModel::new(victim.clone(), AccessLevel::Labels, Some(have + 20));
+    assert_eq!(extract(&mut tight, &data.attacker, &mixing).unwrap().queries_used, have + 20);
+    let err = extract(&mut api, &data.attacker, &ExtractConfig { mix: 1, ..mixing }).err().unwrap().to_string();
+    assert!(err.contains("mixes nothing"), "{err}");
     // Asking for more than the API reveals is refused.
     let want_probs = ExtractConfig { level: AccessLevel::Probabilities, ..cfg.clone() };
     let mut labels_only = LocalModel::new(victim, AccessLevel::Labels, None);

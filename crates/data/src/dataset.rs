@@ -139,6 +139,27 @@ impl Dataset {
         self.images.get(i.checked_mul(n)?..i.checked_add(1)?.checked_mul(n)?)
     }
 
+    /// The examples of classes `first..=last` only, relabelled `0..=last-first` (names kept), named
+    /// `"{name}[first-last]"`: a task on part of the classes, or a same-domain query set with no
+    /// class in common with it (how CIFAR-100 stands to CIFAR-10 in seed 004's extraction).
+    pub fn class_range(&self, first: usize, last: usize) -> Result<Dataset, DataError> {
+        let name = format!("{}[{first}-{last}]", self.name);
+        if first > last || last >= self.num_classes {
+            return Err(DataError::InvalidArgument(format!(
+                "{name}: classes {first}-{last} are not a range within the {} classes 0-{}",
+                self.num_classes,
+                self.num_classes - 1
+            )));
+        }
+        let keep: Vec<usize> = (0..self.len()).filter(|&i| (first..=last).contains(&self.labels[i])).collect();
+        let mut part = self.subset(&keep, "")?;
+        part.name = name;
+        part.labels.iter_mut().for_each(|l| *l -= first);
+        part.num_classes = last - first + 1;
+        part.class_names = self.class_names[first..=last].to_vec();
+        Ok(part)
+    }
+
     /// The examples at `indices` (repeats allowed, order kept), named
     /// `"{name}/{name_suffix}"` (or unchanged if the suffix is empty).
     pub fn subset(&self, indices: &[usize], name_suffix: &str) -> Result<Dataset, DataError> {

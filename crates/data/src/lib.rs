@@ -36,5 +36,5 @@ pub use idx::{
     fashion_mnist_default_dir, idx_dataset, read_idx_images, read_idx_labels,
 };
 pub use mnist_json::mnist_json;
-pub use source::{ACCEPTED_FORMS, DataSource, SPLIT_SEED, TEST_FRACTION, default_data_dir};
+pub use source::{ACCEPTED_FORMS, DataSource, SPLIT_SEED, TEST_FRACTION, class_suffix, default_data_dir};
 pub use transform::{Augmentation, Normalization};

@@ -23,7 +23,8 @@ pub const TEST_FRACTION: f64 = 0.2;
 
 /// Accepted spellings, for error messages and `--help` texts.
 pub const ACCEPTED_FORMS: &str = "digits, fashion-mnist[:DIR] (or fmnist), mnist[:DIR], \
-     cifar10[:DIR], cifar100[:DIR], folder:DIR, folder-gray:DIR";
+     cifar10[:DIR], cifar100[:DIR], folder:DIR, folder-gray:DIR; any of them with [A-B] appended \
+     keeps classes A to B only";
 
 /// Where downloaded data lives: `$MOWN_DATA_DIR`, else `./.data` relative to
 /// the current directory (not the source tree, so installed binaries work).
@@ -50,6 +51,17 @@ pub enum DataSource {
     Cifar100 { dir: PathBuf },
     /// One sub-folder per class; `channels` is 1 or 3.
     ImageFolder { dir: PathBuf, channels: usize },
+    /// Classes `first..=last` of `base`, relabelled from 0 (`fmnist[0-4]`; see
+    /// [`Dataset::class_range`]).
+    Classes { base: Box<DataSource>, first: usize, last: usize },
+}
+
+/// `name[A-B]` -> (`name`, A, B), when `s` ends in such a suffix (A > B included, for the caller
+/// to refuse with its own message).
+pub fn class_suffix(s: &str) -> Option<(&str, usize, usize)> {
+    let (base, range) = s.strip_suffix(']')?.rsplit_once('[')?;
+    let (a, b) = range.split_once('-')?;
+    Some((base, a.trim().parse().ok()?, b.trim().parse().ok()?))
 }
 
 impl FromStr for DataSource {
@@ -59,6 +71,14 @@ impl FromStr for DataSource {
     /// colon, so it may itself contain colons. `mnist`, `cifar10` and
     /// `cifar100` without a path use `default_data_dir()/<kind>`.
     fn from_str(s: &str) -> Result<Self, DataError> {
+        if let Some((base, first, last)) = class_suffix(s.trim()) {
+            if first > last {
+                return Err(DataError::InvalidArgument(format!(
+                    "data source {s:?}: class range {first}-{last} is empty; accepted forms: {ACCEPTED_FORMS}"
+                )));
+            }
+            return Ok(DataSource::Classes { base: Box::new(base.parse()?), first, last });
+        }
         let (kind, dir) = match s.trim().split_once(':') {
             Some((k, d)) => (k, Some(d)),
             None => (s.trim(), None),
@@ -104,6 +124,7 @@ impl fmt::Display for DataSource {
                 let kind = if *channels == 1 { "folder-gray" } else { "folder" };
                 write!(f, "{kind}:{}", dir.display())
             }
+            DataSource::Classes { base, first, last } => write!(f, "{base}[{first}-{last}]"),
         }
     }
 }
@@ -130,6 +151,10 @@ impl DataSource {
             DataSource::Cifar10 { dir } => Ok((cifar10_dir(dir, Split::Train)?, cifar10_dir(dir, Split::Test)?)),
             DataSource::Cifar100 { dir } => Ok((cifar100_dir(dir, Split::Train)?, cifar100_dir(dir, Split::Test)?)),
             DataSource::ImageFolder { dir, channels } => fixed_split(image_folder(dir, *channels)?),
+            DataSource::Classes { base, first, last } => {
+                let (train, test) = base.load()?;
+                Ok((train.class_range(*first, *last)?, test.class_range(*first, *last)?))
+            }
         }
     }
 }
@@ -149,6 +174,8 @@ mod tests {
             "cifar100:rel/c100",
             "folder:/x/y",
             "folder-gray:/x/with:colon",
+            "digits[0-4]",
+            "fashion-mnist:/f[5-9]",
         ] {
             let src: DataSource = s.parse().unwrap();
             assert_eq!(src.to_string(), s);
@@ -168,7 +195,7 @@ mod tests {
 
     #[test]
     fn bad_strings_list_accepted_forms() {
-        for s in ["imagenet", "folder", "mnist:", "digits:/x", ""] {
+        for s in ["imagenet", "folder", "mnist:", "digits:/x", "", "digits[4-2]", "imagenet[0-4]"] {
             let e = s.parse::<DataSource>().unwrap_err();
             assert!(matches!(e, DataError::InvalidArgument(_)));
             assert!(e.to_string().contains("folder-gray:DIR"), "{e}");
@@ -186,5 +213,20 @@ mod tests {
         }
         let (train2, test2) = DataSource::Digits.load().unwrap();
         assert_eq!((train2, test2), (train, test));
+    }
+
+    #[test]
+    fn a_class_range_keeps_those_classes_relabelled_from_zero() {
+        let (train, test) = DataSource::Digits.load().unwrap();
+        let (upper, upper_test) = "digits[5-9]".parse::<DataSource>().unwrap().load().unwrap();
+        assert_eq!((upper.num_classes, upper.name.as_str()), (5, "digits/train[5-9]"));
+        assert_eq!(upper.class_names, train.class_names[5..].to_vec());
+        assert_eq!(upper.class_counts(), train.class_counts()[5..].to_vec());
+        assert_eq!(upper_test.class_counts(), test.class_counts()[5..].to_vec());
+        // The images are the originals, in order, their labels shifted down by 5.
+        let first = train.labels().iter().position(|&l| l >= 5).unwrap();
+        assert_eq!((upper.labels()[0], upper.image(0)), (train.labels()[first] - 5, train.image(first)));
+        let err = "digits[5-10]".parse::<DataSource>().unwrap().load().unwrap_err().to_string();
+        assert!(err.contains("not a range within the 10 classes"), "{err}");
     }
 }

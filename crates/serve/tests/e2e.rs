@@ -52,6 +52,7 @@ fn extract_through_the_api_then_verify_the_copy_through_its_api() {
         train: TrainConfig { epochs: 20, seed: 7, ..base },
         device: Device::flex(),
         temperature: 1.0,
+        mix: 0,
     };
     let copy = extract(&mut victim, &data.attacker, &cfg).unwrap();
     assert_eq!((copy.queries_used, victim.queries_used()), (700, 800));

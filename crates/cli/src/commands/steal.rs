@@ -76,7 +76,7 @@ pub fn run(a: StealArgs) -> anyhow::Result<()> {
 /// to the extracted copy.
 fn steal_from_api(a: &StealArgs, device: mown_nn::burn::prelude::Device) -> anyhow::Result<()> {
     let steps = Chain::parse_attack(&a.attack)?;
-    let Some(Step::Extract { arch, level, source, budget, epochs, temperature }) = steps.first() else {
+    let Some(Step::Extract { arch, level, source, budget, epochs, temperature, mix }) = steps.first() else {
         bail!("a victim behind an API can only be stolen by extraction first: start the attack with extract(...)");
     };
     let Some(data) = a.data.clone() else {
@@ -101,6 +101,7 @@ fn steal_from_api(a: &StealArgs, device: mown_nn::burn::prelude::Device) -> anyh
         train: TrainConfig { epochs: *epochs, seed: mown_nn::seed::derive(a.seed, 1), ..builder.base.clone() },
         device,
         temperature: *temperature,
+        mix: *mix,
     };
     eprintln!("applying {} through {} ...", steps[0], victim.url());
     let stolen = extract(&mut victim, &queries, &cfg)?;
