@@ -21,7 +21,8 @@ pub enum QuerySource {
     /// The attacker's own sample of the victim's distribution (the half of the training set the
     /// owner did not use).
     Same,
-    /// Another dataset (short name: digits, mnist, fmnist), resized to the victim's input.
+    /// Another dataset (short name: digits, mnist, fmnist, any with [A-B] for classes A to B),
+    /// resized to the victim's input.
     Dataset(String),
     /// Uniform random pixels.
     Noise,
@@ -320,8 +321,11 @@ fn parse_step(text: &str) -> Result<Step, String> {
             let temperature: f64 = a.num(a.named("t"), "t", 1.0)?;
             crate::extract::check_temperature(temperature, level).map_err(|e| format!("extract: {e}"))?;
             let mix: usize = a.num(a.named("mix"), "mix", 0)?;
-            if mix == 1 {
-                return Err("extract: mix=1 mixes nothing: use 0 (off) or at least 2 images per query".into());
+            crate::extract::check_mix(mix).map_err(|e| format!("extract: {e}"))?;
+            if mix > 0 && source == QuerySource::Noise {
+                return Err(
+                    "extract: mix needs query images to mix; noise queries are drawn fresh up to the budget".into()
+                );
             }
             Step::Extract {
                 arch: arch(a.pos(0, "student architecture")?)?,
@@ -370,6 +374,9 @@ pub fn canonical_data(name: &str) -> Result<String, String> {
     let name = name.trim().to_ascii_lowercase();
     if name.ends_with(']') {
         return match mown_data::class_suffix(&name) {
+            Some((base, _, _)) if base.ends_with(']') => {
+                Err(format!("'{name}': one class range per dataset (a range of a range names the same classes twice)"))
+            }
             Some((base, a, b)) if a <= b => Ok(format!("{}[{a}-{b}]", canonical_data(base)?)),
             _ => Err(format!("class range in '{name}': write [A-B] with A <= B, e.g. fmnist[0-4]")),
         };
@@ -532,6 +539,9 @@ mod tests {
             ("train(resnet20,fmnist)-extract(mlp,labels,same,t=20)", "needs probability answers"),
             ("train(resnet20,fmnist)-extract(mlp,probs,mnist,mix=1)", "mixes nothing"),
             ("train(resnet20,fmnist[4-0])", "A <= B"),
+            ("train(resnet20,fmnist[0-9][0-4])", "one class range"),
+            ("train(resnet20,fmnist)-extract(mlp,probs,mnist,mix=17)", "at most 16"),
+            ("train(resnet20,fmnist)-extract(mlp,probs,noise,mix=2)", "mix needs query images"),
             ("train(resnet20,fmnist[0-x])", "A <= B"),
             ("train(resnet20,imagenet[0-4])", "unknown dataset"),
             ("train(resnet20,fmnist)-ftal", "parentheses"),

@@ -80,7 +80,7 @@ pub fn soften(probs: &[f32], classes: usize, t: f64) -> Vec<f32> {
 
 /// `count` synthetic queries, each a convex combination of `components` images drawn (with
 /// replacement) from `images` (whole images of `numel` pixels), weights uniform on the simplex
-/// (Dirichlet(1, ..., 1)).
+/// (Dirichlet(1, ..., 1)). Empty when there is nothing to mix.
 ///
 /// Seed 004 (App. B.3) builds mixup *triggers* as averages of 2 or 5 images; the thief's side is
 /// not in the paper. We give the thief the same construction to stretch a small different-source
@@ -90,7 +90,7 @@ pub fn soften(probs: &[f32], classes: usize, t: f64) -> Vec<f32> {
 /// the range of the images they mix.
 pub fn mixup_queries(images: &[f32], numel: usize, count: usize, components: usize, seed: u64) -> Vec<f32> {
     let available = images.len() / numel.max(1);
-    if available == 0 || components == 0 {
+    if numel == 0 || available == 0 || components == 0 {
         return Vec::new();
     }
     let mut rng = StdRng::seed_from_u64(seed);
@@ -107,6 +107,24 @@ pub fn mixup_queries(images: &[f32], numel: usize, count: usize, components: usi
         }
     }
     out
+}
+
+/// Most images one mixup query may combine: beyond this a mix is close to the mean image whatever
+/// is drawn, and the count is more likely a typo.
+pub const MAX_MIX: usize = 16;
+
+/// Most mixup queries per image of the thief's own (a budget this far beyond its images is more
+/// likely a typo, and would otherwise fail as an allocation, not an error).
+pub const MAX_MIXES_PER_IMAGE: usize = 100;
+
+/// Why `mix` images per query cannot be used, if they cannot (the chain parser and [`extract`]
+/// both ask).
+pub fn check_mix(mix: usize) -> Result<(), String> {
+    match mix {
+        1 => Err("mix=1 mixes nothing: use 0 (off) or at least 2 images per query".into()),
+        m if m > MAX_MIX => Err(format!("mix={m}: at most {MAX_MIX} images per mixup query")),
+        _ => Ok(()),
+    }
 }
 
 /// The stolen copy and what it cost.
@@ -142,7 +160,8 @@ impl Objective for SoftTargets {
 }
 
 /// Steals a copy of `victim` by querying it on (up to `cfg.budget` of) `queries` — whose own
-/// labels are ignored — and training a fresh `cfg.student` on the answers.
+/// labels are ignored — and, with `cfg.mix`, on mixes of them up to the budget, then training a
+/// fresh `cfg.student` on the answers.
 pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConfig) -> Result<Extracted, AttackError> {
     let t = cfg.temperature;
     check_temperature(t, cfg.level).map_err(AttackError::BadParameter)?;
@@ -154,9 +173,7 @@ pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConf
         )));
     }
     let classes = victim.num_classes();
-    if cfg.mix == 1 {
-        return Err(AttackError::BadParameter("mix=1 mixes nothing: use 0 (off) or at least 2 components".into()));
-    }
+    check_mix(cfg.mix).map_err(AttackError::BadParameter)?;
     let limit = victim.queries_left().map_or(cfg.budget, |left| left.min(cfg.budget));
     let n = limit.min(queries.len());
     // With mixup the whole budget is spent: the images first, then synthetic queries.
@@ -168,6 +185,19 @@ pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConf
             queries.len(),
             victim.queries_left()
         )));
+    }
+    if synthetic > MAX_MIXES_PER_IMAGE * n {
+        return Err(AttackError::BadParameter(format!(
+            "budget {limit} would need {synthetic} mixup queries from {n} images; at most {MAX_MIXES_PER_IMAGE} per image"
+        )));
+    }
+    if cfg.mix >= 2 && synthetic == 0 {
+        tracing::warn!(
+            budget = cfg.budget,
+            available = queries.len(),
+            "mix={} has no effect: the budget fits in the query images",
+            cfg.mix
+        );
     }
     if cfg.budget > queries.len() && cfg.mix == 0 {
         // The chain's name carries the budget asked for; say when the data could not supply it.

@@ -80,8 +80,13 @@ fn extraction_never_exceeds_its_budget_and_stops_at_the_victims() {
     assert_eq!((stolen.queries_used, api.queries_used()), (have + 150, have + 150));
     let mut tight = LocalModel::new(victim.clone(), AccessLevel::Labels, Some(have + 20));
     assert_eq!(extract(&mut tight, &data.attacker, &mixing).unwrap().queries_used, have + 20);
-    let err = extract(&mut api, &data.attacker, &ExtractConfig { mix: 1, ..mixing }).err().unwrap().to_string();
+    let err = extract(&mut api, &data.attacker, &ExtractConfig { mix: 1, ..mixing.clone() }).err().unwrap().to_string();
     assert!(err.contains("mixes nothing"), "{err}");
+    // A budget far beyond the images is refused before anything is allocated or queried.
+    let huge = ExtractConfig { budget: have * 1000, ..mixing };
+    let err = extract(&mut api, &data.attacker, &huge).err().unwrap().to_string();
+    assert!(err.contains("at most 100 per image"), "{err}");
+    assert_eq!(api.queries_used(), have + 150);
     // Asking for more than the API reveals is refused.
     let want_probs = ExtractConfig { level: AccessLevel::Probabilities, ..cfg.clone() };
     let mut labels_only = LocalModel::new(victim, AccessLevel::Labels, None);

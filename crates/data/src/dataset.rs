@@ -152,6 +152,9 @@ impl Dataset {
             )));
         }
         let keep: Vec<usize> = (0..self.len()).filter(|&i| (first..=last).contains(&self.labels[i])).collect();
+        if keep.is_empty() {
+            return Err(DataError::InvalidArgument(format!("{name}: no examples of classes {first}-{last}")));
+        }
         let mut part = self.subset(&keep, "")?;
         part.name = name;
         part.labels.iter_mut().for_each(|l| *l -= first);
@@ -285,6 +288,17 @@ pub(crate) mod tests {
         assert!(matches!(e, Err(DataError::NonFinite { index: 5, .. })));
         let e = Dataset::new("x", s, 3, names(), vec![0.0; 8], vec![0, 1]);
         assert!(matches!(e, Err(DataError::ShapeMismatch { .. })));
+    }
+
+    #[test]
+    fn a_class_range_without_examples_is_an_error_naming_it() {
+        let d = toy(3, 4, ImageShape::new(1, 2, 2));
+        let no_twos: Vec<usize> = (0..d.len()).filter(|&i| d.labels()[i] != 2).collect();
+        let d = d.subset(&no_twos, "").unwrap();
+        assert_eq!(d.class_range(1, 2).unwrap().class_counts(), vec![4, 0]);
+        let err = d.class_range(2, 2).unwrap_err().to_string();
+        assert!(err.contains("toy[2-2]: no examples of classes 2-2"), "{err}");
+        assert!(d.class_range(1, 3).unwrap_err().to_string().contains("not a range within the 3 classes"));
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub const TEST_FRACTION: f64 = 0.2;
 /// Accepted spellings, for error messages and `--help` texts.
 pub const ACCEPTED_FORMS: &str = "digits, fashion-mnist[:DIR] (or fmnist), mnist[:DIR], \
      cifar10[:DIR], cifar100[:DIR], folder:DIR, folder-gray:DIR; any of them with [A-B] appended \
-     keeps classes A to B only";
+     keeps classes A to B only (so a DIR may not itself end in [A-B])";
 
 /// Where downloaded data lives: `$MOWN_DATA_DIR`, else `./.data` relative to
 /// the current directory (not the source tree, so installed binaries work).

@@ -40,13 +40,13 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     }
     // Another task's images (other classes) still serve `--against`, which compares the two
     // models' answers; an accuracy against labels of other classes would mean nothing.
-    let same_task = test.num_classes == model.num_classes();
+    let same_task = super::same_task(&test, &model.meta.class_names);
     if !same_task && a.against.is_none() {
         anyhow::bail!(
-            "{} has {} classes, the model {}: its accuracy there would mean nothing (--against compares two models on such images)",
+            "{} has classes {:?}, the model {:?}: its accuracy there would mean nothing (--against compares two models on such images)",
             test.name,
-            test.num_classes,
-            model.num_classes()
+            test.class_names,
+            model.meta.class_names
         );
     }
     let accuracy = |answers: &Answers| {

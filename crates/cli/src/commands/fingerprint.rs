@@ -70,7 +70,8 @@ pub struct FingerprintArgs {
     /// The owner's model file.
     #[arg(long)]
     pub model: PathBuf,
-    /// Seed images for "T" initialisation (digits, fmnist, mnist, cifar10); default: the model's dataset.
+    /// Seed images for "T" initialisation (digits, fmnist, mnist, cifar10, any with [A-B] for
+    /// classes A to B); default: the model's dataset.
     #[arg(long)]
     pub data: Option<String>,
     #[arg(long)]

@@ -18,6 +18,14 @@ pub mod zoo;
 use anyhow::Context;
 use mown_nn::Backend;
 
+/// Whether `test`'s labels are the task of a model with `class_names`: as many classes and, where
+/// the model knows real names (not the generic "0", "1", ... an API copy gets), the same names.
+/// `fmnist[5-9]` has as many classes as `fmnist[0-4]` and none of its labels.
+pub fn same_task(test: &mown_data::Dataset, class_names: &[String]) -> bool {
+    let generic = class_names.iter().enumerate().all(|(i, name)| *name == i.to_string());
+    test.num_classes == class_names.len() && (generic || test.class_names == class_names)
+}
+
 /// `--device` shared by every command that runs a model.
 #[derive(clap::Args, Clone, Debug)]
 pub struct DeviceArgs {
@@ -30,5 +38,25 @@ impl DeviceArgs {
     pub fn device(&self) -> anyhow::Result<mown_nn::burn::prelude::Device> {
         let backend: Backend = self.device.parse()?;
         backend.device().with_context(|| format!("selecting device '{}'", self.device))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mown_data::{Dataset, ImageShape};
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn same_task_needs_the_same_classes_not_only_as_many() {
+        let shape = ImageShape::new(1, 1, 1);
+        let lower = Dataset::new("lower", shape, 2, names(&["shirt", "coat"]), vec![0.0, 1.0], vec![0, 1]).unwrap();
+        assert!(super::same_task(&lower, &names(&["shirt", "coat"])));
+        assert!(!super::same_task(&lower, &names(&["bag", "boot"])), "same count, other classes");
+        assert!(!super::same_task(&lower, &names(&["shirt", "coat", "bag"])));
+        // A copy that only knows class indices takes any task with its number of classes.
+        assert!(super::same_task(&lower, &names(&["0", "1"])));
     }
 }

@@ -23,7 +23,8 @@ pub struct StealArgs {
     /// Attack recipe, e.g. "prune(w,0.5,ft=2)-ftal(5)" or "extract(arc-c,probs,mnist,budget=5000)".
     #[arg(long)]
     pub attack: String,
-    /// Dataset the attacker works with (digits, fmnist, mnist, cifar10); default: the victim's.
+    /// Dataset the attacker works with (digits, fmnist, mnist, cifar10, any with [A-B] for classes
+    /// A to B); default: the victim's.
     #[arg(long)]
     pub data: Option<String>,
     #[arg(long, default_value_t = 1)]
@@ -116,7 +117,7 @@ fn steal_from_api(a: &StealArgs, device: mown_nn::burn::prelude::Device) -> anyh
     // The copy serves the attacker's task data (`mown eval` falls back to it).
     model.meta.provenance.dataset = data.clone();
     model.meta.provenance.details = serde_json::json!({ "queries_used": queries_used, "victim_url": victim.url() });
-    let acc = if test.shape == shape && test.num_classes == model.num_classes() {
+    let acc = if test.shape == shape && super::same_task(&test, &model.meta.class_names) {
         Some(model.accuracy(&test)?)
     } else {
         None
