@@ -43,9 +43,11 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let same_task = super::same_task(&test, &model.meta.class_names);
     if !same_task && a.against.is_none() {
         anyhow::bail!(
-            "{} has classes {:?}, the model {:?}: its accuracy there would mean nothing (--against compares two models on such images)",
+            "{} has {} classes {:?}, the model {} classes {:?}: its accuracy there would mean nothing (--against compares two models on such images)",
             test.name,
+            test.num_classes,
             test.class_names,
+            model.num_classes(),
             model.meta.class_names
         );
     }
