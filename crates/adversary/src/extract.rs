@@ -209,29 +209,22 @@ pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConf
         );
     }
     let order = queries.shuffled_indices(cfg.train.seed);
-    let mut chosen = queries.subset(&order[..n], "/queries")?;
+    let (mut images, _) = queries.subset(&order[..n], "/queries")?.into_parts();
     let numel = shape.numel();
     if synthetic > 0 {
-        let mixed =
-            mixup_queries(chosen.images(), numel, synthetic, cfg.mix, mown_nn::seed::derive(cfg.train.seed, 0x6d6978));
-        let (mut images, mut labels) = chosen.into_parts();
-        images.extend(mixed);
-        labels.resize(n + synthetic, 0);
-        let names = queries.class_names.clone();
-        chosen =
-            Dataset::new(format!("{}/queries+mix", queries.name), shape, queries.num_classes, names, images, labels)?;
+        // The thief mixes only the images it chose to send.
+        let seed = mown_nn::seed::derive(cfg.train.seed, 0x6d6978);
+        images.extend(mixup_queries(&images, numel, synthetic, cfg.mix, seed));
     }
-    let n = n + synthetic;
-    let mut targets = Vec::with_capacity(n * classes);
-    for start in (0..n).step_by(QUERY_BATCH) {
-        let end = (start + QUERY_BATCH).min(n);
-        let answer = victim.query(&chosen.images()[start * numel..end * numel], cfg.level)?;
+    let sent = n + synthetic;
+    let mut targets = Vec::with_capacity(sent * classes);
+    for batch in images.chunks(QUERY_BATCH * numel) {
+        let answer = victim.query(batch, cfg.level)?;
         targets.extend(answer.soft_labels(classes));
     }
     let labels = mown_nn::model::argmax_rows(&targets, classes);
     let targets = if t == 1.0 { targets } else { soften(&targets, classes, t) };
     let names: Vec<String> = (0..classes).map(|c| c.to_string()).collect();
-    let (images, _) = chosen.into_parts();
     let labelled = Dataset::new(format!("{}/answers", queries.name), shape, classes, names, images, labels)?;
     let spec = ModelSpec::new(cfg.student, shape, classes)?;
     let student = Model::init(ModelMeta::for_dataset(spec, &labelled)?, &cfg.device, cfg.train.seed);
@@ -242,7 +235,7 @@ pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConf
         TrainConfig { lr: cfg.train.lr * SOFT_MATCH_LR_FACTOR, ..cfg.train.clone() }
     };
     let (model, _) = train_with(student, &labelled, None, &train, &mut objective)?;
-    Ok(Extracted { model, queries_used: n })
+    Ok(Extracted { model, queries_used: sent })
 }
 
 /// `n` images of uniform random pixels: the "no data at all" query source.
