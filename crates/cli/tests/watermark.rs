@@ -69,6 +69,36 @@ fn watermark_then_verify_the_file_its_onnx_export_and_an_independent_model() {
     assert!(!o.status.success() && t.contains("not a watermark key") && !t.contains("panicked"), "{t}");
 }
 
+/// A watermark that did not take (its trigger loss weighted 1000 times below the default) is
+/// saved, but with a warning that the owner does not give back its own trigger labels.
+#[test]
+fn watermark_that_does_not_take_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let o = mown(&[
+        "watermark",
+        "margin",
+        "--arch",
+        "mlp",
+        "--data",
+        "digits",
+        "--epochs",
+        "2",
+        "--lambda",
+        "0.001",
+        "--triggers",
+        "25",
+        "--out",
+        &p("owner.safetensors"),
+        "--key",
+        &p("wm.json"),
+        "--no-progress",
+    ]);
+    let t = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("warning: the watermarked model gives only") && t.contains("of its 25 trigger labels"), "{t}");
+}
+
 /// `eval-watermark --controls`: each stolen recipe is also applied to the owner's no-watermark
 /// twin, and that copy is scored against the key but counted as neither positive nor negative.
 /// A fine-tuned copy of the watermarked owner keeps the watermark; the same fine-tuning of the

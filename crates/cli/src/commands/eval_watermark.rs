@@ -148,8 +148,14 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
                 );
                 Ok(row)
             };
+        let owner_row = score("owner", name.clone(), &owner, embed_seconds)?;
+        if let Some(warning) =
+            mown_methods::watermark::embedding_warning(owner_row.watermark_accuracy, owner_row.probes)
+        {
+            eprintln!("{warning}");
+        }
         let mut scheme_rows = vec![
-            score("owner", name.clone(), &owner, embed_seconds)?,
+            owner_row,
             score("no-wm twin", zoo.victim.to_string(), &clean_victim.model, built_seconds(&clean_victim))?,
         ];
         for chain in &zoo.stolen {

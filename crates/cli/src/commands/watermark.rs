@@ -114,5 +114,8 @@ pub fn run(a: WatermarkArgs) -> anyhow::Result<()> {
         key.len(),
         key.stats["seconds"].as_f64().unwrap_or(f64::NAN)
     );
+    if let Some(warning) = key.embedding_warning() {
+        eprintln!("{warning}");
+    }
     Ok(())
 }

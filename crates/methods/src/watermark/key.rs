@@ -13,6 +13,24 @@ use crate::evidence::{Evidence, Probe};
 
 pub const KEY_FORMAT: u32 = 1;
 
+/// The share of its own triggers a watermarked model must give back for its key to mean much:
+/// every owner in seed 004 (Fig. 5) holds 1.0, and issue #5 asks for 0.95 on the digits. Below it
+/// the embedding did not take (measured: ε = 0.15 on a 4-epoch Fashion-MNIST owner holds 0.51).
+pub const OWNER_HOLDS: f64 = 0.95;
+
+/// A warning when the watermarked model gives back fewer than [`OWNER_HOLDS`] of its triggers'
+/// labels; `None` when it holds its key.
+pub fn embedding_warning(watermark_accuracy: f64, triggers: usize) -> Option<String> {
+    (watermark_accuracy < OWNER_HOLDS).then(|| {
+        format!(
+            "warning: the watermarked model gives only {} of its {triggers} trigger labels (watermark accuracy \
+             {watermark_accuracy:.4}, below {OWNER_HOLDS}): the watermark did not take, and copies will carry less. \
+             Lower --eps (the ball each trigger must hold) or train longer before relying on this key",
+            (watermark_accuracy * triggers as f64).round() as usize
+        )
+    })
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WatermarkKey {
     pub format_version: u32,
@@ -83,6 +101,11 @@ impl WatermarkKey {
         Ok(())
     }
 
+    /// [`embedding_warning`] for the owner's watermark accuracy recorded at embedding.
+    pub fn embedding_warning(&self) -> Option<String> {
+        embedding_warning(self.stats["watermark_accuracy"].as_f64()?, self.len())
+    }
+
     pub fn save(&self, path: &Path) -> Result<(), MethodError> {
         let bad = |reason: String| MethodError::BadKey { path: path.to_path_buf(), reason };
         self.validate().map_err(bad)?;
@@ -120,5 +143,18 @@ impl Evidence for WatermarkKey {
             LabelRule::Random | LabelRule::LeastLikely => Some(1.0 / (self.num_classes - 1) as f64),
             LabelRule::MostLikely => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_that_does_not_hold_its_triggers_is_warned_about() {
+        assert_eq!(embedding_warning(1.0, 100), None);
+        assert_eq!(embedding_warning(0.95, 100), None);
+        let w = embedding_warning(0.51, 100).expect("0.51 is below the bar");
+        assert!(w.contains("only 51 of its 100 trigger labels") && w.contains("--eps"), "{w}");
     }
 }

@@ -10,7 +10,7 @@ mod key;
 pub mod margin;
 pub mod triggers;
 
-pub use key::{KEY_FORMAT, WatermarkKey};
+pub use key::{KEY_FORMAT, OWNER_HOLDS, WatermarkKey, embedding_warning};
 pub use margin::{Scheme, TriggerWatermark, WatermarkParams, margin_pga};
 pub use triggers::{LabelRule, Triggers, select_triggers, without_triggers};
 
