@@ -25,7 +25,7 @@ pub fn embedding_warning(watermark_accuracy: f64, triggers: usize) -> Option<Str
         format!(
             "warning: the watermarked model gives only {} of its {triggers} trigger labels (watermark accuracy \
              {watermark_accuracy:.4}, below {OWNER_HOLDS}): the watermark did not take, and copies will carry less. \
-             Lower --eps (the ball each trigger must hold) or train longer before relying on this key",
+             Lower --eps (the ball each trigger must hold), raise --lambda or train longer before relying on this key",
             (watermark_accuracy * triggers as f64).round() as usize
         )
     })
