@@ -9,25 +9,11 @@ use common::{mown, ok};
 fn watermark_then_verify_the_file_its_onnx_export_and_an_independent_model() {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    let t = ok(mown(&[
-        "watermark",
-        "margin",
-        "--arch",
-        "arc-c",
-        "--data",
-        "digits",
-        "--epochs",
-        "12",
-        "--batch-size",
-        "64",
-        "--triggers",
-        "25",
-        "--out",
+    let t = watermark_digits(
         &p("owner.safetensors"),
-        "--key",
         &p("wm.json"),
-        "--no-progress",
-    ]));
+        &["--arch", "arc-c", "--epochs", "12", "--batch-size", "64"],
+    );
     assert!(t.contains("watermark accuracy 1.0000 on 25 triggers"), "{t}");
     ok(mown(&[
         "train",
@@ -75,27 +61,11 @@ fn watermark_then_verify_the_file_its_onnx_export_and_an_independent_model() {
 fn watermark_that_does_not_take_is_warned_about() {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    let o = mown(&[
-        "watermark",
-        "margin",
-        "--arch",
-        "mlp",
-        "--data",
-        "digits",
-        "--epochs",
-        "2",
-        "--lambda",
-        "0.001",
-        "--triggers",
-        "25",
-        "--out",
+    let t = watermark_digits(
         &p("owner.safetensors"),
-        "--key",
         &p("wm.json"),
-        "--no-progress",
-    ]);
-    let t = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(o.status.success(), "{t}");
+        &["--arch", "mlp", "--epochs", "2", "--lambda", "0.001"],
+    );
     assert!(t.contains("warning: the watermarked model gives only") && t.contains("of its 25 trigger labels"), "{t}");
 }
 
@@ -136,4 +106,13 @@ fn eval_watermark_controls_score_the_twin_copies_apart() {
     assert_eq!(report["summaries"][0]["n_positives"], 1, "{t}");
     assert_eq!(report["summaries"][0]["n_negatives"], 2, "{t}");
     assert!(t.contains("twin copy"), "{t}");
+}
+
+/// `mown watermark margin` on the embedded digits with 25 triggers and `options`; asserts it
+/// succeeded and returns what it printed.
+fn watermark_digits(out: &str, key: &str, options: &[&str]) -> String {
+    let mut args = vec!["watermark", "margin", "--data", "digits", "--triggers", "25", "--out", out, "--key", key];
+    args.extend_from_slice(options);
+    args.push("--no-progress");
+    ok(mown(&args))
 }

@@ -149,9 +149,7 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
                 Ok(row)
             };
         let owner_row = score("owner", name.clone(), &owner, embed_seconds)?;
-        if let Some(warning) =
-            mown_methods::watermark::embedding_warning(owner_row.watermark_accuracy, owner_row.probes)
-        {
+        if let Some(warning) = mown_methods::watermark::embedding_warning(owner_row.matches, owner_row.probes) {
             eprintln!("{warning}");
         }
         let mut scheme_rows = vec![

@@ -19,14 +19,14 @@ pub const KEY_FORMAT: u32 = 1;
 pub const OWNER_HOLDS: f64 = 0.95;
 
 /// A warning when the watermarked model gives back fewer than [`OWNER_HOLDS`] of its triggers'
-/// labels; `None` when it holds its key.
-pub fn embedding_warning(watermark_accuracy: f64, triggers: usize) -> Option<String> {
-    (watermark_accuracy < OWNER_HOLDS).then(|| {
+/// labels (`hits` of `triggers`); `None` when it holds its key.
+pub fn embedding_warning(hits: usize, triggers: usize) -> Option<String> {
+    let accuracy = hits as f64 / triggers as f64;
+    (accuracy < OWNER_HOLDS).then(|| {
         format!(
-            "warning: the watermarked model gives only {} of its {triggers} trigger labels (watermark accuracy \
-             {watermark_accuracy:.4}, below {OWNER_HOLDS}): the watermark did not take, and copies will carry less. \
-             Lower --eps (the ball each trigger must hold), raise --lambda or train longer before relying on this key",
-            (watermark_accuracy * triggers as f64).round() as usize
+            "warning: the watermarked model gives only {hits} of its {triggers} trigger labels (watermark accuracy \
+             {accuracy:.4}, below {OWNER_HOLDS}): the watermark did not take, and copies will carry less. \
+             Lower --eps (the ball each trigger must hold), raise --lambda or train longer before relying on this key"
         )
     })
 }
@@ -103,7 +103,8 @@ impl WatermarkKey {
 
     /// [`embedding_warning`] for the owner's watermark accuracy recorded at embedding.
     pub fn embedding_warning(&self) -> Option<String> {
-        embedding_warning(self.stats["watermark_accuracy"].as_f64()?, self.len())
+        let accuracy = self.stats["watermark_accuracy"].as_f64()?;
+        embedding_warning((accuracy * self.len() as f64).round() as usize, self.len())
     }
 
     pub fn save(&self, path: &Path) -> Result<(), MethodError> {
@@ -152,9 +153,9 @@ mod tests {
 
     #[test]
     fn an_owner_that_does_not_hold_its_triggers_is_warned_about() {
-        assert_eq!(embedding_warning(1.0, 100), None);
-        assert_eq!(embedding_warning(0.95, 100), None);
-        let w = embedding_warning(0.51, 100).expect("0.51 is below the bar");
+        assert_eq!(embedding_warning(100, 100), None);
+        assert_eq!(embedding_warning(95, 100), None);
+        let w = embedding_warning(51, 100).expect("0.51 is below the bar");
         assert!(w.contains("only 51 of its 100 trigger labels") && w.contains("--eps"), "{w}");
     }
 }
