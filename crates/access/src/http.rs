@@ -303,9 +303,9 @@ impl QueryModel for HttpModel {
         let run =
             |i: usize| *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(this.query_chunk(chunks[i], level));
         if chunks.len() == 1 || self.opts.concurrency == 1 {
-            for i in 0..chunks.len() {
+            for (i, slot) in results.iter().enumerate() {
                 run(i);
-                if matches!(&*results[i].lock().unwrap_or_else(|e| e.into_inner()), Some(Err(_))) {
+                if matches!(&*slot.lock().unwrap_or_else(|e| e.into_inner()), Some(Err(_))) {
                     break;
                 }
             }

@@ -11,7 +11,7 @@ use mown_nn::model::{images_tensor, tensor_to_vec};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() || args.len() % 2 != 0 {
+    if args.is_empty() || !args.len().is_multiple_of(2) {
         return Err("usage: watermark_margin MODEL KEY [MODEL KEY ...]".into());
     }
     let radii = [0.0, 2.5 / 255.0, 5.0 / 255.0, 10.0 / 255.0, 20.0 / 255.0];

@@ -261,7 +261,7 @@ pub fn check_dataset_shape(data: &Dataset, shape: ImageShape) -> Result<(), NnEr
 
 pub fn check_images(images: &[f32], shape: ImageShape) -> Result<usize, NnError> {
     let numel = shape.numel();
-    if numel == 0 || images.len() % numel != 0 {
+    if numel == 0 || !images.len().is_multiple_of(numel) {
         return Err(NnError::BadInput(format!(
             "{} values is not a whole number of {}x{}x{} images",
             images.len(),

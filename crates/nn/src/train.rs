@@ -134,7 +134,7 @@ impl TrainConfig {
         let clip = self.grad_clip_norm.map(GradientClippingConfig::Norm);
         match self.optimizer {
             OptimizerKind::Sgd { momentum, nesterov } => SgdConfig::new()
-                .with_momentum((momentum > 0.0).then(|| MomentumConfig { momentum, dampening: 0.0, nesterov }))
+                .with_momentum((momentum > 0.0).then_some(MomentumConfig { momentum, dampening: 0.0, nesterov }))
                 .with_weight_decay(wd)
                 .with_gradient_clipping(clip)
                 .init(),

@@ -99,11 +99,11 @@ fn row_blocks_match_one_batch() {
         let k = rows.len() as f32;
         mown_nn::loss::cross_entropy(logits, &labels[rows]).mul_scalar(k)
     };
-    let whole = m.row_blocks_input_gradient(images, 1, &loss).unwrap();
+    let whole = m.row_blocks_input_gradient(images, 1, loss).unwrap();
     assert_eq!(whole.grad.len(), images.len());
     assert_eq!(whole.logits.len(), n * 10);
     for blocks in [2, 3, 7, 50] {
-        let split = m.row_blocks_input_gradient(images, blocks, &loss).unwrap();
+        let split = m.row_blocks_input_gradient(images, blocks, loss).unwrap();
         let scale = whole.grad.iter().fold(0f32, |a, v| a.max(v.abs()));
         assert!(scale > 1e-6, "gradient vanishes");
         for (a, b) in whole.grad.iter().zip(&split.grad) {
@@ -114,5 +114,5 @@ fn row_blocks_match_one_batch() {
         }
         assert!((whole.objective - split.objective).abs() <= 1e-4 * whole.objective.abs().max(1.0));
     }
-    assert!(m.row_blocks_input_gradient(&images[..10], 2, &loss).is_err(), "a partial image is an error");
+    assert!(m.row_blocks_input_gradient(&images[..10], 2, loss).is_err(), "a partial image is an error");
 }

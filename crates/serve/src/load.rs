@@ -102,10 +102,13 @@ fn body(inputs: Vec<Vec<f32>>, output: Option<String>) -> Arc<Vec<u8>> {
     Arc::new(serde_json::to_vec(&PredictRequest { inputs, output }).expect("serialise a request"))
 }
 
+/// One bad request: its kind, path, body, bearer token and the status it must get.
+type BadRequest = (&'static str, &'static str, Arc<Vec<u8>>, Option<String>, u16);
+
 /// Prepared bodies: serialising them up front keeps the clients' CPU out of the measurement.
 struct Bodies {
     good: Vec<Arc<Vec<u8>>>,
-    bad: Vec<(&'static str, &'static str, Arc<Vec<u8>>, Option<String>, u16)>,
+    bad: Vec<BadRequest>,
 }
 
 fn prepare(info: &InfoResponse, images: &[f32], cfg: &LoadConfig) -> Bodies {
@@ -135,7 +138,7 @@ fn prepare(info: &InfoResponse, images: &[f32], cfg: &LoadConfig) -> Bodies {
         _ => ("level-above", "probs".to_string(), 403),
     };
     let mut bad = vec![
-        ("malformed-json", PREDICT_PATH, Arc::new(valid[..valid.len() / 2].as_bytes().to_vec()), token.clone(), 400),
+        ("malformed-json", PREDICT_PATH, Arc::new(valid.as_bytes()[..valid.len() / 2].to_vec()), token.clone(), 400),
         ("wrong-shape", PREDICT_PATH, body(short, None), token.clone(), 400),
         ("nan", PREDICT_PATH, nan, token.clone(), 400),
         ("infinite", PREDICT_PATH, inf, token.clone(), 400),
@@ -251,7 +254,7 @@ pub fn run_load(base: &str, images: &[f32], cfg: &LoadConfig) -> Result<LoadRepo
     }
     let info: InfoResponse = serde_json::from_slice(&bytes).map_err(|e| format!("bad info reply: {e}"))?;
     let numel: usize = info.input_shape.iter().product();
-    if images.is_empty() || images.len() % numel != 0 {
+    if images.is_empty() || !images.len().is_multiple_of(numel) {
         return Err(format!("{} values are not whole images of {:?}", images.len(), info.input_shape));
     }
     let stats = |probe: &ureq::Agent| -> Option<StatsResponse> {

@@ -98,6 +98,9 @@ fn answers_equal_the_local_models_at_every_level() {
     assert_eq!(stats.clients[0].requests, 12, "7 images in batches of 2 is 4 requests per level");
 }
 
+/// A bad request and what it must get: what it is, path, token, body, status, a word of the error.
+type BadCase<'a> = (&'a str, &'a str, Option<&'a str>, Option<String>, u16, &'a str);
+
 #[test]
 fn every_bad_request_gets_its_4xx_with_a_json_error() {
     let server = start(ServeConfig {
@@ -116,7 +119,7 @@ fn every_bad_request_gets_its_4xx_with_a_json_error() {
     assert_eq!(body["queries_used"], 2);
 
     let huge = inputs_json(300, 64, "0.5");
-    let cases: Vec<(&str, &str, Option<&str>, Option<String>, u16, &str)> = vec![
+    let cases: Vec<BadCase> = vec![
         ("malformed JSON", "/v1/predict", t, Some(good[..good.len() / 2].to_string()), 400, "invalid JSON"),
         ("not an object", "/v1/predict", t, Some("[1, 2]".into()), 400, "invalid JSON"),
         ("unknown field", "/v1/predict", t, Some("{\"inputs\": [], \"x\": 1}".into()), 400, "unknown field"),

@@ -132,7 +132,7 @@ pub fn run(a: &ServeBenchArgs, json: Option<&Path>, device: &DeviceArgs) -> anyh
         "good requests: {} of {} answered correctly; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         r.good_answered, r.good, r.p50_ms, r.p99_ms, r.max_ms
     );
-    println!("{:<18} {}", "request kind", "statuses (status x count)");
+    println!("{:<18} statuses (status x count)", "request kind");
     for (kind, statuses) in &r.statuses {
         let s: Vec<String> = statuses.iter().map(|(st, n)| format!("{st} x {n}")).collect();
         println!("{kind:<18} {}", s.join(", "));

@@ -225,13 +225,13 @@ fn load_owner(
 fn fill_fitted_p_values(rows: &mut [Row]) -> anyhow::Result<()> {
     let negatives: Vec<(usize, usize)> =
         rows.iter().enumerate().filter(|(_, r)| r.role == "independent").map(|(i, r)| (i, r.matches)).collect();
-    for i in 0..rows.len() {
+    for (i, row) in rows.iter_mut().enumerate() {
         let hits: Vec<usize> = negatives.iter().filter(|(j, _)| *j != i).map(|(_, h)| *h).collect();
         if hits.len() < mown_eval::fitted::MIN_NEGATIVES {
             continue;
         }
-        let null = mown_eval::BetaBinomialNull::fit(&hits, rows[i].probes)?;
-        rows[i].p_value_fitted = Some(null.upper_tail(rows[i].matches, rows[i].probes)?);
+        let null = mown_eval::BetaBinomialNull::fit(&hits, row.probes)?;
+        row.p_value_fitted = Some(null.upper_tail(row.matches, row.probes)?);
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! Evaluation-mode networks with every BatchNorm folded into the convolution before it.
 //!
-//! In evaluation mode BatchNorm is a fixed per-channel affine map, `y = (x - mean) / std * gamma
-//! + beta`, so `bn(conv(x))` equals one convolution with weights scaled by `gamma / std` per
-//! output channel and bias `beta - mean * gamma / std`. burn runs the unfolded BatchNorm as four
+//! In evaluation mode BatchNorm is a fixed per-channel affine map,
+//! `y = (x - mean) / std * gamma + beta`, so `bn(conv(x))` equals one convolution with weights
+//! scaled by `gamma / std` per output channel and bias `beta - mean * gamma / std`. burn runs the unfolded BatchNorm as four
 //! full-size elementwise passes forward and two more backward; folding removes them from every
 //! input gradient (IPGuard, CW-L2, PGD) and every inference batch. The folded network is a
 //! separate, unsaveable type so that folded weights can never be written out as a model.
@@ -58,6 +58,8 @@ pub struct FoldedVgg {
 }
 
 /// A network ready for evaluation-mode forward passes, BatchNorm folded where there is any.
+// One per loaded model and moved rarely: boxing the large variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum InferenceNet {
     ResNet(FoldedResNet),

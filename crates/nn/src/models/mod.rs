@@ -23,6 +23,8 @@ use crate::arch::{Arch, ModelSpec};
 
 /// Any mown network. An enum (not a trait object) so that burn's `Module` derive gives one type
 /// for optimisers, save/load and device moves.
+// One per model and moved rarely: boxing the large variants would complicate the Module derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Network {
     Mlp(Mlp),
