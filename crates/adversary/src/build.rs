@@ -114,9 +114,17 @@ impl Builder {
         Some(dir.join(format!("{readable}-{}.safetensors", &hash[..16])))
     }
 
-    fn load_cached(&self, key: &str, path: &Path) -> Option<Model> {
-        let model = io::load(path, &self.device).ok()?;
-        (model.meta.provenance.derivation == key).then_some(model)
+    /// The model cached at `path`, if it is the one named `key`. `dataset` is the task the chain
+    /// serves: copies cached before they recorded it (see `derive`) get it here.
+    fn load_cached(&self, key: &str, path: &Path, dataset: &str) -> Option<Model> {
+        let mut model = io::load(path, &self.device).ok()?;
+        if model.meta.provenance.derivation != key {
+            return None;
+        }
+        if model.meta.provenance.dataset.is_empty() {
+            model.meta.provenance.dataset = dataset.to_string();
+        }
+        Some(model)
     }
 
     /// Builds (or loads) `steps` applied to `root`, a model that is not itself a chain (a
@@ -143,7 +151,8 @@ impl Builder {
             }
             name = format!("{name}-{step}");
             let path = self.cache_path_for(&name);
-            if let Some(model) = path.as_ref().and_then(|p| self.load_cached(&name, p)) {
+            let dataset = &root.meta.provenance.dataset;
+            if let Some(model) = path.as_ref().and_then(|p| self.load_cached(&name, p, dataset)) {
                 queries_used += recorded_queries(&model);
                 parent = model;
                 continue;
@@ -165,8 +174,12 @@ impl Builder {
     /// Builds (or loads) the model named by `chain`.
     pub fn build(&mut self, chain: &Chain) -> Result<Built, AttackError> {
         let started = Instant::now();
+        let dataset = match &chain.steps[0] {
+            Step::Train { data, .. } => data.as_str(),
+            _ => "",
+        };
         if let Some(path) = self.cache_path(chain)
-            && let Some(model) = self.load_cached(&chain.to_string(), &path)
+            && let Some(model) = self.load_cached(&chain.to_string(), &path, dataset)
         {
             let queries_used = recorded_queries(&model);
             return Ok(Built {

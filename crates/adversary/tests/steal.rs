@@ -124,6 +124,14 @@ batch_size = 64
     assert_eq!(entries[0].role, Role::Victim);
     assert!((entries[0].fidelity - 1.0).abs() < 1e-12);
     assert!(entries.iter().any(|e| e.queries_used == 200));
+    // A copy cached before copies recorded their task's dataset reads back with it.
+    let copy: Chain =
+        "train(mlp,digits,seed=1,epochs=2,part=1/2)-extract(mlp,topk:3,noise,budget=200,epochs=1)".parse().unwrap();
+    let cached = first.cache_path(&copy).unwrap();
+    let mut old = mown_nn::io::load(&cached, &Device::flex()).unwrap();
+    assert_eq!(old.meta.provenance.dataset, "digits");
+    old.meta.provenance.dataset.clear();
+    mown_nn::io::save(&old, &cached).unwrap();
     let mut second = Builder::new(Some(zoo.cache_dir.clone()), Device::flex(), base());
     let again = zoo.build(&mut second, |_| {}).unwrap();
     assert_eq!(second.trained, 0, "second run retrained something");
@@ -132,6 +140,7 @@ batch_size = 64
         assert_eq!(a.accuracy, b.accuracy);
         assert_eq!(a.queries_used, b.queries_used);
     }
+    assert_eq!(second.build(&copy).unwrap().model.meta.provenance.dataset, "digits");
 }
 
 #[test]
