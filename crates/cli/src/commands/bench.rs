@@ -17,10 +17,13 @@ const TORCH_SCRIPT: &str = include_str!("../../../../bench/pytorch_nn.py");
 pub struct BenchArgs {
     /// What to benchmark: nn, serve (the HTTP API under load, see docs/http-api.md).
     pub what: String,
+    /// nn: images per batch, the same for mown and PyTorch (run again for other sizes).
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
     pub batch: usize,
+    /// nn: timed repetitions of each case; the report gives their median.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
     pub iters: usize,
+    /// nn: untimed repetitions before the timed ones (allocator and kernel warm-up).
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
     /// Skip the PyTorch reference even if torch is importable.
