@@ -115,14 +115,19 @@ impl Builder {
     }
 
     /// The model cached at `path`, if it is the one named `key`. `dataset` is the task the chain
-    /// serves: copies cached before they recorded it (see `derive`) get it here.
+    /// serves: copies cached before they recorded it (see `derive`) get it here, and the file is
+    /// rewritten with it, since `zoo.json` lists it for `mown eval` and `fingerprint`. The
+    /// weights, and so the model's SHA-256, are unchanged.
     fn load_cached(&self, key: &str, path: &Path, dataset: &str) -> Option<Model> {
         let mut model = io::load(path, &self.device).ok()?;
         if model.meta.provenance.derivation != key {
             return None;
         }
-        if model.meta.provenance.dataset.is_empty() {
+        if model.meta.provenance.dataset.is_empty() && !dataset.is_empty() {
             model.meta.provenance.dataset = dataset.to_string();
+            if let Err(e) = io::save(&model, path) {
+                tracing::warn!("could not record the dataset in the cached {}: {e}", path.display());
+            }
         }
         Some(model)
     }
@@ -144,6 +149,11 @@ impl Builder {
             _ => 0,
         };
         let (mut parent, mut queries_used, mut from_cache) = (root.clone(), 0, true);
+        // The root serves the task of its train(...) step; its copies record that dataset.
+        if parent.meta.provenance.dataset.is_empty() {
+            parent.meta.provenance.dataset = served_dataset(root_step).to_string();
+        }
+        let dataset = parent.meta.provenance.dataset.clone();
         let mut name = root_name.to_string();
         for (i, step) in steps.iter().enumerate() {
             if matches!(step, Step::Train { .. }) {
@@ -151,8 +161,7 @@ impl Builder {
             }
             name = format!("{name}-{step}");
             let path = self.cache_path_for(&name);
-            let dataset = &root.meta.provenance.dataset;
-            if let Some(model) = path.as_ref().and_then(|p| self.load_cached(&name, p, dataset)) {
+            if let Some(model) = path.as_ref().and_then(|p| self.load_cached(&name, p, &dataset)) {
                 queries_used += recorded_queries(&model);
                 parent = model;
                 continue;
@@ -174,10 +183,7 @@ impl Builder {
     /// Builds (or loads) the model named by `chain`.
     pub fn build(&mut self, chain: &Chain) -> Result<Built, AttackError> {
         let started = Instant::now();
-        let dataset = match &chain.steps[0] {
-            Step::Train { data, .. } => data.as_str(),
-            _ => "",
-        };
+        let dataset = chain.steps.first().map_or("", served_dataset);
         if let Some(path) = self.cache_path(chain)
             && let Some(model) = self.load_cached(&chain.to_string(), &path, dataset)
         {
@@ -298,6 +304,14 @@ impl Builder {
             model.meta.provenance.dataset = parent.meta.provenance.dataset.clone();
         }
         Ok((model, queries))
+    }
+}
+
+/// The dataset a chain rooted at `root` serves: its train(...) step's data.
+fn served_dataset(root: &Step) -> &str {
+    match root {
+        Step::Train { data, .. } => data,
+        _ => "",
     }
 }
 

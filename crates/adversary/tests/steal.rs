@@ -140,7 +140,28 @@ batch_size = 64
         assert_eq!(a.accuracy, b.accuracy);
         assert_eq!(a.queries_used, b.queries_used);
     }
-    assert_eq!(second.build(&copy).unwrap().model.meta.provenance.dataset, "digits");
+    let reread = second.build(&copy).unwrap();
+    assert!(reread.from_cache && second.trained == 0, "the copy was rebuilt, not read from the cache");
+    assert_eq!(reread.model.meta.provenance.dataset, "digits");
+    // ...and the cached file now names it too (zoo.json lists it for `mown eval`).
+    assert_eq!(mown_nn::io::load(&cached, &Device::flex()).unwrap().meta.provenance.dataset, "digits");
+}
+
+#[test]
+fn copies_of_a_root_without_a_dataset_record_their_chains_task() {
+    // eval-watermark's owners are such roots: models built outside a chain, named by hand.
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = Builder::new(Some(dir.path().to_path_buf()), Device::flex(), base());
+    let victim: Chain = "train(mlp,digits,seed=1,epochs=1,part=1/2)".parse().unwrap();
+    let mut root = b.build(&victim).unwrap().model;
+    root.meta.provenance.dataset.clear();
+    let steps = Chain::parse_attack("prune(w,0.3)").unwrap();
+    let fresh = b.build_on("owner", &root, &victim.steps[0], &steps).unwrap();
+    assert!(!fresh.from_cache);
+    assert_eq!(fresh.model.meta.provenance.dataset, "digits");
+    let cached = b.build_on("owner", &root, &victim.steps[0], &steps).unwrap();
+    assert!(cached.from_cache);
+    assert_eq!(cached.model.meta.provenance.dataset, "digits");
 }
 
 #[test]

@@ -67,7 +67,9 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
     let base = zoo.training.train_config();
     let mut builder = Builder::new(Some(zoo.cache_dir.clone()), device.clone(), base.clone());
     let root = zoo.victim.steps[0].clone();
-    let Step::Train { arch, seed, epochs, .. } = &root else { anyhow::bail!("the zoo's victim must be train(...)") };
+    let Step::Train { arch, data: data_name, seed, epochs, .. } = &root else {
+        anyhow::bail!("the zoo's victim must be train(...)")
+    };
     let data = builder.step_data(&root)?;
     let clean_victim = builder.build(&zoo.victim)?;
     // The twin's copies do not depend on the scheme: build them once.
@@ -103,6 +105,7 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
                 let spec = ModelSpec::new(*arch, data.owner.shape, data.owner.num_classes)?;
                 let mut meta = ModelMeta::for_dataset(spec, &data.owner)?;
                 meta.provenance.derivation = zoo.victim.to_string();
+                meta.provenance.dataset = data_name.clone();
                 let init = Model::init(meta, &device, *seed);
                 let cfg = TrainConfig { epochs: *epochs, seed: *seed, ..base.clone() };
                 let mut marker = TriggerWatermark::new(params.clone());

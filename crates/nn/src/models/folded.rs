@@ -2,9 +2,10 @@
 //!
 //! In evaluation mode BatchNorm is a fixed per-channel affine map,
 //! `y = (x - mean) / std * gamma + beta`, so `bn(conv(x))` equals one convolution with weights
-//! scaled by `gamma / std` per output channel and bias `beta - mean * gamma / std`. burn runs the unfolded BatchNorm as four
-//! full-size elementwise passes forward and two more backward; folding removes them from every
-//! input gradient (IPGuard, CW-L2, PGD) and every inference batch. The folded network is a
+//! scaled by `gamma / std` per output channel and bias `beta - mean * gamma / std`. burn runs
+//! the unfolded BatchNorm as four full-size elementwise passes forward and two more backward;
+//! folding removes them from every input gradient (IPGuard, CW-L2, PGD) and every inference
+//! batch. The folded network is a
 //! separate, unsaveable type so that folded weights can never be written out as a model.
 
 use burn::module::Param;
