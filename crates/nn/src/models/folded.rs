@@ -5,8 +5,8 @@
 //! scaled by `gamma / std` per output channel and bias `beta - mean * gamma / std`. burn runs
 //! the unfolded BatchNorm as four full-size elementwise passes forward and two more backward;
 //! folding removes them from every input gradient (IPGuard, CW-L2, PGD) and every inference
-//! batch. The folded network is a
-//! separate, unsaveable type so that folded weights can never be written out as a model.
+//! batch. The folded network is a separate, unsaveable type so that folded weights can never be
+//! written out as a model.
 
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
