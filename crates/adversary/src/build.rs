@@ -105,10 +105,13 @@ impl Builder {
         self.cache_path_for(&chain.to_string())
     }
 
-    /// Where the model named `key` (a canonical derivation) is cached.
+    /// Where the model named `key` (a canonical derivation) is cached. The hash also covers the
+    /// base training configuration when it is not the zoo's default (see [`training_tag`]): a
+    /// chain names what was done, not the batch size or weight decay it was done with, and two
+    /// zoos sharing a cache directory must not hand each other models trained another way.
     pub fn cache_path_for(&self, key: &str) -> Option<PathBuf> {
         let dir = self.cache_dir.as_ref()?;
-        let hash = hex::encode(Sha256::digest(key.as_bytes()));
+        let hash = hex::encode(Sha256::digest(format!("{key}{}", training_tag(&self.base)).as_bytes()));
         let readable: String =
             key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).take(60).collect();
         Some(dir.join(format!("{readable}-{}.safetensors", &hash[..16])))
@@ -266,7 +269,7 @@ impl Builder {
                 let dcfg = TrainConfig { lr: base.lr * SOFT_MATCH_LR_FACTOR, ..cfg(*epochs) };
                 (crate::distill::distill(parent, &data.owner, *arch, *alpha, *temperature, &dcfg)?, 0)
             }
-            Step::Extract { arch, level, source, budget, epochs, temperature, mix } => {
+            Step::Extract { source, budget, epochs, .. } => {
                 let shape = parent.input_shape();
                 let queries = match source {
                     QuerySource::Same => (*data.attacker).clone(),
@@ -276,16 +279,8 @@ impl Builder {
                         if train.shape == shape { (*train).clone() } else { train.resized(shape)? }
                     }
                 };
-                let mut victim = LocalModel::new(parent.clone(), *level, Some(*budget));
-                let ecfg = ExtractConfig {
-                    student: *arch,
-                    level: *level,
-                    budget: *budget,
-                    train: cfg(*epochs),
-                    device: self.device.clone(),
-                    temperature: *temperature,
-                    mix: *mix,
-                };
+                let ecfg = extract_config(step, cfg(*epochs), self.device.clone())?;
+                let mut victim = LocalModel::new(parent.clone(), ecfg.level, Some(*budget));
                 let stolen = extract(&mut victim, &queries, &ecfg)?;
                 let mut model = stolen.model;
                 // The copy serves the victim's classes under the victim's names.
@@ -305,6 +300,35 @@ impl Builder {
         }
         Ok((model, queries))
     }
+}
+
+/// What of `base` goes into cache keys: nothing for the zoo's default training (so caches built
+/// before the tag existed keep their names), else every setting a chain does not override.
+fn training_tag(base: &TrainConfig) -> String {
+    let settings =
+        |c: &TrainConfig| TrainConfig { epochs: 0, seed: 0, checkpoint_dir: None, progress: false, ..c.clone() };
+    let mine = settings(base);
+    if mine == settings(&crate::zoo::TrainingDefaults::default().train_config()) {
+        return String::new();
+    }
+    format!("|training={}", serde_json::to_string(&mine).unwrap_or_default())
+}
+
+/// The extraction an `extract(...)` step asks for, the student trained with `train` (the
+/// step's epochs and augmentation override the ones given).
+pub fn extract_config(step: &Step, train: TrainConfig, device: Device) -> Result<ExtractConfig, AttackError> {
+    let Step::Extract { arch, level, budget, epochs, temperature, mix, aug, .. } = step else {
+        return Err(AttackError::BadParameter(format!("{step} is not an extraction step")));
+    };
+    Ok(ExtractConfig {
+        student: *arch,
+        level: *level,
+        budget: *budget,
+        train: TrainConfig { epochs: *epochs, augmentation: *aug, ..train },
+        device,
+        temperature: *temperature,
+        mix: *mix,
+    })
 }
 
 /// The dataset a chain rooted at `root` serves: its train(...) step's data.

@@ -9,6 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use mown_access::AccessLevel;
+use mown_data::Augmentation;
 use mown_nn::Arch;
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +76,10 @@ pub enum Step {
         /// 0 = none.
         #[serde(default)]
         mix: usize,
+        /// Augmentation of live queries (`extract::ExtractConfig::train`); none = the thief
+        /// queries each image once, before training.
+        #[serde(default)]
+        aug: Augmentation,
     },
     AdvTrain {
         method: AdvMethod,
@@ -310,7 +315,7 @@ fn parse_step(text: &str) -> Result<Step, String> {
             }
         }
         "extract" => {
-            a.only(3, &["budget", "epochs", "t", "mix"])?;
+            a.only(3, &["budget", "epochs", "t", "mix", "aug"])?;
             let level: AccessLevel =
                 a.pos(1, "access level")?.parse().map_err(|e: mown_access::AccessError| e.to_string())?;
             let source = match a.opt_pos(2).unwrap_or("same") {
@@ -327,6 +332,13 @@ fn parse_step(text: &str) -> Result<Step, String> {
                     "extract: mix needs query images to mix; noise queries are drawn fresh up to the budget".into()
                 );
             }
+            let aug = match a.named("aug") {
+                None => Augmentation::default(),
+                Some(v) => v.parse::<Augmentation>().map_err(|e| format!("extract: {e}"))?,
+            };
+            if mix > 0 && !aug.is_identity() {
+                return Err("extract: mix and aug both decide how the budget is spent: use one".into());
+            }
             Step::Extract {
                 arch: arch(a.pos(0, "student architecture")?)?,
                 level,
@@ -335,6 +347,7 @@ fn parse_step(text: &str) -> Result<Step, String> {
                 epochs: a.num(a.named("epochs"), "epochs", 10)?,
                 temperature,
                 mix,
+                aug,
             }
         }
         "advtrain" => {
@@ -432,7 +445,7 @@ impl fmt::Display for Step {
             Step::Distill { arch, alpha, temperature, epochs } => {
                 write!(f, "distill({arch},alpha={alpha},t={temperature},epochs={epochs})")
             }
-            Step::Extract { arch, level, source, budget, epochs, temperature, mix } => {
+            Step::Extract { arch, level, source, budget, epochs, temperature, mix, aug } => {
                 let src = match source {
                     QuerySource::Same => "same".to_string(),
                     QuerySource::Noise => "noise".to_string(),
@@ -445,6 +458,9 @@ impl fmt::Display for Step {
                 }
                 if *mix > 0 {
                     write!(f, ",mix={mix}")?;
+                }
+                if !aug.is_identity() {
+                    write!(f, ",aug={aug}")?;
                 }
                 f.write_str(")")
             }
@@ -513,6 +529,13 @@ mod tests {
         assert!(matches!(&m.steps[1], Step::Extract { mix: 2, .. }));
         assert!(m.to_string().ends_with("extract(arc-c,probs,mnist,budget=900,epochs=10,mix=2)"), "{m}");
         assert_eq!(t.to_string().parse::<Chain>().unwrap(), t);
+        // Live augmented queries: named only when set, canonical order, round trip.
+        let l: Chain = "train(arc-a,digits)-extract(arc-c,probs,mnist,budget=900,aug=flip+crop:2)".parse().unwrap();
+        let want = Augmentation { pad_crop: 2, horizontal_flip: true };
+        assert!(matches!(&l.steps[1], Step::Extract { aug, .. } if *aug == want));
+        assert!(l.to_string().ends_with("extract(arc-c,probs,mnist,budget=900,epochs=10,aug=crop:2+flip)"), "{l}");
+        assert_eq!(l.to_string().parse::<Chain>().unwrap(), l);
+        assert!(!m.to_string().contains("aug"), "{m}");
     }
 
     #[test]
@@ -545,6 +568,8 @@ mod tests {
             ("train(resnet20,fmnist[0-x])", "A <= B"),
             ("train(resnet20,imagenet[0-4])", "unknown dataset"),
             ("train(resnet20,fmnist)-ftal", "parentheses"),
+            ("train(resnet20,fmnist)-extract(mlp,probs,same,aug=rotate)", "augmentation 'rotate'"),
+            ("train(resnet20,fmnist)-extract(mlp,probs,mnist,mix=2,aug=flip)", "use one"),
         ] {
             let err = text.parse::<Chain>().unwrap_err().to_string();
             assert!(err.contains(needle), "{text}: {err}");

@@ -4,7 +4,7 @@
 //! The victim is a `&mut dyn QueryModel`: this module cannot see weights, only answers, and every
 //! image it asks about is counted against the victim's budget.
 
-use mown_access::{AccessLevel, QueryModel};
+use mown_access::{AccessError, AccessLevel, QueryModel};
 use mown_data::{Dataset, ImageShape};
 use mown_nn::burn::prelude::*;
 use mown_nn::train::{Objective, train_with};
@@ -23,6 +23,13 @@ pub struct ExtractConfig {
     pub level: AccessLevel,
     /// At most this many images are sent to the victim.
     pub budget: usize,
+    /// How the student trains. With `train.augmentation` set, the thief queries *live*: every
+    /// training batch is augmented and sent to the victim, and the student matches those fresh
+    /// answers (an answer belongs to the image that was sent, not to its un-augmented original).
+    /// This is seed 004's extraction as its authors ran it: their code queries the victim on
+    /// each randomly cropped and flipped training batch for all 200 epochs, so the thief sees
+    /// images × epochs distinct queries. The budget then covers every image sent: the thief
+    /// uses `budget / epochs` of its images (fewer if it has fewer) and sends each once per epoch.
     pub train: TrainConfig,
     /// Where the student trains.
     pub device: Device,
@@ -39,6 +46,7 @@ pub struct ExtractConfig {
     /// 0 = off. Otherwise, when the budget exceeds the query images, the thief spends the rest
     /// on mixup queries, each a random convex combination of `mix` of its images (see
     /// [`mixup_queries`]), so a thief with few images of its own can still spend a large budget.
+    /// Not with live (augmented) queries, which spend the budget their own way.
     pub mix: usize,
 }
 
@@ -133,6 +141,18 @@ pub struct Extracted {
     pub queries_used: usize,
 }
 
+/// The student's loss against a batch of the victim's answers (`[n, classes]` rows), at
+/// temperature `t` (see [`ExtractConfig::temperature`]).
+fn match_answers(model: &Model, images: Tensor<4>, rows: &[f32], classes: usize, t: f64) -> Tensor<1> {
+    let device = images.device();
+    let targets = Tensor::<1>::from_floats(rows, &device).reshape([rows.len() / classes, classes]);
+    if t == 1.0 {
+        return mown_nn::loss::soft_cross_entropy(model.forward(images), targets);
+    }
+    // T² keeps the gradient's scale independent of T (Hinton et al.; seed 004 Eq. 7).
+    mown_nn::loss::soft_cross_entropy(model.forward(images).div_scalar(t), targets).mul_scalar(t * t)
+}
+
 /// Cross-entropy against per-example soft targets (the victim's answers), looked up by index.
 struct SoftTargets {
     targets: Vec<f32>,
@@ -146,16 +166,42 @@ impl Objective for SoftTargets {
     }
 
     fn loss_indexed(&mut self, model: &Model, images: Tensor<4>, _labels: &[usize], indices: &[usize]) -> Tensor<1> {
-        let device = images.device();
         let k = self.classes;
         let rows: Vec<f32> = indices.iter().flat_map(|&i| self.targets[i * k..(i + 1) * k].iter().copied()).collect();
-        let targets = Tensor::<1>::from_floats(rows.as_slice(), &device).reshape([indices.len(), k]);
-        let t = self.temperature;
-        if t == 1.0 {
-            return mown_nn::loss::soft_cross_entropy(model.forward(images), targets);
+        match_answers(model, images, &rows, k, self.temperature)
+    }
+}
+
+/// Live extraction: sends each (augmented) training batch to the victim and matches its answers.
+struct LiveAnswers<'a> {
+    victim: &'a mut dyn QueryModel,
+    level: AccessLevel,
+    classes: usize,
+    temperature: f64,
+    /// The victim's refusal (budget, network, bad answer), kept for [`extract`] to return as is.
+    failure: Option<AccessError>,
+}
+
+impl Objective for LiveAnswers<'_> {
+    fn loss(&mut self, model: &Model, images: Tensor<4>, _labels: &[usize]) -> Tensor<1> {
+        let pixels = mown_nn::model::tensor_to_vec(images.clone());
+        let answer = match self.victim.query(&pixels, self.level) {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.failure = Some(e);
+                // Never trained on: training stops at `failure()`.
+                return Tensor::<1>::zeros([1], &images.device());
+            }
+        };
+        let mut rows = answer.soft_labels(self.classes);
+        if self.temperature != 1.0 {
+            rows = soften(&rows, self.classes, self.temperature);
         }
-        // T² keeps the gradient's scale independent of T (Hinton et al.; seed 004 Eq. 7).
-        mown_nn::loss::soft_cross_entropy(model.forward(images).div_scalar(t), targets).mul_scalar(t * t)
+        match_answers(model, images, &rows, self.classes, self.temperature)
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure.as_ref().map(|e| format!("the victim refused a query: {e}"))
     }
 }
 
@@ -175,6 +221,9 @@ pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConf
     let classes = victim.num_classes();
     check_mix(cfg.mix).map_err(AttackError::BadParameter)?;
     let limit = victim.queries_left().map_or(cfg.budget, |left| left.min(cfg.budget));
+    if !cfg.train.augmentation.is_identity() {
+        return extract_live(victim, queries, cfg, limit);
+    }
     let n = limit.min(queries.len());
     // With mixup the whole budget is spent: the images first, then synthetic queries.
     let synthetic = if cfg.mix >= 2 && n > 0 { limit - n } else { 0 };
@@ -236,6 +285,66 @@ pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConf
     };
     let (model, _) = train_with(student, &labelled, None, &train, &mut objective)?;
     Ok(Extracted { model, queries_used: sent })
+}
+
+/// [`extract`] with live, augmented queries (see [`ExtractConfig::train`]).
+fn extract_live(
+    victim: &mut dyn QueryModel,
+    queries: &Dataset,
+    cfg: &ExtractConfig,
+    limit: usize,
+) -> Result<Extracted, AttackError> {
+    if cfg.mix > 0 {
+        return Err(AttackError::BadParameter(format!(
+            "mix={} and augmented live queries ({}) both decide how the budget is spent: use one",
+            cfg.mix, cfg.train.augmentation
+        )));
+    }
+    let epochs = cfg.train.epochs.max(1);
+    let n = (limit / epochs).min(queries.len());
+    if n == 0 {
+        return Err(AttackError::BadParameter(format!(
+            "nothing to query: live queries send every image once per epoch, and a budget of {} ({:?} left) \
+             covers less than one image for {epochs} epochs ({} query images)",
+            cfg.budget,
+            victim.queries_left(),
+            queries.len()
+        )));
+    }
+    if cfg.budget > queries.len().saturating_mul(epochs) {
+        // As in `extract`: the chain's name carries the budget asked for.
+        tracing::warn!(
+            budget = cfg.budget,
+            available = queries.len(),
+            epochs,
+            source = %queries.name,
+            "live extraction budget exceeds the query images times the epochs: only {} queries are sent",
+            n * epochs
+        );
+    }
+    let order = queries.shuffled_indices(cfg.train.seed);
+    let (images, _) = queries.subset(&order[..n], "/queries")?.into_parts();
+    let classes = victim.num_classes();
+    let names: Vec<String> = (0..classes).map(|c| c.to_string()).collect();
+    // The answers arrive batch by batch during training: these labels are never read (the
+    // objective ignores them; only the discarded report's training accuracy would).
+    let unlabelled = Dataset::new(format!("{}/live", queries.name), queries.shape, classes, names, images, vec![0; n])?;
+    let spec = ModelSpec::new(cfg.student, queries.shape, classes)?;
+    let student = Model::init(ModelMeta::for_dataset(spec, &unlabelled)?, &cfg.device, cfg.train.seed);
+    let t = cfg.temperature;
+    let train = if t == 1.0 {
+        cfg.train.clone()
+    } else {
+        TrainConfig { lr: cfg.train.lr * SOFT_MATCH_LR_FACTOR, ..cfg.train.clone() }
+    };
+    let used_before = victim.queries_used();
+    let mut objective = LiveAnswers { victim, level: cfg.level, classes, temperature: t, failure: None };
+    let trained = train_with(student, &unlabelled, None, &train, &mut objective);
+    if let Some(e) = objective.failure.take() {
+        return Err(e.into());
+    }
+    let (model, _) = trained?;
+    Ok(Extracted { model, queries_used: objective.victim.queries_used() - used_before })
 }
 
 /// `n` images of uniform random pixels: the "no data at all" query source.

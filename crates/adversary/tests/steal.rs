@@ -101,6 +101,88 @@ fn extraction_never_exceeds_its_budget_and_stops_at_the_victims() {
     assert!(err.contains(">= 1"), "{err}");
 }
 
+/// Records every image it is sent, then answers through the wrapped model.
+struct Recorder {
+    inner: LocalModel,
+    sent: Vec<Vec<u32>>,
+}
+
+impl QueryModel for Recorder {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn input_shape(&self) -> mown_data::ImageShape {
+        self.inner.input_shape()
+    }
+    fn num_classes(&self) -> usize {
+        self.inner.num_classes()
+    }
+    fn access(&self) -> AccessLevel {
+        self.inner.access()
+    }
+    fn query(&mut self, images: &[f32], level: AccessLevel) -> Result<mown_access::Answer, mown_access::AccessError> {
+        let numel = self.input_shape().numel();
+        self.sent.extend(images.chunks(numel).map(|img| img.iter().map(|p| p.to_bits()).collect()));
+        self.inner.query(images, level)
+    }
+    fn queries_used(&self) -> usize {
+        self.inner.queries_used()
+    }
+    fn queries_left(&self) -> Option<usize> {
+        self.inner.queries_left()
+    }
+}
+
+#[test]
+fn live_extraction_sends_every_augmented_batch_within_its_budget() {
+    let mut b = Builder::new(None, Device::flex(), base());
+    let chain: Chain = "train(arc-c,digits,seed=1,epochs=15,part=1/2)".parse().unwrap();
+    let victim = b.build(&chain).unwrap().model;
+    let data = b.step_data(&chain.steps[0]).unwrap();
+    let live = TrainConfig {
+        epochs: 20,
+        augmentation: mown_data::Augmentation { pad_crop: 1, horizontal_flip: false },
+        ..base()
+    };
+    let cfg = ExtractConfig {
+        student: Arch::ArcC,
+        level: AccessLevel::Probabilities,
+        budget: 20 * 500,
+        train: live,
+        device: Device::flex(),
+        temperature: 1.0,
+        mix: 0,
+    };
+    let mut api =
+        Recorder { inner: LocalModel::new(victim.clone(), AccessLevel::Probabilities, None), sent: Vec::new() };
+    let stolen = extract(&mut api, &data.attacker, &cfg).unwrap();
+    // 500 images, each sent once per epoch, in the training batches.
+    assert_eq!((stolen.queries_used, api.queries_used(), api.sent.len()), (10_000, 10_000, 10_000));
+    // Each epoch crops anew: the victim sees far more distinct images than the thief holds (500;
+    // a 1-pixel crop has 9 offsets, so at most 4,500).
+    let distinct: std::collections::BTreeSet<_> = api.sent.iter().collect();
+    assert!(distinct.len() > 3000, "{} distinct queries of 10,000", distinct.len());
+    // The copy learned the victim from the fresh answers (measured 0.96; at 6 epochs, 0.36).
+    let fidelity = stolen.model.agreement(&victim, data.test.images()).unwrap();
+    assert!(fidelity > 0.9, "live copy agrees with the victim on {fidelity} of the test digits");
+    // The victim's budget caps the images, not the epochs: 1,010 queries over 20 epochs = 50 images.
+    let mut tight = LocalModel::new(victim.clone(), AccessLevel::Probabilities, Some(1010));
+    assert_eq!(extract(&mut tight, &data.attacker, &cfg).unwrap().queries_used, 1000);
+    // Less than one image per epoch is refused before anything is sent.
+    let mut tiny = LocalModel::new(victim.clone(), AccessLevel::Probabilities, Some(19));
+    let err = extract(&mut tiny, &data.attacker, &cfg).err().unwrap().to_string();
+    assert!(err.contains("less than one image"), "{err}");
+    assert_eq!(tiny.queries_used(), 0);
+    // A victim that refuses mid-training (here: answers only labels) stops the attack with its
+    // own error, not a diverged loss.
+    let mut labels_only = LocalModel::new(victim.clone(), AccessLevel::Labels, None);
+    let err = extract(&mut labels_only, &data.attacker, &cfg).err().unwrap();
+    assert!(matches!(err, mown_adversary::AttackError::Access(_)), "{err}");
+    assert!(err.to_string().contains("not available"), "{err}");
+    let err = extract(&mut api, &data.attacker, &ExtractConfig { mix: 2, ..cfg }).err().unwrap().to_string();
+    assert!(err.contains("use one"), "{err}");
+}
+
 #[test]
 fn a_second_zoo_run_trains_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -145,6 +227,32 @@ batch_size = 64
     assert_eq!(reread.model.meta.provenance.dataset, "digits");
     // ...and the cached file now names it too (zoo.json lists it for `mown eval`).
     assert_eq!(mown_nn::io::load(&cached, &Device::flex()).unwrap().meta.provenance.dataset, "digits");
+}
+
+#[test]
+fn a_cache_shared_by_differently_trained_zoos_keeps_their_models_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain: Chain = "train(mlp,digits,seed=1,epochs=1)".parse().unwrap();
+    let zoo_default = mown_adversary::zoo::TrainingDefaults::default().train_config();
+    let mut plain = Builder::new(Some(dir.path().to_path_buf()), Device::flex(), zoo_default.clone());
+    // The zoo's default training keeps the file name the cache has always used.
+    let path = plain.cache_path(&chain).unwrap();
+    let name = path.file_name().unwrap().to_string_lossy().to_string();
+    assert!(name.starts_with("train_mlp_digits_seed_1_epochs_1_-"), "{name}");
+    let first = plain.build(&chain).unwrap();
+    assert!(!first.from_cache);
+    // Another weight decay is another model: trained anew, cached beside the first.
+    let lighter = TrainConfig { weight_decay: 1e-4, ..zoo_default.clone() };
+    let mut other = Builder::new(Some(dir.path().to_path_buf()), Device::flex(), lighter);
+    assert_ne!(other.cache_path(&chain).unwrap(), path);
+    let second = other.build(&chain).unwrap();
+    assert!(!second.from_cache && other.trained == 1, "a model trained another way came from the cache");
+    let sha = |m: &mown_nn::Model| mown_nn::io::model_sha256(m).unwrap();
+    assert_ne!(sha(&second.model), sha(&first.model));
+    // Seeds, epochs and progress bars are the chain's or the caller's business: same key.
+    let noisy = TrainConfig { progress: true, seed: 9, epochs: 77, ..zoo_default };
+    let mut again = Builder::new(Some(dir.path().to_path_buf()), Device::flex(), noisy);
+    assert!(again.build(&chain).unwrap().from_cache);
 }
 
 #[test]

@@ -169,6 +169,46 @@ impl Augmentation {
     }
 }
 
+/// Written as in derivation chains: `crop:N`, `flip`, `crop:N+flip`, or `none`.
+impl std::fmt::Display for Augmentation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.pad_crop, self.horizontal_flip) {
+            (0, false) => f.write_str("none"),
+            (0, true) => f.write_str("flip"),
+            (p, false) => write!(f, "crop:{p}"),
+            (p, true) => write!(f, "crop:{p}+flip"),
+        }
+    }
+}
+
+impl std::str::FromStr for Augmentation {
+    type Err = DataError;
+    /// Parses `crop:N`, `flip`, `none`, or `+`-joined parts (`crop:2+flip`); each part at most once.
+    fn from_str(s: &str) -> Result<Self, DataError> {
+        let bad = |why: String| {
+            DataError::InvalidArgument(format!("augmentation '{s}': {why} (crop:N, flip, crop:N+flip, none)"))
+        };
+        let mut aug = Augmentation::default();
+        let (mut crop_seen, mut flip_seen) = (false, false);
+        for part in s.split('+').map(str::trim) {
+            match part.to_ascii_lowercase().as_str() {
+                "none" if s.trim().eq_ignore_ascii_case("none") => {}
+                "flip" if !flip_seen => (aug.horizontal_flip, flip_seen) = (true, true),
+                p if p.starts_with("crop:") && !crop_seen => {
+                    let n: usize =
+                        p["crop:".len()..].parse().map_err(|_| bad(format!("'{part}' needs a pixel count")))?;
+                    if n == 0 {
+                        return Err(bad("crop:0 crops nothing".into()));
+                    }
+                    (aug.pad_crop, crop_seen) = (n, true);
+                }
+                _ => return Err(bad(format!("unknown or repeated part '{part}'"))),
+            }
+        }
+        Ok(aug)
+    }
+}
+
 /// Mirrors every row of a CHW image.
 pub(crate) fn flip_horizontal(img: &mut [f32], width: usize) {
     if width > 0 {
@@ -233,6 +273,20 @@ mod tests {
         let mut again = before.clone();
         aug.apply(&mut again, shape, &mut StdRng::seed_from_u64(3));
         assert_eq!(b, again, "augmentation must be reproducible from the rng");
+    }
+
+    #[test]
+    fn augmentation_names_round_trip_and_typos_are_refused() {
+        for text in ["none", "flip", "crop:2", "crop:4+flip"] {
+            let aug: Augmentation = text.parse().unwrap();
+            assert_eq!(aug.to_string(), text);
+        }
+        let both: Augmentation = "flip + crop:3".parse().unwrap();
+        assert_eq!(both, Augmentation { pad_crop: 3, horizontal_flip: true });
+        assert_eq!(both.to_string(), "crop:3+flip");
+        for bad in ["", "crop", "crop:x", "crop:0", "flip+flip", "crop:1+crop:2", "rotate", "none+flip"] {
+            assert!(bad.parse::<Augmentation>().is_err(), "{bad} should be refused");
+        }
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub enum NnError {
     HashMismatch { path: PathBuf, expected: String, found: String },
     #[error("training diverged: loss became {loss} at epoch {epoch}, batch {batch}")]
     Diverged { epoch: usize, batch: usize, loss: f32 },
+    #[error("training stopped at epoch {epoch}, batch {batch}: {reason}")]
+    ObjectiveFailed { epoch: usize, batch: usize, reason: String },
     #[error("invalid training configuration: {0}")]
     BadTrainConfig(String),
     #[error("device '{0}' is not available: {1}")]

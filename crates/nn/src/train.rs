@@ -192,6 +192,13 @@ pub trait Objective {
     fn after_step(&mut self, net: Network) -> Network {
         net
     }
+
+    /// Why the last loss could not be computed, if it could not (e.g. an extraction objective
+    /// whose victim refused a query): training stops with [`NnError::ObjectiveFailed`], and the
+    /// objective keeps the cause for its caller.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Mean cross-entropy against the dataset labels.
@@ -273,6 +280,9 @@ pub fn train_with(
             }
             let x = images_tensor(&batch.images, data.shape, &train_device);
             let loss = objective.loss_indexed(&model, x, &batch.labels, &batch.indices);
+            if let Some(reason) = objective.failure() {
+                return Err(NnError::ObjectiveFailed { epoch: epoch + 1, batch: step, reason });
+            }
             let value = loss.clone().into_scalar::<f32>();
             if !value.is_finite() {
                 return Err(NnError::Diverged { epoch, batch: step, loss: value });

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use mown_access::{HttpModel, HttpOptions, TOKEN_ENV};
-use mown_adversary::build::{Builder, StepData};
+use mown_adversary::build::{Builder, StepData, extract_config};
 use mown_adversary::chain::QuerySource;
-use mown_adversary::extract::{ExtractConfig, extract, noise_queries};
+use mown_adversary::extract::{extract, noise_queries};
 use mown_adversary::{Chain, Step};
 use mown_nn::{TrainConfig, io};
 
@@ -77,7 +77,7 @@ pub fn run(a: StealArgs) -> anyhow::Result<()> {
 /// to the extracted copy.
 fn steal_from_api(a: &StealArgs, device: mown_nn::burn::prelude::Device) -> anyhow::Result<()> {
     let steps = Chain::parse_attack(&a.attack)?;
-    let Some(Step::Extract { arch, level, source, budget, epochs, temperature, mix }) = steps.first() else {
+    let Some(first @ Step::Extract { level, source, budget, .. }) = steps.first() else {
         bail!("a victim behind an API can only be stolen by extraction first: start the attack with extract(...)");
     };
     let Some(data) = a.data.clone() else {
@@ -95,15 +95,8 @@ fn steal_from_api(a: &StealArgs, device: mown_nn::burn::prelude::Device) -> anyh
         QuerySource::Dataset(name) => (*builder.dataset(name)?.0).clone(),
     };
     let queries = if queries.shape == shape { queries } else { queries.resized(shape)? };
-    let cfg = ExtractConfig {
-        student: *arch,
-        level: *level,
-        budget: *budget,
-        train: TrainConfig { epochs: *epochs, seed: mown_nn::seed::derive(a.seed, 1), ..builder.base.clone() },
-        device,
-        temperature: *temperature,
-        mix: *mix,
-    };
+    let student = TrainConfig { seed: mown_nn::seed::derive(a.seed, 1), ..builder.base.clone() };
+    let cfg = extract_config(first, student, device)?;
     eprintln!("applying {} through {} ...", steps[0], victim.url());
     let stolen = extract(&mut victim, &queries, &cfg)?;
     let (mut model, queries_used) = (stolen.model, stolen.queries_used);
