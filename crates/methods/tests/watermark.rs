@@ -88,12 +88,14 @@ fn keys_reproduce_and_refuse_tampering() {
     let spec = ModelSpec::new(mown_nn::Arch::Mlp, data.owner.shape, data.owner.num_classes).unwrap();
     let meta = ModelMeta::for_dataset(spec, &data.owner).unwrap();
     let cfg = TrainConfig { epochs: 2, seed: 2, ..base() };
-    let embed = |seed: u64, scheme: Scheme| {
-        let params = WatermarkParams { n: 20, seed, scheme, steps: 2, ..WatermarkParams::default() };
+    let embed_with = |params: WatermarkParams| {
         let init = Model::init(meta.clone(), &Device::flex(), 2);
         let mut key = TriggerWatermark::new(params).embed(init, &data.owner, &data.test, &cfg).unwrap().1;
         key.stats = serde_json::Value::Null; // wall time differs between runs
         key
+    };
+    let embed = |seed: u64, scheme: Scheme| {
+        embed_with(WatermarkParams { n: 20, seed, scheme, steps: 2, ..WatermarkParams::default() })
     };
     let dir = tempfile::tempdir().unwrap();
     let bytes = |key: &WatermarkKey, name: &str| {
@@ -109,6 +111,18 @@ fn keys_reproduce_and_refuse_tampering() {
     assert_eq!(loaded, a);
     assert_eq!(loaded.method(), "margin-watermark");
     assert_eq!(embed(5, Scheme::Plain).scheme, "plain");
+    // Transformed triggers (Eq. 2's tr(x_q)): the same triggers and labels, another owner, the
+    // transformation recorded in the key, and the same seed still gives the same key.
+    let shifted = || {
+        let aug = mown_data::Augmentation { pad_crop: 1, horizontal_flip: true };
+        embed_with(WatermarkParams { n: 20, seed: 5, steps: 2, trigger_aug: aug, ..WatermarkParams::default() })
+    };
+    let t = shifted();
+    assert_eq!((&t.source_indices, &t.labels), (&a.source_indices, &a.labels));
+    assert_ne!(t.owner_sha256, a.owner_sha256, "transformed triggers train another owner");
+    assert_eq!(t.params["watermark"]["trigger_aug"]["pad_crop"], 1, "{}", t.params);
+    assert!(a.params["watermark"].get("trigger_aug").is_none(), "keys without it stay as they were");
+    assert_eq!(bytes(&t, "t.json"), bytes(&shifted(), "t2.json"));
 
     // A key whose watermark label equals the true label, or with NaN triggers, is refused.
     let mut bad = a.clone();

@@ -84,8 +84,10 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
     let (mut rows, mut summaries) = (Vec::new(), Vec::new());
     for scheme in a.schemes.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let params = a.wm.params(scheme.parse::<Scheme>()?)?;
+        // Trigger transformations are named only when set, so earlier owners keep their keys.
+        let aug = if params.trigger_aug.is_identity() { String::new() } else { format!(",aug={}", params.trigger_aug) };
         let name = format!(
-            "{}-wm({},n={},labels={},eps={:.5},k={},lambda={},tb={},seed={})",
+            "{}-wm({},n={},labels={},eps={:.5},k={},lambda={},tb={}{aug},seed={})",
             zoo.victim,
             params.scheme,
             params.n,

@@ -53,6 +53,10 @@ pub struct WatermarkOptions {
     /// Seed of the trigger choice and labels.
     #[arg(long, default_value_t = 1)]
     pub wm_seed: u64,
+    /// Random transformations of each step's triggers before the margin's PGA (seed 004's Eq. 2):
+    /// crop:N, flip, crop:N+flip, or none.
+    #[arg(long, default_value = "none")]
+    pub trigger_aug: String,
 }
 
 impl WatermarkOptions {
@@ -71,6 +75,7 @@ impl WatermarkOptions {
             lambda: self.lambda,
             trigger_batch: self.trigger_batch,
             seed: self.wm_seed,
+            trigger_aug: self.trigger_aug.parse()?,
         })
     }
 }

@@ -14,10 +14,15 @@
 //!   the outer loss trains in training mode. Not stated in the paper.
 //! - Trigger minibatch: `trigger_batch` triggers drawn without replacement each step (default 32
 //!   of 100; the paper does not give it). The whole set every step costs ~3x more per step.
+//! - Transformations (`trigger_aug`, off by default): seed 004's Eq. 2 asks the watermark label
+//!   to hold on semantic-preserving transformations tr(x_q) of each trigger, and uses the L∞ ball
+//!   as its instance. With `trigger_aug` each step's triggers are first randomly cropped and/or
+//!   flipped, then perturbed by PGA: the label must hold on the ball around shifted and mirrored
+//!   triggers too (a random draw per step, not a maximum over transformations).
 
 use std::time::Instant;
 
-use mown_data::Dataset;
+use mown_data::{Augmentation, Batch, Dataset};
 use mown_nn::burn::prelude::*;
 use mown_nn::train::{Objective, train_with};
 use mown_nn::{Model, TrainConfig};
@@ -75,6 +80,9 @@ pub struct WatermarkParams {
     /// Triggers per training step.
     pub trigger_batch: usize,
     pub seed: u64,
+    /// Random transformations of the triggers before PGA (Eq. 2's tr(x_q); none by default).
+    #[serde(default, skip_serializing_if = "Augmentation::is_identity")]
+    pub trigger_aug: Augmentation,
 }
 
 impl Default for WatermarkParams {
@@ -89,6 +97,7 @@ impl Default for WatermarkParams {
             lambda: 1.0,
             trigger_batch: 32,
             seed: 0,
+            trigger_aug: Augmentation::default(),
         }
     }
 }
@@ -185,7 +194,15 @@ impl Objective for WatermarkObjective<'_> {
     fn loss(&mut self, model: &Model, images: Tensor<4>, labels: &[usize]) -> Tensor<1> {
         let device = images.device();
         let task = mown_nn::loss::cross_entropy(model.forward(images), labels);
-        let (trigger_images, trigger_labels) = self.next_batch();
+        let (mut trigger_images, trigger_labels) = self.next_batch();
+        let aug = self.params.trigger_aug;
+        if !aug.is_identity() {
+            let len = trigger_labels.len();
+            let mut batch =
+                Batch { images: trigger_images, labels: trigger_labels.clone(), indices: vec![0; len], len };
+            aug.apply(&mut batch, model.input_shape(), &mut self.rng);
+            trigger_images = batch.images;
+        }
         let x = mown_nn::model::images_tensor(&trigger_images, model.input_shape(), &device);
         let x = match self.params.scheme {
             Scheme::Plain => x,
