@@ -48,7 +48,7 @@ pub struct Builder {
     pub cache_dir: Option<PathBuf>,
     pub device: Device,
     /// Batch size, learning rate, optimizer etc. for every training step; epochs and seeds come
-    /// from the chain.
+    /// from the chain, and so does an extraction's augmentation (`aug=`, which makes it live).
     pub base: TrainConfig,
     datasets: HashMap<String, (Arc<Dataset>, Arc<Dataset>)>,
     /// Models trained (not loaded) by this builder, for "a second run trains nothing".
@@ -271,15 +271,15 @@ impl Builder {
             }
             Step::Extract { source, budget, epochs, .. } => {
                 let shape = parent.input_shape();
+                let ecfg = extract_config(step, cfg(*epochs), self.device.clone())?;
                 let queries = match source {
                     QuerySource::Same => (*data.attacker).clone(),
-                    QuerySource::Noise => noise_queries(shape, *budget, seed)?,
+                    QuerySource::Noise => noise_queries(shape, ecfg.images_wanted(), seed)?,
                     QuerySource::Dataset(name) => {
                         let (train, _) = self.dataset(name)?;
                         if train.shape == shape { (*train).clone() } else { train.resized(shape)? }
                     }
                 };
-                let ecfg = extract_config(step, cfg(*epochs), self.device.clone())?;
                 let mut victim = LocalModel::new(parent.clone(), ecfg.level, Some(*budget));
                 let stolen = extract(&mut victim, &queries, &ecfg)?;
                 let mut model = stolen.model;

@@ -336,15 +336,15 @@ fn parse_step(text: &str) -> Result<Step, String> {
                 None => Augmentation::default(),
                 Some(v) => v.parse::<Augmentation>().map_err(|e| format!("extract: {e}"))?,
             };
-            if mix > 0 && !aug.is_identity() {
-                return Err("extract: mix and aug both decide how the budget is spent: use one".into());
-            }
+            let budget = a.num(a.named("budget"), "budget", 10_000)?;
+            let epochs = a.num(a.named("epochs"), "epochs", 10)?;
+            crate::extract::check_live(aug, mix, epochs, budget).map_err(|e| format!("extract: {e}"))?;
             Step::Extract {
                 arch: arch(a.pos(0, "student architecture")?)?,
                 level,
                 source,
-                budget: a.num(a.named("budget"), "budget", 10_000)?,
-                epochs: a.num(a.named("epochs"), "epochs", 10)?,
+                budget,
+                epochs,
                 temperature,
                 mix,
                 aug,
@@ -570,6 +570,8 @@ mod tests {
             ("train(resnet20,fmnist)-ftal", "parentheses"),
             ("train(resnet20,fmnist)-extract(mlp,probs,same,aug=rotate)", "augmentation 'rotate'"),
             ("train(resnet20,fmnist)-extract(mlp,probs,mnist,mix=2,aug=flip)", "use one"),
+            ("train(resnet20,fmnist)-extract(mlp,probs,same,epochs=0,aug=flip)", "at least 1"),
+            ("train(resnet20,fmnist)-extract(mlp,probs,same,budget=5,epochs=6,aug=flip)", "less than one image"),
         ] {
             let err = text.parse::<Chain>().unwrap_err().to_string();
             assert!(err.contains(needle), "{text}: {err}");

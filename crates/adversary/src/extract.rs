@@ -5,7 +5,7 @@
 //! image it asks about is counted against the victim's budget.
 
 use mown_access::{AccessError, AccessLevel, QueryModel};
-use mown_data::{Dataset, ImageShape};
+use mown_data::{Augmentation, Dataset, ImageShape};
 use mown_nn::burn::prelude::*;
 use mown_nn::train::{Objective, train_with};
 use mown_nn::{Arch, Model, ModelMeta, ModelSpec, TrainConfig};
@@ -27,9 +27,9 @@ pub struct ExtractConfig {
     /// training batch is augmented and sent to the victim, and the student matches those fresh
     /// answers (an answer belongs to the image that was sent, not to its un-augmented original).
     /// This is seed 004's extraction as its authors ran it: their code queries the victim on
-    /// each randomly cropped and flipped training batch for all 200 epochs, so the thief sees
-    /// images × epochs distinct queries. The budget then covers every image sent: the thief
-    /// uses `budget / epochs` of its images (fewer if it has fewer) and sends each once per epoch.
+    /// each randomly cropped and flipped training batch for all 200 epochs, images × epochs
+    /// queries of fresh augmentations. The budget then covers every image sent: the thief uses
+    /// `budget / epochs` of its images (fewer if it has fewer) and sends each once per epoch.
     pub train: TrainConfig,
     /// Where the student trains.
     pub device: Device,
@@ -48,6 +48,47 @@ pub struct ExtractConfig {
     /// [`mixup_queries`]), so a thief with few images of its own can still spend a large budget.
     /// Not with live (augmented) queries, which spend the budget their own way.
     pub mix: usize,
+}
+
+impl ExtractConfig {
+    /// Whether the thief queries live, on augmented training batches (see [`ExtractConfig::train`]).
+    pub fn is_live(&self) -> bool {
+        !self.train.augmentation.is_identity()
+    }
+
+    /// How many query images the budget can use: all of it at once, or one image per epoch
+    /// when live (so a noise source need not draw more).
+    pub fn images_wanted(&self) -> usize {
+        if self.is_live() { self.budget / self.train.epochs.max(1) } else { self.budget }
+    }
+
+    /// The student's training: at T > 1 at [`SOFT_MATCH_LR_FACTOR`] of the rate.
+    fn student_training(&self) -> TrainConfig {
+        if self.temperature == 1.0 {
+            return self.train.clone();
+        }
+        TrainConfig { lr: self.train.lr * SOFT_MATCH_LR_FACTOR, ..self.train.clone() }
+    }
+}
+
+/// Why live queries augmented by `aug` cannot be used with these settings, if they cannot (the
+/// chain parser and [`extract`] both ask, so a bad recipe fails before its victim is built).
+pub fn check_live(aug: Augmentation, mix: usize, epochs: usize, budget: usize) -> Result<(), String> {
+    if aug.is_identity() {
+        return Ok(());
+    }
+    if mix > 0 {
+        return Err(format!("mix={mix} and live queries (aug={aug}) both decide how the budget is spent: use one"));
+    }
+    if epochs == 0 {
+        return Err(format!("live queries (aug={aug}) are sent while training: epochs must be at least 1"));
+    }
+    if budget < epochs {
+        return Err(format!(
+            "live queries send every image once per epoch: a budget of {budget} covers less than one image for {epochs} epochs"
+        ));
+    }
+    Ok(())
 }
 
 /// At T > 1 the T²-scaled match is about an L2 match of logits, as steep as distillation's soft
@@ -182,22 +223,30 @@ struct LiveAnswers<'a> {
     failure: Option<AccessError>,
 }
 
+impl LiveAnswers<'_> {
+    /// The victim's answers to `images` (`[n, classes]` rows at the match's temperature).
+    fn answers(&mut self, images: &Tensor<4>) -> Result<Vec<f32>, AccessError> {
+        let answer = self.victim.query(&mown_nn::model::tensor_to_vec(images.clone()), self.level)?;
+        let rows = answer.soft_labels(self.classes);
+        let sent = images.dims()[0];
+        if rows.len() != sent * self.classes {
+            let why = format!("answered {} values for {sent} images of {} classes", rows.len(), self.classes);
+            return Err(AccessError::Suspect(why));
+        }
+        Ok(if self.temperature == 1.0 { rows } else { soften(&rows, self.classes, self.temperature) })
+    }
+}
+
 impl Objective for LiveAnswers<'_> {
     fn loss(&mut self, model: &Model, images: Tensor<4>, _labels: &[usize]) -> Tensor<1> {
-        let pixels = mown_nn::model::tensor_to_vec(images.clone());
-        let answer = match self.victim.query(&pixels, self.level) {
-            Ok(answer) => answer,
+        match self.answers(&images) {
+            Ok(rows) => match_answers(model, images, &rows, self.classes, self.temperature),
             Err(e) => {
                 self.failure = Some(e);
                 // Never trained on: training stops at `failure()`.
-                return Tensor::<1>::zeros([1], &images.device());
+                Tensor::<1>::zeros([1], &images.device())
             }
-        };
-        let mut rows = answer.soft_labels(self.classes);
-        if self.temperature != 1.0 {
-            rows = soften(&rows, self.classes, self.temperature);
         }
-        match_answers(model, images, &rows, self.classes, self.temperature)
     }
 
     fn failure(&self) -> Option<String> {
@@ -207,7 +256,8 @@ impl Objective for LiveAnswers<'_> {
 
 /// Steals a copy of `victim` by querying it on (up to `cfg.budget` of) `queries` — whose own
 /// labels are ignored — and, with `cfg.mix`, on mixes of them up to the budget, then training a
-/// fresh `cfg.student` on the answers.
+/// fresh `cfg.student` on the answers. With augmentation in `cfg.train` the queries are sent
+/// during training instead, batch by batch (see [`ExtractConfig::train`]).
 pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConfig) -> Result<Extracted, AttackError> {
     let t = cfg.temperature;
     check_temperature(t, cfg.level).map_err(AttackError::BadParameter)?;
@@ -221,7 +271,7 @@ pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConf
     let classes = victim.num_classes();
     check_mix(cfg.mix).map_err(AttackError::BadParameter)?;
     let limit = victim.queries_left().map_or(cfg.budget, |left| left.min(cfg.budget));
-    if !cfg.train.augmentation.is_identity() {
+    if cfg.is_live() {
         return extract_live(victim, queries, cfg, limit);
     }
     let n = limit.min(queries.len());
@@ -273,18 +323,23 @@ pub fn extract(victim: &mut dyn QueryModel, queries: &Dataset, cfg: &ExtractConf
     }
     let labels = mown_nn::model::argmax_rows(&targets, classes);
     let targets = if t == 1.0 { targets } else { soften(&targets, classes, t) };
-    let names: Vec<String> = (0..classes).map(|c| c.to_string()).collect();
-    let labelled = Dataset::new(format!("{}/answers", queries.name), shape, classes, names, images, labels)?;
-    let spec = ModelSpec::new(cfg.student, shape, classes)?;
-    let student = Model::init(ModelMeta::for_dataset(spec, &labelled)?, &cfg.device, cfg.train.seed);
+    let labelled =
+        Dataset::new(format!("{}/answers", queries.name), shape, classes, index_names(classes), images, labels)?;
+    let student = new_student(cfg, &labelled)?;
     let mut objective = SoftTargets { targets, classes, temperature: t };
-    let train = if t == 1.0 {
-        cfg.train.clone()
-    } else {
-        TrainConfig { lr: cfg.train.lr * SOFT_MATCH_LR_FACTOR, ..cfg.train.clone() }
-    };
-    let (model, _) = train_with(student, &labelled, None, &train, &mut objective)?;
+    let (model, _) = train_with(student, &labelled, None, &cfg.student_training(), &mut objective)?;
     Ok(Extracted { model, queries_used: sent })
+}
+
+/// A copy knows its victim's classes only by index (`build` gives it the victim's names).
+fn index_names(classes: usize) -> Vec<String> {
+    (0..classes).map(|c| c.to_string()).collect()
+}
+
+/// A fresh `cfg.student` for `data` (its shape, classes and normalisation).
+fn new_student(cfg: &ExtractConfig, data: &Dataset) -> Result<Model, AttackError> {
+    let spec = ModelSpec::new(cfg.student, data.shape, data.num_classes)?;
+    Ok(Model::init(ModelMeta::for_dataset(spec, data)?, &cfg.device, cfg.train.seed))
 }
 
 /// [`extract`] with live, augmented queries (see [`ExtractConfig::train`]).
@@ -294,13 +349,8 @@ fn extract_live(
     cfg: &ExtractConfig,
     limit: usize,
 ) -> Result<Extracted, AttackError> {
-    if cfg.mix > 0 {
-        return Err(AttackError::BadParameter(format!(
-            "mix={} and augmented live queries ({}) both decide how the budget is spent: use one",
-            cfg.mix, cfg.train.augmentation
-        )));
-    }
-    let epochs = cfg.train.epochs.max(1);
+    check_live(cfg.train.augmentation, cfg.mix, cfg.train.epochs, cfg.budget).map_err(AttackError::BadParameter)?;
+    let epochs = cfg.train.epochs;
     let n = (limit / epochs).min(queries.len());
     if n == 0 {
         return Err(AttackError::BadParameter(format!(
@@ -325,21 +375,20 @@ fn extract_live(
     let order = queries.shuffled_indices(cfg.train.seed);
     let (images, _) = queries.subset(&order[..n], "/queries")?.into_parts();
     let classes = victim.num_classes();
-    let names: Vec<String> = (0..classes).map(|c| c.to_string()).collect();
     // The answers arrive batch by batch during training: these labels are never read (the
     // objective ignores them; only the discarded report's training accuracy would).
-    let unlabelled = Dataset::new(format!("{}/live", queries.name), queries.shape, classes, names, images, vec![0; n])?;
-    let spec = ModelSpec::new(cfg.student, queries.shape, classes)?;
-    let student = Model::init(ModelMeta::for_dataset(spec, &unlabelled)?, &cfg.device, cfg.train.seed);
-    let t = cfg.temperature;
-    let train = if t == 1.0 {
-        cfg.train.clone()
-    } else {
-        TrainConfig { lr: cfg.train.lr * SOFT_MATCH_LR_FACTOR, ..cfg.train.clone() }
-    };
+    let unlabelled = Dataset::new(
+        format!("{}/live", queries.name),
+        queries.shape,
+        classes,
+        index_names(classes),
+        images,
+        vec![0; n],
+    )?;
+    let student = new_student(cfg, &unlabelled)?;
     let used_before = victim.queries_used();
-    let mut objective = LiveAnswers { victim, level: cfg.level, classes, temperature: t, failure: None };
-    let trained = train_with(student, &unlabelled, None, &train, &mut objective);
+    let mut objective = LiveAnswers { victim, level: cfg.level, classes, temperature: cfg.temperature, failure: None };
+    let trained = train_with(student, &unlabelled, None, &cfg.student_training(), &mut objective);
     if let Some(e) = objective.failure.take() {
         return Err(e.into());
     }

@@ -8,6 +8,7 @@ use mown_adversary::extract::{ExtractConfig, extract};
 use mown_adversary::zoo::{Role, Zoo};
 use mown_nn::burn::prelude::Device;
 use mown_nn::{Arch, TrainConfig};
+use sha2::Digest;
 
 fn base() -> TrainConfig {
     TrainConfig { batch_size: 64, ..TrainConfig::default() }
@@ -101,10 +102,20 @@ fn extraction_never_exceeds_its_budget_and_stops_at_the_victims() {
     assert!(err.contains(">= 1"), "{err}");
 }
 
-/// Records every image it is sent, then answers through the wrapped model.
+/// Records every image it is sent, then answers through the wrapped model; with `fail_after`,
+/// refuses every request once that many images have been answered, and counts the requests it
+/// gets after refusing.
 struct Recorder {
     inner: LocalModel,
     sent: Vec<Vec<u32>>,
+    fail_after: Option<usize>,
+    asked_after_failing: usize,
+}
+
+impl Recorder {
+    fn new(inner: LocalModel) -> Self {
+        Self { inner, sent: Vec::new(), fail_after: None, asked_after_failing: 0 }
+    }
 }
 
 impl QueryModel for Recorder {
@@ -122,6 +133,10 @@ impl QueryModel for Recorder {
     }
     fn query(&mut self, images: &[f32], level: AccessLevel) -> Result<mown_access::Answer, mown_access::AccessError> {
         let numel = self.input_shape().numel();
+        if self.fail_after.is_some_and(|k| self.sent.len() >= k) {
+            self.asked_after_failing += 1;
+            return Err(mown_access::AccessError::Suspect("connection reset".into()));
+        }
         self.sent.extend(images.chunks(numel).map(|img| img.iter().map(|p| p.to_bits()).collect()));
         self.inner.query(images, level)
     }
@@ -153,8 +168,7 @@ fn live_extraction_sends_every_augmented_batch_within_its_budget() {
         temperature: 1.0,
         mix: 0,
     };
-    let mut api =
-        Recorder { inner: LocalModel::new(victim.clone(), AccessLevel::Probabilities, None), sent: Vec::new() };
+    let mut api = Recorder::new(LocalModel::new(victim.clone(), AccessLevel::Probabilities, None));
     let stolen = extract(&mut api, &data.attacker, &cfg).unwrap();
     // 500 images, each sent once per epoch, in the training batches.
     assert_eq!((stolen.queries_used, api.queries_used(), api.sent.len()), (10_000, 10_000, 10_000));
@@ -173,14 +187,25 @@ fn live_extraction_sends_every_augmented_batch_within_its_budget() {
     let err = extract(&mut tiny, &data.attacker, &cfg).err().unwrap().to_string();
     assert!(err.contains("less than one image"), "{err}");
     assert_eq!(tiny.queries_used(), 0);
-    // A victim that refuses mid-training (here: answers only labels) stops the attack with its
-    // own error, not a diverged loss.
-    let mut labels_only = LocalModel::new(victim.clone(), AccessLevel::Labels, None);
-    let err = extract(&mut labels_only, &data.attacker, &cfg).err().unwrap();
+    // A victim that fails mid-training (after 1,000 answered images, in epoch 3) stops the
+    // attack at once, with its own error.
+    let mut flaky = Recorder::new(LocalModel::new(victim.clone(), AccessLevel::Probabilities, None));
+    flaky.fail_after = Some(1000);
+    let err = extract(&mut flaky, &data.attacker, &cfg).err().unwrap();
     assert!(matches!(err, mown_adversary::AttackError::Access(_)), "{err}");
-    assert!(err.to_string().contains("not available"), "{err}");
-    let err = extract(&mut api, &data.attacker, &ExtractConfig { mix: 2, ..cfg }).err().unwrap().to_string();
-    assert!(err.contains("use one"), "{err}");
+    assert!(err.to_string().contains("connection reset"), "{err}");
+    assert_eq!((flaky.sent.len(), flaky.asked_after_failing), (1000, 1), "no query after the failing one");
+    // So does one that never gives what the thief asks for (probabilities from a labels API).
+    let mut labels_only = LocalModel::new(victim.clone(), AccessLevel::Labels, None);
+    let err = extract(&mut labels_only, &data.attacker, &cfg).err().unwrap().to_string();
+    assert!(err.contains("not available"), "{err}");
+    for (bad, needle) in [
+        (ExtractConfig { mix: 2, ..cfg.clone() }, "use one"),
+        (ExtractConfig { train: TrainConfig { epochs: 0, ..cfg.train.clone() }, ..cfg }, "at least 1"),
+    ] {
+        let err = extract(&mut api, &data.attacker, &bad).err().unwrap().to_string();
+        assert!(err.contains(needle), "{err}");
+    }
 }
 
 #[test]
@@ -237,8 +262,9 @@ fn a_cache_shared_by_differently_trained_zoos_keeps_their_models_apart() {
     let mut plain = Builder::new(Some(dir.path().to_path_buf()), Device::flex(), zoo_default.clone());
     // The zoo's default training keeps the file name the cache has always used.
     let path = plain.cache_path(&chain).unwrap();
+    let hash = hex::encode(sha2::Sha256::digest(chain.to_string().as_bytes()));
     let name = path.file_name().unwrap().to_string_lossy().to_string();
-    assert!(name.starts_with("train_mlp_digits_seed_1_epochs_1_-"), "{name}");
+    assert_eq!(name, format!("train_mlp_digits_seed_1_epochs_1_-{}.safetensors", &hash[..16]));
     let first = plain.build(&chain).unwrap();
     assert!(!first.from_cache);
     // Another weight decay is another model: trained anew, cached beside the first.

@@ -134,6 +134,11 @@ impl Augmentation {
     /// from `rng` when this is the identity, so enabling no augmentation
     /// does not perturb other random streams.
     pub fn apply(&self, batch: &mut Batch, shape: ImageShape, rng: &mut impl Rng) {
+        self.apply_images(&mut batch.images, shape, rng);
+    }
+
+    /// [`Augmentation::apply`] on a buffer of whole images (NCHW) of `shape`.
+    pub fn apply_images(&self, images: &mut [f32], shape: ImageShape, rng: &mut impl Rng) {
         if self.is_identity() || shape.numel() == 0 {
             return;
         }
@@ -142,7 +147,7 @@ impl Augmentation {
         let (h, w) = (shape.height, shape.width);
         let p = self.pad_crop.min(h.max(w));
         let mut scratch = vec![0f32; shape.numel()];
-        for img in batch.images.chunks_exact_mut(shape.numel()) {
+        for img in images.chunks_exact_mut(shape.numel()) {
             if p > 0 {
                 // Offset of the crop window in padded coordinates, 0..=2p;
                 // source pixel = output pixel + offset - p.

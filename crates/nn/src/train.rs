@@ -280,12 +280,13 @@ pub fn train_with(
             }
             let x = images_tensor(&batch.images, data.shape, &train_device);
             let loss = objective.loss_indexed(&model, x, &batch.labels, &batch.indices);
+            // Errors name epochs and batches from 1, as the progress bar does.
             if let Some(reason) = objective.failure() {
-                return Err(NnError::ObjectiveFailed { epoch: epoch + 1, batch: step, reason });
+                return Err(NnError::ObjectiveFailed { epoch: epoch + 1, batch: step + 1, reason });
             }
             let value = loss.clone().into_scalar::<f32>();
             if !value.is_finite() {
-                return Err(NnError::Diverged { epoch, batch: step, loss: value });
+                return Err(NnError::Diverged { epoch: epoch + 1, batch: step + 1, loss: value });
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model.net);
             model.net = objective.after_step(optim.step(cfg.lr_at(epoch, step, steps), model.net, grads));

@@ -62,7 +62,8 @@ fn resuming_from_a_checkpoint_equals_training_straight_through() {
     let m = digits_model(Arch::Lenet5, &train_set, 4);
     let mut crash = CrashAfter { steps: steps_per_epoch + steps_per_epoch / 2 };
     let err = train_with(m, &train_set, None, &cfg, &mut crash).unwrap_err();
-    assert!(err.to_string().contains("diverged"), "{err}");
+    let at = format!("at epoch 2, batch {}", steps_per_epoch / 2 + 1);
+    assert!(err.to_string().contains("diverged") && err.to_string().contains(&at), "{err}");
     let m = digits_model(Arch::Lenet5, &train_set, 4);
     let (resumed, report) = train(m, &train_set, None, &cfg).unwrap();
     assert_eq!(report.resumed_from_epoch, 1);
@@ -78,6 +79,36 @@ fn resuming_from_a_checkpoint_equals_training_straight_through() {
     let other_data = train_set.subset(&half, "-half").unwrap();
     let m = digits_model(Arch::Lenet5, &other_data, 4);
     assert_eq!(train(m, &other_data, None, &cfg).unwrap().1.resumed_from_epoch, 0);
+}
+
+/// Cross-entropy whose source "refuses" at call `refuse_at` (as an extraction victim may):
+/// the loss stays finite, and only `failure` says what happened.
+struct RefuseAt {
+    calls: usize,
+    refuse_at: usize,
+}
+
+impl mown_nn::train::Objective for RefuseAt {
+    fn loss(&mut self, model: &mown_nn::Model, images: Tensor<4>, labels: &[usize]) -> Tensor<1> {
+        self.calls += 1;
+        mown_nn::loss::cross_entropy(model.forward(images), labels)
+    }
+
+    fn failure(&self) -> Option<String> {
+        (self.calls >= self.refuse_at).then(|| "the source refused".to_string())
+    }
+}
+
+#[test]
+fn an_objective_that_fails_stops_training_at_once() {
+    let (train_set, _) = digits();
+    let steps = train_set.len().div_ceil(quick_config(3, 1).batch_size);
+    let mut refusing = RefuseAt { calls: 0, refuse_at: steps + 3 };
+    let m = digits_model(Arch::Mlp, &train_set, 1);
+    let err = train_with(m, &train_set, None, &quick_config(3, 1), &mut refusing).unwrap_err();
+    assert!(matches!(err, mown_nn::NnError::ObjectiveFailed { epoch: 2, batch: 3, .. }), "{err}");
+    assert!(err.to_string().contains("the source refused"), "{err}");
+    assert_eq!(refusing.calls, steps + 3, "no batch after the failing one");
 }
 
 #[test]

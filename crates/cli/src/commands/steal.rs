@@ -89,14 +89,14 @@ fn steal_from_api(a: &StealArgs, device: mown_nn::burn::prelude::Device) -> anyh
     let mut builder = Builder::new(None, device.clone(), TrainConfig::default());
     let (train, test) = builder.dataset(&data).with_context(|| format!("attacker data '{data}'"))?;
     let shape = mown_access::QueryModel::input_shape(&victim);
+    let student = TrainConfig { seed: mown_nn::seed::derive(a.seed, 1), ..builder.base.clone() };
+    let cfg = extract_config(first, student, device)?;
     let queries = match source {
         QuerySource::Same => (*train).clone(),
-        QuerySource::Noise => noise_queries(shape, *budget, a.seed)?,
+        QuerySource::Noise => noise_queries(shape, cfg.images_wanted(), a.seed)?,
         QuerySource::Dataset(name) => (*builder.dataset(name)?.0).clone(),
     };
     let queries = if queries.shape == shape { queries } else { queries.resized(shape)? };
-    let student = TrainConfig { seed: mown_nn::seed::derive(a.seed, 1), ..builder.base.clone() };
-    let cfg = extract_config(first, student, device)?;
     eprintln!("applying {} through {} ...", steps[0], victim.url());
     let stolen = extract(&mut victim, &queries, &cfg)?;
     let (mut model, queries_used) = (stolen.model, stolen.queries_used);

@@ -53,8 +53,9 @@ pub struct WatermarkOptions {
     /// Seed of the trigger choice and labels.
     #[arg(long, default_value_t = 1)]
     pub wm_seed: u64,
-    /// Random transformations of each step's triggers before the margin's PGA (seed 004's Eq. 2):
-    /// crop:N, flip, crop:N+flip, or none.
+    /// Random transformations of each step's triggers (seed 004's Eq. 2), before the margin's
+    /// PGA (plain: the transformed triggers are trained on as they are): crop:N, flip,
+    /// crop:N+flip, or none.
     #[arg(long, default_value = "none")]
     pub trigger_aug: String,
 }

@@ -18,11 +18,12 @@
 //!   to hold on semantic-preserving transformations tr(x_q) of each trigger, and uses the L∞ ball
 //!   as its instance. With `trigger_aug` each step's triggers are first randomly cropped and/or
 //!   flipped, then perturbed by PGA: the label must hold on the ball around shifted and mirrored
-//!   triggers too (a random draw per step, not a maximum over transformations).
+//!   triggers too (a random draw per step, not a maximum over transformations). The plain
+//!   scheme trains on the transformed triggers without the ball.
 
 use std::time::Instant;
 
-use mown_data::{Augmentation, Batch, Dataset};
+use mown_data::{Augmentation, Dataset, ImageShape};
 use mown_nn::burn::prelude::*;
 use mown_nn::train::{Objective, train_with};
 use mown_nn::{Model, TrainConfig};
@@ -163,12 +164,34 @@ pub fn margin_pga(
 struct WatermarkObjective<'a> {
     params: &'a WatermarkParams,
     triggers: &'a Triggers,
+    shape: ImageShape,
     rng: StdRng,
+    /// The transformations' own stream, so turning them on leaves the trigger order as it was.
+    aug_rng: StdRng,
     order: Vec<usize>,
     cursor: usize,
 }
 
-impl WatermarkObjective<'_> {
+impl<'a> WatermarkObjective<'a> {
+    fn new(params: &'a WatermarkParams, triggers: &'a Triggers, shape: ImageShape) -> Self {
+        Self {
+            params,
+            triggers,
+            shape,
+            rng: StdRng::seed_from_u64(mown_nn::seed::derive(params.seed, 7)),
+            aug_rng: StdRng::seed_from_u64(mown_nn::seed::derive(params.seed, 8)),
+            order: (0..triggers.labels.len()).collect(),
+            cursor: 0,
+        }
+    }
+
+    /// This step's triggers and labels, transformed by `trigger_aug` when it is set.
+    fn step_triggers(&mut self) -> (Vec<f32>, Vec<usize>) {
+        let (mut images, labels) = self.next_batch();
+        self.params.trigger_aug.apply_images(&mut images, self.shape, &mut self.aug_rng);
+        (images, labels)
+    }
+
     /// The next `trigger_batch` triggers, walking a seeded shuffle so each is used equally often.
     fn next_batch(&mut self) -> (Vec<f32>, Vec<usize>) {
         let numel = self.triggers.images.len() / self.triggers.labels.len();
@@ -194,15 +217,7 @@ impl Objective for WatermarkObjective<'_> {
     fn loss(&mut self, model: &Model, images: Tensor<4>, labels: &[usize]) -> Tensor<1> {
         let device = images.device();
         let task = mown_nn::loss::cross_entropy(model.forward(images), labels);
-        let (mut trigger_images, trigger_labels) = self.next_batch();
-        let aug = self.params.trigger_aug;
-        if !aug.is_identity() {
-            let len = trigger_labels.len();
-            let mut batch =
-                Batch { images: trigger_images, labels: trigger_labels.clone(), indices: vec![0; len], len };
-            aug.apply(&mut batch, model.input_shape(), &mut self.rng);
-            trigger_images = batch.images;
-        }
+        let (trigger_images, trigger_labels) = self.step_triggers();
         let x = mown_nn::model::images_tensor(&trigger_images, model.input_shape(), &device);
         let x = match self.params.scheme {
             Scheme::Plain => x,
@@ -242,13 +257,7 @@ impl Watermarker for TriggerWatermark {
         }
         let triggers = select_triggers(pool, p.n, p.label_rule, self.clean.as_ref(), p.seed)?;
         let started = Instant::now();
-        let mut objective = WatermarkObjective {
-            params: p,
-            triggers: &triggers,
-            rng: StdRng::seed_from_u64(mown_nn::seed::derive(p.seed, 7)),
-            order: (0..triggers.labels.len()).collect(),
-            cursor: 0,
-        };
+        let mut objective = WatermarkObjective::new(p, &triggers, model.input_shape());
         let (mut model, report) = train_with(model, train, None, cfg, &mut objective)?;
         let seconds = started.elapsed().as_secs_f64();
         let predicted = model.predict(&triggers.images)?;
@@ -279,5 +288,41 @@ impl Watermarker for TriggerWatermark {
             producer: format!("mown {}", env!("CARGO_PKG_VERSION")),
         };
         Ok((model, key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transformed_triggers_keep_the_order_and_move_the_pixels() {
+        let shape = ImageShape::new(1, 4, 4);
+        let n = 10;
+        // Every trigger a distinct ramp, so any shift or mirror changes its pixels.
+        let images: Vec<f32> = (0..n * 16).map(|k| ((k % 16) as f32 + 1.0) / 17.0 + (k / 16) as f32).collect();
+        let triggers = Triggers {
+            images: images.clone(),
+            labels: (0..n).map(|i| i % 3).collect(),
+            true_labels: vec![9; n],
+            indices: (0..n).collect(),
+        };
+        let plain = WatermarkParams { trigger_batch: 4, seed: 3, ..WatermarkParams::default() };
+        let shifted = WatermarkParams { trigger_aug: "crop:1+flip".parse().unwrap(), ..plain.clone() };
+        let (mut a, mut b) =
+            (WatermarkObjective::new(&plain, &triggers, shape), WatermarkObjective::new(&shifted, &triggers, shape));
+        let mut moved = 0;
+        for _ in 0..6 {
+            let ((xa, la), (xb, lb)) = (a.step_triggers(), b.step_triggers());
+            assert_eq!(la, lb, "the transformations must not change which triggers are drawn");
+            for (ia, ib) in xa.chunks(16).zip(xb.chunks(16)) {
+                assert!(images.chunks(16).any(|t| t == ia), "untransformed triggers are the originals");
+                // A shifted or mirrored ramp keeps its own values (or the zero padding).
+                let base = ia[0].floor();
+                assert!(ib.iter().all(|&v| v == 0.0 || v.floor() == base), "{ib:?}");
+                moved += usize::from(ia != ib);
+            }
+        }
+        assert!(moved > 12, "only {moved} of 24 triggers were transformed");
     }
 }
