@@ -14,6 +14,10 @@
 //!   the outer loss trains in training mode. Not stated in the paper.
 //! - Trigger minibatch: `trigger_batch` triggers drawn without replacement each step (default 32
 //!   of 100; the paper does not give it). The whole set every step costs ~3x more per step.
+//! - λ = 1 (Algorithm 1, Eq. 3). The authors' released `train.py` instead averages 25 triggers
+//!   weighted 0.1 together with a 128-image batch, λ ≈ 0.02, over 200 epochs. Over mown's few
+//!   epochs that weight does not take: a 4-epoch Fashion-MNIST owner holds 0.00 of its key at
+//!   λ = 0.02 and 0.67 at λ = 0.2 (docs/results/watermark-different-source.txt, section 6).
 //! - Transformations (`trigger_aug`, off by default): seed 004's Eq. 2 asks the watermark label
 //!   to hold on semantic-preserving transformations tr(x_q) of each trigger, and uses the L∞ ball
 //!   as its instance. With `trigger_aug` each step's triggers are first randomly cropped and/or
