@@ -178,6 +178,17 @@ pub struct SuspectOptions {
     /// Bearer token for URL suspects; None: `$MOWN_SUSPECT_TOKEN` if set.
     pub token: Option<String>,
     pub budget: Option<usize>,
+    /// ONNX suspects: the image shape, needed for files that take flat feature vectors
+    /// (scikit-learn exports); the evidence's shape.
+    pub input_shape: Option<ImageShape>,
+    /// ONNX suspects: how to read the score output (auto by default: see [`OnnxOutput`]).
+    pub onnx_output: OnnxOutput,
+}
+
+impl SuspectOptions {
+    pub fn new(level: AccessLevel) -> Self {
+        SuspectOptions { level, token: None, budget: None, input_shape: None, onnx_output: OnnxOutput::default() }
+    }
 }
 
 /// Opens a suspect given as a `.safetensors` file, an `.onnx` file or an `http(s)://` prediction
@@ -195,7 +206,13 @@ pub fn open_suspect(
         return Ok(Box::new(HttpModel::connect(http)?));
     }
     if spec.to_ascii_lowercase().ends_with(".onnx") {
-        let onnx = OnnxOptions { level: opts.level, budget: opts.budget, ..OnnxOptions::default() };
+        let onnx = OnnxOptions {
+            level: opts.level,
+            budget: opts.budget,
+            input_shape: opts.input_shape,
+            output: opts.onnx_output,
+            ..OnnxOptions::default()
+        };
         return Ok(Box::new(open_onnx(spec, onnx)?));
     }
     let model = mown_nn::io::load(std::path::Path::new(spec), device)?;

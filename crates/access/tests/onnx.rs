@@ -7,8 +7,8 @@ use std::process::Command;
 
 use mown_access::onnx::ExportSummary;
 use mown_access::{
-    AccessError, AccessLevel, Answer, OnnxOptions, OnnxOutput, QueryModel, SuspectOptions, export_onnx, open_onnx,
-    open_suspect,
+    AccessError, AccessLevel, Answer, OnnxModel, OnnxOptions, OnnxOutput, QueryModel, SuspectOptions, export_onnx,
+    open_onnx, open_suspect,
 };
 use mown_data::{Dataset, ImageShape, Normalization};
 use mown_nn::burn::prelude::Device;
@@ -58,6 +58,8 @@ fn assert_export_matches(model: &Model, images: &[f32], dir: &Path) -> ExportSum
     assert_eq!(suspect.fixed_batch(), None, "{arch}: mown exports take any batch size");
     assert_eq!(suspect.input_shape(), model.input_shape(), "{arch}");
     assert_eq!(suspect.num_classes(), model.num_classes(), "{arch}");
+    assert_eq!(suspect.output(), OnnxOutput::Logits, "{arch}: {}", suspect.output_reading());
+    assert!(!suspect.takes_flat_input(), "{arch}");
     let Answer::Probabilities(got) = suspect.query(images, AccessLevel::Probabilities).unwrap() else {
         panic!("{arch}: not probabilities")
     };
@@ -117,7 +119,7 @@ fn onnx_suspect_counts_queries_and_enforces_budget_and_level() {
     assert!(api.describe().contains("mlp.onnx"));
 
     // Every command taking a suspect opens .onnx files too.
-    let opts = SuspectOptions { level: AccessLevel::Labels, token: None, budget: Some(5) };
+    let opts = SuspectOptions { budget: Some(5), ..SuspectOptions::new(AccessLevel::Labels) };
     let mut suspect = open_suspect(path.to_str().unwrap(), &opts, &Device::flex()).unwrap();
     assert_eq!(suspect.labels(&images).unwrap(), model.predict(&images).unwrap());
     assert!(matches!(suspect.query(&images[..784], AccessLevel::Labels), Err(AccessError::BudgetExceeded { .. })));
@@ -203,7 +205,7 @@ impl Fixture {
         self.dir.path().join(name)
     }
 
-    fn assert_answers(&self, name: &str, opts: OnnxOptions, fixed_batch: Option<usize>) {
+    fn assert_answers(&self, name: &str, opts: OnnxOptions, fixed_batch: Option<usize>) -> OnnxModel {
         let mut suspect = open_onnx(self.path(name), opts).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(suspect.fixed_batch(), fixed_batch, "{name}");
         assert_eq!((suspect.input_shape(), suspect.num_classes()), (ImageShape::new(1, 8, 8), 10), "{name}");
@@ -214,6 +216,7 @@ impl Fixture {
         assert!(diff < 1e-5, "{name}: max probability difference {diff}");
         assert_eq!(suspect.labels(&self.images).unwrap(), self.labels, "{name}");
         assert_eq!(suspect.queries_used(), 10, "{name}");
+        suspect
     }
 }
 
@@ -225,14 +228,25 @@ fn python_onnx_files_answer_like_numpy() {
     fx.assert_answers("classifier_b1.onnx", OnnxOptions::default(), Some(1));
     let probs = OnnxOptions { output: OnnxOutput::Probabilities, ..OnnxOptions::default() };
     fx.assert_answers("classifier_softmax.onnx", probs.clone(), None);
+    // Auto (the default) sees the Softmax and reads probabilities as given.
+    let auto = fx.assert_answers("classifier_softmax.onnx", OnnxOptions::default(), None);
+    assert_eq!(auto.output(), OnnxOutput::Probabilities);
+    assert!(auto.output_reading().contains("probabilities as given"), "{}", auto.output_reading());
+    let logits = fx.assert_answers("classifier.onnx", OnnxOptions::default(), None);
+    assert_eq!((logits.output(), logits.output_name()), (OnnxOutput::Logits, "output"));
+    assert!(logits.output_reading().contains("softmax of logits"), "{}", logits.output_reading());
     let shape = OnnxOptions { input_shape: Some(ImageShape::new(1, 8, 8)), ..OnnxOptions::default() };
-    fx.assert_answers("classifier_dynamic.onnx", shape, None);
+    fx.assert_answers("classifier_dynamic.onnx", shape.clone(), None);
+    // Flat [N, 64] input: fed each image flattened row-major once the image shape is given.
+    assert!(fx.assert_answers("classifier_rank2.onnx", shape, None).takes_flat_input());
 
     let err = |name: &str, opts: OnnxOptions| open_onnx(fx.path(name), opts).err().unwrap().to_string();
     let e = err("classifier_dynamic.onnx", OnnxOptions::default());
     assert!(e.contains("classifier_dynamic.onnx") && e.contains("height is not fixed"), "{e}");
     let e = err("classifier.onnx", probs);
-    assert!(e.contains("not a probability vector"), "{e}");
+    assert!(e.contains("not a probability vector") && e.contains("as requested"), "{e}");
+    let e = err("classifier_softmax.onnx", OnnxOptions { output: OnnxOutput::Logits, ..OnnxOptions::default() });
+    assert!(e.contains("classifier_softmax.onnx") && e.contains("softmax twice"), "{e}");
     let e = err("classifier_nan.onnx", OnnxOptions::default());
     assert!(e.contains("classifier_nan.onnx") && e.contains("not finite"), "{e}");
     let e = err("classifier_rank2.onnx", OnnxOptions::default());

@@ -224,7 +224,7 @@ impl Builder {
     }
 
     fn train_root(&mut self, root: &Step) -> Result<Model, AttackError> {
-        let Step::Train { arch, data, seed, epochs, .. } = root else {
+        let Step::Train { arch, data, seed, epochs, opt, batch, .. } = root else {
             return Err(AttackError::BadParameter("a chain's root must be train(...)".into()));
         };
         let d = self.step_data(root)?;
@@ -233,7 +233,13 @@ impl Builder {
         meta.provenance.dataset = data.clone();
         meta.provenance.seed = *seed;
         meta.provenance.epochs = *epochs;
-        let cfg = TrainConfig { epochs: *epochs, seed: *seed, ..self.base.clone() };
+        let mut cfg = TrainConfig { epochs: *epochs, seed: *seed, ..self.base.clone() };
+        if let Some(o) = opt {
+            o.apply(&mut cfg);
+        }
+        if let Some(b) = batch {
+            cfg.batch_size = *b;
+        }
         let model = Model::init(meta, &self.device, *seed);
         Ok(mown_nn::train::train(model, &d.owner, None, &cfg)?.0)
     }

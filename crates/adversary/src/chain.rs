@@ -47,6 +47,13 @@ pub enum Step {
         seed: u64,
         epochs: usize,
         part: Option<(usize, usize)>,
+        /// The optimizer, when not the training default (SGD with momentum): seed 003's
+        /// homologous models vary it. Printed only when set, so older cache keys stay valid.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        opt: Option<TrainOptimizer>,
+        /// The batch size, when not the training default.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        batch: Option<usize>,
     },
     FineTune {
         mode: FineTuneMode,
@@ -260,6 +267,55 @@ fn ratio(step: &str, v: f64) -> Result<f64, String> {
     if (0.0..1.0).contains(&v) { Ok(v) } else { Err(format!("{step}: ratio {v} must be in [0, 1)")) }
 }
 
+/// The optimizers a `train` step may name (`opt=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrainOptimizer {
+    Sgd,
+    Adam,
+    Rmsprop,
+}
+
+impl TrainOptimizer {
+    /// The optimizer and its learning rate: SGD keeps the training default's; Adam and RMSprop
+    /// take PyTorch's usual 1e-3 (the SGD default 0.05 diverges with them).
+    pub fn apply(self, cfg: &mut mown_nn::TrainConfig) {
+        match self {
+            TrainOptimizer::Sgd => cfg.optimizer = mown_nn::OptimizerKind::Sgd { momentum: 0.9, nesterov: false },
+            TrainOptimizer::Adam => {
+                cfg.optimizer = mown_nn::OptimizerKind::Adam;
+                cfg.lr = 1e-3;
+            }
+            TrainOptimizer::Rmsprop => {
+                cfg.optimizer = mown_nn::OptimizerKind::RmsProp;
+                cfg.lr = 1e-3;
+            }
+        }
+    }
+}
+
+impl fmt::Display for TrainOptimizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TrainOptimizer::Sgd => "sgd",
+            TrainOptimizer::Adam => "adam",
+            TrainOptimizer::Rmsprop => "rmsprop",
+        })
+    }
+}
+
+impl std::str::FromStr for TrainOptimizer {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "sgd" => Ok(TrainOptimizer::Sgd),
+            "adam" => Ok(TrainOptimizer::Adam),
+            "rmsprop" => Ok(TrainOptimizer::Rmsprop),
+            other => Err(format!("train: unknown optimizer '{other}' (sgd, adam, rmsprop)")),
+        }
+    }
+}
+
 fn parse_step(text: &str) -> Result<Step, String> {
     let text = text.trim();
     let open = text.find('(').ok_or_else(|| format!("step '{text}' needs parentheses, e.g. ftal(5)"))?;
@@ -270,7 +326,7 @@ fn parse_step(text: &str) -> Result<Step, String> {
     let a = Args::parse(&text[..open], &text[open + 1..text.len() - 1])?;
     let step = match name.as_str() {
         "train" => {
-            a.only(2, &["seed", "epochs", "part"])?;
+            a.only(2, &["seed", "epochs", "part", "opt", "batch"])?;
             let part = match a.named("part") {
                 None => None,
                 Some(p) => {
@@ -288,6 +344,17 @@ fn parse_step(text: &str) -> Result<Step, String> {
                 seed: a.num(a.named("seed"), "seed", 0)?,
                 epochs: a.num(a.named("epochs"), "epochs", 10)?,
                 part,
+                opt: a.named("opt").map(str::parse).transpose()?,
+                batch: match a.named("batch") {
+                    None => None,
+                    Some(b) => {
+                        let b: usize = a.num(Some(b), "batch", 0)?;
+                        if b == 0 {
+                            return Err("train: batch must be >= 1".into());
+                        }
+                        Some(b)
+                    }
+                },
             }
         }
         "ftll" | "ftal" | "rtll" | "rtal" => {
@@ -433,10 +500,16 @@ impl FromStr for Chain {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Step::Train { arch, data, seed, epochs, part } => {
+            Step::Train { arch, data, seed, epochs, part, opt, batch } => {
                 write!(f, "train({arch},{data},seed={seed},epochs={epochs}")?;
                 if let Some((k, n)) = part {
                     write!(f, ",part={k}/{n}")?;
+                }
+                if let Some(o) = opt {
+                    write!(f, ",opt={o}")?;
+                }
+                if let Some(b) = batch {
+                    write!(f, ",batch={b}")?;
                 }
                 f.write_str(")")
             }
@@ -578,5 +651,16 @@ mod tests {
         }
         assert!(Chain::parse_attack("train(mlp,digits)").is_err());
         assert_eq!(Chain::parse_attack("prune(f,0.25)-ftll(2)").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn train_optimizer_and_batch_print_only_when_set() {
+        let plain: Chain = "train(arc-b,fmnist,seed=2,epochs=3,part=1/2)".parse().unwrap();
+        assert_eq!(plain.to_string(), "train(arc-b,fmnist,seed=2,epochs=3,part=1/2)");
+        let varied: Chain = "train(arc-b,fmnist,seed=2,epochs=3,opt=ADAM,batch=64)".parse().unwrap();
+        assert_eq!(varied.to_string(), "train(arc-b,fmnist,seed=2,epochs=3,opt=adam,batch=64)");
+        assert!(matches!(varied.steps[0], Step::Train { opt: Some(TrainOptimizer::Adam), batch: Some(64), .. }));
+        assert!("train(mlp,digits,opt=lbfgs)".parse::<Chain>().unwrap_err().to_string().contains("unknown optimizer"));
+        assert!("train(mlp,digits,batch=0)".parse::<Chain>().unwrap_err().to_string().contains("batch must be"));
     }
 }

@@ -14,5 +14,5 @@ pub mod extract;
 pub mod whitebox;
 pub mod zoo;
 
-pub use chain::{AttackFamily, Chain, Step};
+pub use chain::{AttackFamily, Chain, Step, TrainOptimizer};
 pub use error::AttackError;

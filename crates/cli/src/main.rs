@@ -35,13 +35,15 @@ enum Command {
     Steal(commands::steal::StealArgs),
     /// Build a zoo of stolen and independent models from a TOML file (cached).
     Zoo(commands::zoo::ZooArgs),
+    /// Train independent models of several architecture families for a task (`verify --negatives`).
+    Negatives(commands::negatives::NegativesArgs),
     /// Fingerprint the owner's model (ipguard, cw-l2, fgsm, igsm, random).
     Fingerprint(commands::fingerprint::FingerprintArgs),
     /// Train the owner's model with a trigger-set watermark (margin, plain) and write its key.
     Watermark(commands::watermark::WatermarkArgs),
     /// Watermark accuracy of stolen copies and independent models for each scheme over a zoo.
     EvalWatermark(commands::eval_watermark::EvalWatermarkArgs),
-    /// Verify a suspect against a fingerprint (labels-only access) and print the verdict.
+    /// Verify a suspect against ownership evidence (a fingerprint or a watermark key) and print the verdict.
     Verify(commands::verify::VerifyArgs),
     /// R/U/ARUC, ROC AUC and TPR@1%FPR of fingerprinting methods over a zoo.
     EvalMethod(commands::eval_method::EvalMethodArgs),
@@ -98,6 +100,7 @@ fn main() {
         Command::Watermark(a) => commands::watermark::run(a),
         Command::EvalWatermark(a) => commands::eval_watermark::run(a),
         Command::Zoo(a) => commands::zoo::run(a),
+        Command::Negatives(a) => commands::negatives::run(a),
         Command::Keygen(a) => commands::claim::run_keygen(a),
         Command::Claim(a) => commands::claim::run(a),
     };

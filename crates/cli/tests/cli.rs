@@ -202,21 +202,31 @@ fn fingerprint_verify_and_eval_method() {
     assert!(o.status.success() && t.contains("VERDICT: STOLEN"), "{t}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(p("v.json")).unwrap()).unwrap();
     assert_eq!(report["queries"], 50);
+    assert_eq!(report["decision"], "STOLEN");
+    assert_eq!(report["alpha"], 0.05);
     assert!(report["p_value"].as_f64().unwrap() < 1e-3, "{report}");
-    // The second p-value, under a null fitted to the three negatives, is stated with its null.
-    assert!(report["p_value_fitted"].as_f64().unwrap() < 1e-3, "{report}");
-    assert!(report["p_value_fitted_null"].as_str().unwrap().contains("like the 3 independent models"), "{report}");
-    assert!(t.contains("null fitted to the negatives"), "{t}");
-    let o = mown(&["verify", "--fingerprint", &p("fp.json"), "--suspect", &p("other"), "--negatives", &refs]);
+    // Three negatives are too few to calibrate to FPR 0.01 empirically: the threshold comes from
+    // a null fitted to them, and the report says so; the binomial p is stated beside it.
+    assert_eq!(report["threshold"]["source"]["kind"], "FittedNull", "{report}");
+    assert_eq!(report["negatives"]["families"], serde_json::json!(["arc-cnn", "lenet", "mlp"]), "{report}");
+    assert!(report["rule"].as_str().unwrap().contains("p-value"), "{report}");
+    assert!(t.contains("like the 3 independent models"), "{t}");
+    // --evidence reads the same file by its kind tag.
+    let o = mown(&["verify", "--evidence", &p("fp.json"), "--suspect", &p("other"), "--negatives", &refs]);
     assert!(text(&o).contains("NOT STOLEN"), "{}", text(&o));
-    assert_clean_failure(&mown(&["verify", "--fingerprint", &p("fp.json"), "--suspect", &p("other")]), "--threshold");
+    // Without negatives IPGuard has no null: INCONCLUSIVE, never STOLEN.
+    let o = mown(&["verify", "--evidence", &p("fp.json"), "--suspect", &p("stolen")]);
+    assert!(o.status.success() && text(&o).contains("VERDICT: INCONCLUSIVE"), "{}", text(&o));
+    // A suspect that is also a negative is refused.
+    let o = mown(&["verify", "--evidence", &p("fp.json"), "--suspect", &p("ref1"), "--negatives", &refs]);
+    assert_clean_failure(&o, "also one of the independent models");
     assert_clean_failure(
         &mown(&["fingerprint", "magic", "--model", &p("owner"), "--out", &p("x.json")]),
         "unknown method",
     );
     assert_clean_failure(
         &mown(&["verify", "--fingerprint", &p("owner"), "--suspect", &p("other"), "--threshold", "0.5"]),
-        "not a fingerprint",
+        "not JSON",
     );
 
     std::fs::write(

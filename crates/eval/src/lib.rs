@@ -11,23 +11,29 @@
 //! - Which threshold should a verdict use, and what false-positive rate does it promise
 //!   ([`threshold`])?
 //! - How unlikely is the observed score for an innocent model ([`pvalue`])?
+//! - Is this suspect stolen? [`decide`] applies one rule to every method's measurement.
 //!
 //! A [`Verdict`] then records the score, the threshold and how it was chosen, and the p-value with
 //! the null hypothesis it tests, so that a claim of theft can be checked by someone else.
 
+pub mod decision;
 pub mod fitted;
 pub mod metrics;
 pub mod pvalue;
+mod resample;
 pub mod summary;
 pub mod threshold;
 pub mod verdict;
 
+pub use decision::{
+    DEFAULT_ALPHA, DEFAULT_TARGET_FPR, Direction, Measurement, MethodTraits, NegativeScore, Policy, Resampling, decide,
+};
 pub use fitted::BetaBinomialNull;
 pub use metrics::{OperatingPoint, RuPoint, aruc, robustness, roc_auc, ru_curve, tpr_at_fpr, uniqueness};
-pub use pvalue::{TTest, binomial_lower_tail, binomial_upper_tail, welch_t_test_greater};
+pub use pvalue::{TTest, binomial_lower_tail, binomial_upper_tail, fpr_upper_bound, welch_t_test_greater};
 pub use summary::{MethodSummary, summarize, summary_table};
 pub use threshold::{Threshold, ThresholdSource, calibrate, from_chance, given};
-pub use verdict::Verdict;
+pub use verdict::{Decision, NegativesSummary, PValue, Verdict, format_p};
 
 /// Why a statistic could not be computed. Every public function validates its input and returns
 /// one of these instead of panicking or silently producing NaN.

@@ -11,7 +11,7 @@
 
 use crate::{EvalError, check_scores};
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{Binomial, ContinuousCDF, DiscreteCDF, StudentsT};
+use statrs::distribution::{Beta, Binomial, ContinuousCDF, DiscreteCDF, StudentsT};
 
 fn binomial(k: usize, n: usize, p0: f64) -> Result<Binomial, EvalError> {
     if k > n {
@@ -58,6 +58,28 @@ pub fn binomial_upper_tail(k: usize, n: usize, p0: f64) -> Result<f64, EvalError
 pub fn binomial_lower_tail(k: usize, n: usize, p0: f64) -> Result<f64, EvalError> {
     let dist = binomial(k, n, p0)?;
     checked_probability(dist.cdf(k as u64), "binomial lower tail")
+}
+
+/// One-sided upper confidence bound on a false-positive rate from `false_positives` of
+/// `negatives` (Clopper-Pearson): the largest rate under which seeing so few is still at least
+/// `1 - confidence` likely. 0 of 20 at 95% gives 0.139, not "0": an FPR claim on n test negatives
+/// reports this beside the count.
+pub fn fpr_upper_bound(false_positives: usize, negatives: usize, confidence: f64) -> Result<f64, EvalError> {
+    if negatives == 0 || false_positives > negatives {
+        return Err(EvalError::BadParameter(format!("{false_positives} false positives of {negatives} negatives")));
+    }
+    if !(confidence > 0.0 && confidence < 1.0) {
+        return Err(EvalError::BadParameter(format!("confidence must lie in (0, 1), got {confidence}")));
+    }
+    if false_positives == negatives {
+        return Ok(1.0);
+    }
+    if false_positives == 0 {
+        return Ok(1.0 - (1.0 - confidence).powf(1.0 / negatives as f64));
+    }
+    let beta = Beta::new((false_positives + 1) as f64, (negatives - false_positives) as f64)
+        .map_err(|e| EvalError::BadParameter(format!("Clopper-Pearson bound: {e}")))?;
+    checked_probability(beta.inverse_cdf(confidence), "Clopper-Pearson bound")
 }
 
 /// Result of a two-sample t-test.
@@ -183,6 +205,15 @@ mod tests {
         let s = welch_t_test_greater(&b, &a).unwrap();
         close(s.p, 1.0 - 0.011132894213948663, 1e-9);
         assert_eq!(s.t, -r.t);
+    }
+
+    #[test]
+    fn fpr_upper_bound_reference_values() {
+        // 0 of n: 1 - 0.05^(1/n); 1 of 20: scipy.stats.beta.ppf(0.95, 2, 19) = 0.21611.
+        close(fpr_upper_bound(0, 20, 0.95).unwrap(), 1.0 - 0.05f64.powf(1.0 / 20.0), 1e-12);
+        close(fpr_upper_bound(1, 20, 0.95).unwrap(), 0.216_106_8, 1e-4);
+        assert_eq!(fpr_upper_bound(5, 5, 0.95).unwrap(), 1.0);
+        assert!(fpr_upper_bound(1, 0, 0.95).is_err() && fpr_upper_bound(0, 5, 1.0).is_err());
     }
 
     #[test]

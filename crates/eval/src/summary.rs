@@ -18,8 +18,15 @@ pub struct MethodSummary {
     /// IPGuard's area under the robustness-uniqueness curves (r = 100).
     pub aruc: f64,
     pub roc_auc: f64,
-    /// Best operating point with FPR <= 1% (FPR 0 when there are fewer than 100 negatives).
-    pub tpr_at_1pct_fpr: OperatingPoint,
+    /// Best operating point with at most 1% of the negatives above the threshold. With fewer than
+    /// 100 negatives that is none of them: an in-sample FPR of 0, which only resolves the true
+    /// FPR down to 1/n (`low_fpr`).
+    pub tpr_at_low_fpr: OperatingPoint,
+    /// The FPR resolution of that operating point: max(0.01, 1/n).
+    pub low_fpr: f64,
+    /// 95% upper bound (Clopper-Pearson) on the true FPR given that operating point's false
+    /// positives among the n negatives.
+    pub fpr_upper_95: f64,
     /// Lowest positive score minus highest negative score; > 0 iff some threshold separates them
     /// perfectly, and IPGuard's informal measure of how easy a threshold is to choose.
     pub gap: f64,
@@ -41,13 +48,18 @@ pub fn summarize(
     let curve = ru_curve(&pos, &neg)?;
     let min_pos = pos.iter().copied().fold(f64::INFINITY, f64::min);
     let max_neg = neg.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let low_fpr = (1.0 / neg.len() as f64).max(0.01);
+    let point = tpr_at_fpr(&pos, &neg, 0.01)?;
+    let false_positives = (point.fpr * neg.len() as f64).round() as usize;
     Ok(MethodSummary {
         method: method.to_string(),
         n_positives: pos.len(),
         n_negatives: neg.len(),
         aruc: aruc(&curve),
         roc_auc: roc_auc(&pos, &neg)?,
-        tpr_at_1pct_fpr: tpr_at_fpr(&pos, &neg, 0.01)?,
+        tpr_at_low_fpr: point,
+        low_fpr,
+        fpr_upper_95: crate::fpr_upper_bound(false_positives, neg.len(), 0.95)?,
         gap: min_pos - max_neg,
         curve,
         positive_scores: positives.to_vec(),
@@ -55,20 +67,29 @@ pub fn summarize(
     })
 }
 
-/// A fixed-width text table, one row per method: method, ARUC, AUC, TPR@1%FPR, gap, n+, n-.
+/// A fixed-width text table, one row per method: method, ARUC, AUC, the TPR at the lowest FPR the
+/// negatives allow (and that FPR), the 95% upper bound on the true FPR there, gap, n+, n-.
 pub fn summary_table(summaries: &[MethodSummary]) -> String {
     let width = summaries.iter().map(|s| s.method.chars().count()).max().unwrap_or(0).max("method".len());
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<width$}  {:>6}  {:>6}  {:>9}  {:>7}  {:>5}  {:>5}",
-        "method", "ARUC", "AUC", "TPR@1%FPR", "gap", "n+", "n-"
+        "{:<width$}  {:>6}  {:>6}  {:>6}  {:>6}  {:>8}  {:>7}  {:>5}  {:>5}",
+        "method", "ARUC", "AUC", "TPR", "FPRres", "FPR95ub", "gap", "n+", "n-"
     );
     for s in summaries {
         let _ = writeln!(
             out,
-            "{:<width$}  {:>6.4}  {:>6.4}  {:>9.4}  {:>7.4}  {:>5}  {:>5}",
-            s.method, s.aruc, s.roc_auc, s.tpr_at_1pct_fpr.tpr, s.gap, s.n_positives, s.n_negatives
+            "{:<width$}  {:>6.4}  {:>6.4}  {:>6.4}  {:>6.4}  {:>8.4}  {:>7.4}  {:>5}  {:>5}",
+            s.method,
+            s.aruc,
+            s.roc_auc,
+            s.tpr_at_low_fpr.tpr,
+            s.low_fpr,
+            s.fpr_upper_95,
+            s.gap,
+            s.n_positives,
+            s.n_negatives
         );
     }
     out
@@ -89,7 +110,10 @@ mod tests {
         assert!((s.aruc - 8.0 / 15.0).abs() < 1e-12);
         assert_eq!(s.roc_auc, 1.0);
         // 1% of 2 negatives: no false positive allowed; lowest observed score above 0.3 is 0.5.
-        assert_eq!(s.tpr_at_1pct_fpr, OperatingPoint { threshold: 0.5, tpr: 1.0, fpr: 0.0 });
+        // That in-sample FPR of 0 resolves only 1/2, and its 95% bound is 1 - 0.05^(1/2).
+        assert_eq!(s.tpr_at_low_fpr, OperatingPoint { threshold: 0.5, tpr: 1.0, fpr: 0.0 });
+        assert_eq!(s.low_fpr, 0.5);
+        assert!((s.fpr_upper_95 - (1.0 - 0.05f64.sqrt())).abs() < 1e-12, "{}", s.fpr_upper_95);
         assert!((s.gap - 0.2).abs() < 1e-12);
         assert_eq!(s.curve.len(), 100);
         assert_eq!(s.negative_scores[1], ("indep1".to_string(), 0.3));
@@ -111,7 +135,7 @@ mod tests {
         let table = summary_table(&[a, b]);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("method           ") && lines[0].contains("TPR@1%FPR"));
+        assert!(lines[0].starts_with("method           ") && lines[0].contains("FPR95ub"));
         assert!(lines[1].starts_with("ipguard  ") && lines[1].contains("0.5333") && lines[1].contains("1.0000"));
         assert!(lines[2].contains("-0.2000"));
         assert!(lines.iter().all(|l| l.chars().count() == lines[0].chars().count()), "{table}");

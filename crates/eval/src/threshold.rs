@@ -6,6 +6,7 @@
 //! on the scores of models known to be independent of the owner's ([`calibrate`]), the way the
 //! Watermark-Robustness-Toolbox calibrates on null models. Either way the verdict records which.
 
+use crate::decision::Direction;
 use crate::{EvalError, allowed_positives, check_fpr, check_scores};
 use serde::{Deserialize, Serialize};
 
@@ -22,13 +23,24 @@ pub enum ThresholdSource {
     /// probability `p0` (a random wrong watermark label: 1/(C-1)); the threshold is the smallest
     /// matching rate whose binomial tail is `<= target_fpr`; `bound` is that tail.
     ChanceNull { probes: usize, p0: f64, target_fpr: f64, bound: f64 },
+    /// From a beta-binomial null fitted to `negatives` independent models (too few to calibrate
+    /// empirically to `target_fpr`, which needs 1/target_fpr of them): the smallest matching rate
+    /// whose tail under the fitted null is `<= target_fpr`; `bound` is that tail.
+    FittedNull { negatives: usize, probes: usize, target_fpr: f64, bound: f64, mean: f64, overdispersion: f64 },
 }
 
-/// A decision threshold (a suspect is judged stolen when its score is `>= value`).
+/// A decision threshold: a suspect passes when its score is `>= value` (or `<= value` for
+/// methods whose copies score low, such as distances).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Threshold {
     pub value: f64,
     pub source: ThresholdSource,
+    #[serde(default, skip_serializing_if = "is_higher")]
+    pub direction: Direction,
+}
+
+fn is_higher(d: &Direction) -> bool {
+    *d == Direction::Higher
 }
 
 /// Calibrates a threshold from independent models' scores: the smallest threshold, among the
@@ -62,7 +74,11 @@ pub fn calibrate(negatives: &[f64], target_fpr: f64) -> Result<Threshold, EvalEr
         None => sorted[n - 1].next_up(),
     };
     let achieved_fpr = at_or_above(value) as f64 / n as f64;
-    Ok(Threshold { value, source: ThresholdSource::Calibrated { negatives: n, target_fpr, achieved_fpr } })
+    Ok(Threshold {
+        value,
+        source: ThresholdSource::Calibrated { negatives: n, target_fpr, achieved_fpr },
+        direction: Direction::Higher,
+    })
 }
 
 /// A threshold with a false-positive bound from a chance null instead of from negatives: the
@@ -82,6 +98,7 @@ pub fn from_chance(probes: usize, p0: f64, target_fpr: f64) -> Result<Threshold,
             return Ok(Threshold {
                 value,
                 source: ThresholdSource::ChanceNull { probes, p0, target_fpr, bound: tail },
+                direction: Direction::Higher,
             });
         }
     }
@@ -89,6 +106,7 @@ pub fn from_chance(probes: usize, p0: f64, target_fpr: f64) -> Result<Threshold,
     Ok(Threshold {
         value: 1.0f64.next_up(),
         source: ThresholdSource::ChanceNull { probes, p0, target_fpr, bound: 1.0 },
+        direction: Direction::Higher,
     })
 }
 
@@ -97,13 +115,38 @@ pub fn given(value: f64) -> Result<Threshold, EvalError> {
     if !value.is_finite() {
         return Err(EvalError::BadParameter(format!("threshold must be finite, got {value}")));
     }
-    Ok(Threshold { value, source: ThresholdSource::Given })
+    Ok(Threshold { value, source: ThresholdSource::Given, direction: Direction::Higher })
 }
 
 impl Threshold {
+    /// Whether `score` passes (NaN never does).
+    pub fn passes(&self, score: f64) -> bool {
+        match self.direction {
+            Direction::Higher => score >= self.value,
+            Direction::Lower => score <= self.value,
+        }
+    }
+
+    /// The same threshold for scores where lower means "copy".
+    pub fn with_direction(mut self, direction: Direction) -> Self {
+        self.direction = direction;
+        self
+    }
+
+    /// The value at 4 decimals, or in full when that would print like a different number (a
+    /// threshold placed just above a score).
+    pub fn short(&self) -> String {
+        if format!("{:.4}", self.value).parse::<f64>() == Ok(self.value) {
+            format!("{:.4}", self.value)
+        } else {
+            format!("{}", self.value)
+        }
+    }
+
     /// One line for reports, e.g. "0.5200, calibrated on 21 independent models to FPR <= 0.01
-    /// (achieved 0.000)". A threshold placed just above the highest negative is written as such,
-    /// with the resolution limit, so that "0.5200" is never mistaken for a score that would pass.
+    /// (achieved 0.000)". A threshold placed just beyond the most copy-like negative is written
+    /// as such, with the resolution limit, so that "0.5200" is never mistaken for a score that
+    /// would pass.
     pub fn describe(&self) -> String {
         match &self.source {
             ThresholdSource::Given => {
@@ -114,15 +157,26 @@ impl Threshold {
                  {probes} probes by chance ({p0:.4}): P = {bound:.2e}",
                 self.value
             ),
+            ThresholdSource::FittedNull { negatives, probes, target_fpr, bound, mean, overdispersion } => format!(
+                "{:.4}, the smallest rate with tail <= {target_fpr} (P = {bound:.2e}) under a beta-binomial null fitted \
+                 to {negatives} independent models over {probes} probes (mean {mean:.4}, intra-model correlation \
+                 {overdispersion:.3}); {negatives} models are too few to calibrate to FPR {target_fpr} empirically \
+                 (that needs {})",
+                self.value,
+                (1.0 / target_fpr).ceil()
+            ),
             ThresholdSource::Calibrated { negatives, target_fpr, achieved_fpr } => {
                 let base = format!(
                     "calibrated on {negatives} independent models to FPR <= {target_fpr} (achieved {achieved_fpr:.3})"
                 );
                 if *achieved_fpr == 0.0 {
+                    let (side, edge, which) = match self.direction {
+                        Direction::Higher => ("above", self.value.next_down(), "highest"),
+                        Direction::Lower => ("below", self.value.next_up(), "lowest"),
+                    };
                     format!(
-                        "just above {:.4} (the highest independent score), {base}; {negatives} models resolve FPR only \
-                         down to 1/{negatives} = {:.3}",
-                        self.value.next_down(),
+                        "just {side} {edge:.4} (the {which} independent score), {base}; {negatives} models resolve FPR \
+                         only down to 1/{negatives} = {:.3}",
                         1.0 / *negatives as f64
                     )
                 } else {
@@ -210,5 +264,10 @@ mod tests {
         let back: Threshold = serde_json::from_str(&json).unwrap();
         assert_eq!(back.value, 0.95);
         assert_eq!(serde_json::to_string(&t).unwrap(), r#"{"value":0.5,"source":{"kind":"Given"}}"#);
+        assert!(t.passes(0.5) && !t.passes(0.49) && !t.passes(f64::NAN));
+        let low = given(0.2).unwrap().with_direction(Direction::Lower);
+        assert!(low.passes(0.2) && low.passes(0.1) && !low.passes(0.3));
+        let back: Threshold = serde_json::from_str(&serde_json::to_string(&low).unwrap()).unwrap();
+        assert_eq!(back, low);
     }
 }

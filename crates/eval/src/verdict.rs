@@ -1,81 +1,143 @@
-//! The record of one ownership claim against one suspect.
+//! The record of one ownership decision against one suspect.
 //!
-//! A bare "stolen: yes" cannot be checked. Following the reporting that seeds 000-004 give for
-//! their own methods (score, threshold, p-value), a verdict carries the score, the threshold and how
-//! it was chosen (so its false-positive promise is visible), the p-value with the null hypothesis
-//! it tests in words, and the number of queries spent on the suspect (IPGuard's Verify, seed 002,
-//! needs one label per fingerprint point).
+//! A bare "stolen: yes" cannot be checked. A verdict carries the decision and the rule it
+//! followed, alpha, the score, the threshold and how it was calibrated (so its false-positive
+//! promise is visible), the p-value with the null hypothesis it tests in words, the negatives it
+//! was judged against, every warning, and the queries spent on the suspect. It is built only by
+//! [`crate::decide`], so every method, the CLI, the demo and the benchmarks decide alike.
 
-use crate::threshold::Threshold;
-use serde::{Deserialize, Serialize};
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::decision::{Direction, MethodTraits};
+use crate::threshold::Threshold;
+
+/// The three outcomes. STOLEN needs the threshold and p < alpha; NOT STOLEN means neither holds
+/// (no evidence of copying, not proof of independence); anything else is INCONCLUSIVE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Decision {
+    Stolen,
+    NotStolen,
+    Inconclusive,
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Decision::Stolen => "STOLEN",
+            Decision::NotStolen => "NOT STOLEN",
+            Decision::Inconclusive => "INCONCLUSIVE",
+        })
+    }
+}
+
+/// A p-value and the null hypothesis it tests.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PValue {
+    pub p: f64,
+    pub null: String,
+}
+
+/// Who the suspect was compared with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NegativesSummary {
+    pub count: usize,
+    /// Architecture families among them (where known), sorted.
+    pub families: Vec<String>,
+    pub highest: Option<f64>,
+    pub lowest: Option<f64>,
+    /// The smallest false-positive rate these negatives can measure: 1 / count.
+    pub fpr_resolution: Option<f64>,
+}
+
+impl NegativesSummary {
+    pub(crate) fn new(count: usize, families: Vec<String>, scores: &[f64]) -> Self {
+        let highest = scores.iter().copied().reduce(f64::max);
+        let lowest = scores.iter().copied().reduce(f64::min);
+        NegativesSummary { count, families, highest, lowest, fpr_resolution: (count > 0).then(|| 1.0 / count as f64) }
+    }
+}
 
 /// One method's decision on one suspect, with everything needed to audit it.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Verdict {
     pub method: String,
     pub suspect: String,
-    /// The method's score in [0, 1] (matching rate, trigger accuracy, ...).
+    pub decision: Decision,
+    /// The decision rule, in words.
+    pub rule: String,
+    pub alpha: f64,
+    /// The method's score: the matching rate, or the mean of the samples.
     pub score: f64,
-    pub threshold: Threshold,
+    pub direction: Direction,
+    /// None when nothing could calibrate one (then the verdict is INCONCLUSIVE).
+    pub threshold: Option<Threshold>,
+    /// The p-value the decision used, and its null in words.
     pub p_value: Option<f64>,
-    /// The null hypothesis the p-value tests, in words.
     pub p_value_null: Option<String>,
-    /// A second p-value, under a null fitted to the independent models (beta-binomial, see
-    /// [`crate::fitted`]); present when at least 3 negatives were measured. Sharper than `p_value`
-    /// when the negatives sit far below the chance rate; it widens with their spread.
+    /// Further p-values under other nulls (never smaller than the decision's for counts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_p_values: Vec<PValue>,
+    /// Samples rules: delta mu, Cohen's d, t, df, the mean p over draws.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p_value_fitted: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p_value_fitted_null: Option<String>,
-    /// Queries sent to the suspect.
+    pub effect_size: Option<serde_json::Value>,
+    pub negatives: NegativesSummary,
+    /// Images sent to the suspect.
     pub queries: usize,
-    /// `score >= threshold.value`.
-    pub stolen: bool,
-    /// Method-specific extras (per-point agreement, class counts, ...).
+    /// Why the verdict is INCONCLUSIVE, when it is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Method-specific extras (matches and probes, owner hash, ...).
     pub details: serde_json::Value,
 }
 
 impl Verdict {
-    /// Builds a verdict; `stolen` is `score >= threshold.value` (IPGuard's Verify rule), so a NaN
-    /// score is never judged stolen.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        method: impl Into<String>,
-        suspect: impl Into<String>,
+    pub(crate) fn undecided(
+        traits: &MethodTraits,
+        suspect: &str,
         score: f64,
-        threshold: Threshold,
-        p_value: Option<f64>,
-        p_value_null: Option<String>,
+        alpha: f64,
+        negatives: NegativesSummary,
         queries: usize,
         details: serde_json::Value,
     ) -> Self {
-        let stolen = score >= threshold.value;
         Verdict {
-            method: method.into(),
-            suspect: suspect.into(),
+            method: traits.method.clone(),
+            suspect: suspect.to_string(),
+            decision: Decision::Inconclusive,
+            rule: String::new(),
+            alpha,
             score,
-            threshold,
-            p_value,
-            p_value_null,
-            p_value_fitted: None,
-            p_value_fitted_null: None,
+            direction: traits.direction,
+            threshold: None,
+            p_value: None,
+            p_value_null: None,
+            other_p_values: Vec::new(),
+            effect_size: None,
+            negatives,
             queries,
-            stolen,
+            reasons: Vec::new(),
+            warnings: Vec::new(),
             details,
         }
     }
 
-    /// Adds the p-value under the null fitted to the independent models.
-    pub fn with_fitted_p_value(mut self, p: f64, null: String) -> Self {
-        self.p_value_fitted = Some(p);
-        self.p_value_fitted_null = Some(null);
-        self
+    pub fn is_stolen(&self) -> bool {
+        self.decision == Decision::Stolen
+    }
+
+    /// Adds a warning (e.g. the evidence's own, such as an owner that does not hold its watermark).
+    pub fn warn(&mut self, warning: impl Into<String>) {
+        self.warnings.push(warning.into());
     }
 }
 
 /// A p-value in a form that stays readable from 0.5 down to 1e-300.
-fn format_p(p: f64) -> String {
+pub fn format_p(p: f64) -> String {
     if p == 0.0 {
         "< 1e-308 (underflow)".into()
     } else if p >= 1e-3 {
@@ -88,101 +150,70 @@ fn format_p(p: f64) -> String {
 impl fmt::Display for Verdict {
     /// E.g.
     /// ```text
-    /// VERDICT: STOLEN (ipguard score 0.9700 >= threshold 0.5200; p = 3.10e-40; 100 queries)
+    /// VERDICT: STOLEN (ipguard-TL score 0.9700 >= threshold 0.5200, p = 3.10e-40 < alpha 0.05; 100 queries)
     ///   suspect: resnet-copy
+    ///   rule: counts: STOLEN when ...
     ///   threshold: 0.5200, calibrated on 100 independent models to FPR <= 0.01 (achieved 0.010)
     ///   p-value: 3.10e-40 under H0: ...
+    ///   negatives: 100 independent models, 4 families (lenet5, mlp, resnet20, vgg11), scores 0.0000-0.5100
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (word, cmp) = if self.stolen { ("STOLEN", ">=") } else { ("NOT STOLEN", "<") };
-        let cmp = if self.score.is_nan() { "is not comparable with" } else { cmp };
-        // A threshold placed just above a score prints like that score at 4 decimals: show it in full.
-        let threshold = if format!("{:.4}", self.threshold.value).parse::<f64>() == Ok(self.threshold.value) {
-            format!("{:.4}", self.threshold.value)
+        write!(f, "VERDICT: {} ({} score {:.4}", self.decision, self.method, self.score)?;
+        if let Some(t) = &self.threshold {
+            let cmp = match (self.score.is_nan(), t.passes(self.score), self.direction) {
+                (true, _, _) => "is not comparable with",
+                (false, true, Direction::Higher) => ">=",
+                (false, false, Direction::Higher) => "<",
+                (false, true, Direction::Lower) => "<=",
+                (false, false, Direction::Lower) => ">",
+            };
+            write!(f, " {cmp} threshold {}", t.short())?;
         } else {
-            format!("{}", self.threshold.value)
-        };
-        write!(f, "VERDICT: {word} ({} score {:.4} {cmp} threshold {threshold}", self.method, self.score)?;
-        if let Some(p) = self.p_value {
-            write!(f, "; p = {}", format_p(p))?;
+            write!(f, ", no threshold")?;
+        }
+        match self.p_value {
+            Some(p) => {
+                let cmp = if p < self.alpha { "<" } else { ">=" };
+                write!(f, ", p = {} {cmp} alpha {}", format_p(p), self.alpha)?;
+            }
+            None => write!(f, ", no p-value")?,
         }
         writeln!(f, "; {} queries)", self.queries)?;
         writeln!(f, "  suspect: {}", self.suspect)?;
-        write!(f, "  threshold: {}", self.threshold.describe())?;
+        write!(f, "  rule: {}", self.rule)?;
+        if let Some(t) = &self.threshold {
+            write!(f, "\n  threshold: {}", t.describe())?;
+        }
         if let Some(p) = self.p_value {
             let null = self.p_value_null.as_deref().unwrap_or("(null hypothesis not stated)");
             write!(f, "\n  p-value: {} under H0: {null}", format_p(p))?;
         }
-        if let Some(p) = self.p_value_fitted {
-            let null = self.p_value_fitted_null.as_deref().unwrap_or("(null hypothesis not stated)");
-            write!(f, "\n  p-value, null fitted to the negatives: {} under H0: {null}", format_p(p))?;
+        for other in &self.other_p_values {
+            write!(f, "\n  also p = {} under H0: {}", format_p(other.p), other.null)?;
+        }
+        if let Some(e) = &self.effect_size {
+            write!(f, "\n  effect: {e}")?;
+        }
+        let n = &self.negatives;
+        match (n.lowest, n.highest) {
+            (Some(lo), Some(hi)) => write!(
+                f,
+                "\n  negatives: {} independent model(s), {} famil{} ({}), scores {lo:.4}-{hi:.4}; FPR resolution 1/{} = {:.3}",
+                n.count,
+                n.families.len(),
+                if n.families.len() == 1 { "y" } else { "ies" },
+                if n.families.is_empty() { "unknown".to_string() } else { n.families.join(", ") },
+                n.count,
+                n.fpr_resolution.unwrap_or(1.0)
+            )?,
+            _ => write!(f, "\n  negatives: none")?,
+        }
+        for r in &self.reasons {
+            write!(f, "\n  inconclusive because: {r}")?;
+        }
+        for w in &self.warnings {
+            write!(f, "\n  warning: {w}")?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::threshold::{calibrate, given};
-
-    #[test]
-    fn stolen_display_has_score_threshold_and_p() {
-        let mut negatives: Vec<f64> = (0..20).map(|i| i as f64 / 50.0).collect();
-        negatives.push(0.5); // 21 independent models, the highest at 0.5
-        let threshold = calibrate(&negatives, 0.01).unwrap();
-        let v = Verdict::new(
-            "ipguard",
-            "resnet-copy",
-            0.97,
-            threshold,
-            Some(3.1e-40),
-            Some("the suspect agrees with the owner on each point independently with p0 = 0.1".into()),
-            100,
-            serde_json::json!({"matches": 97}),
-        );
-        assert!(v.stolen);
-        let text = v.to_string();
-        assert!(text.starts_with("VERDICT: STOLEN (ipguard score 0.9700 >= threshold 0.5000000000000001"), "{text}");
-        assert!(text.contains("p = 3.10e-40") && text.contains("100 queries"), "{text}");
-        assert!(text.contains("calibrated on 21 independent models to FPR <= 0.01 (achieved 0.000)"), "{text}");
-        assert!(text.contains("under H0: the suspect agrees"), "{text}");
-        assert!(!text.contains("fitted"), "{text}");
-        let v = v.with_fitted_p_value(2.6e-8, "like the 21 independent models".into());
-        assert!(v.to_string().contains("null fitted to the negatives: 2.60e-8 under H0: like the 21"), "{v}");
-        let back: Verdict = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
-        assert_eq!((back.score, back.stolen, back.threshold), (0.97, true, v.threshold.clone()));
-    }
-
-    #[test]
-    fn not_stolen_display() {
-        let v = Verdict::new(
-            "margin-wm",
-            "indep-3",
-            0.12,
-            given(0.5).unwrap(),
-            Some(0.42),
-            None,
-            50,
-            serde_json::Value::Null,
-        );
-        assert!(!v.stolen);
-        let text = v.to_string();
-        assert!(
-            text.starts_with("VERDICT: NOT STOLEN (margin-wm score 0.1200 < threshold 0.5000; p = 0.4200; 50 queries)"),
-            "{text}"
-        );
-        assert!(text.contains("given (not calibrated") && text.contains("null hypothesis not stated"), "{text}");
-        // Equality counts as stolen; no p-value means no p line.
-        let v = Verdict::new("m", "s", 0.5, given(0.5).unwrap(), None, None, 1, serde_json::Value::Null);
-        assert!(v.stolen && !v.to_string().contains("p ="));
-    }
-
-    #[test]
-    fn nan_score_is_not_stolen() {
-        let v = Verdict::new("m", "s", f64::NAN, given(0.5).unwrap(), None, None, 0, serde_json::Value::Null);
-        assert!(!v.stolen);
-        assert!(v.to_string().contains("NOT STOLEN (m score NaN is not comparable with threshold 0.5000"));
-        assert_eq!(format_p(0.0), "< 1e-308 (underflow)");
     }
 }

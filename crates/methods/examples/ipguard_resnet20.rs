@@ -88,10 +88,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             seed: 1,
                             ..IpGuardParams::default()
                         };
-                        let t = Instant::now();
+                        let started = Instant::now();
                         let fp = IpGuard(params.clone()).generate(&owner, &train)?;
-                        let rust_s = t.elapsed().as_secs_f64();
-                        let s = &fp.stats;
+                        let rust_s = started.elapsed().as_secs_f64();
+                        let (s, t) = (&fp.stats, &fp.timings);
                         println!(
                             "IPGuard-TL n=100 k={k} lr={lr} candidates={c} max_iter={it} screen={screen}: \
                              {rust_s:.1}s, {} converged, {} iterations ({} image gradients), converged at \
@@ -103,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             s["converged_at_p90"]
                         );
                         if let Some(path) = saved.as_ref().filter(|_| torch) {
-                            let loop_s = s["loop_seconds"].as_f64().ok_or("no loop_seconds")?;
+                            let loop_s = t["loop_seconds"].as_f64().ok_or("no loop_seconds")?;
                             torch_reference(&owner, path, &train, &params, rust_s, loop_s)?;
                         }
                     }

@@ -128,8 +128,11 @@ impl Fingerprinter for Baseline {
                 iterations = cw_l2(owner, &x0, &j, c, kappa, lr, max, &mut x)?;
             }
         }
-        let stats = serde_json::json!({ "iterations": iterations, "seconds": started.elapsed().as_secs_f64() });
-        fingerprint_from_points(owner, self.name(), serde_json::to_value(p).unwrap_or_default(), p.seed, x, stats)
+        let stats = serde_json::json!({ "iterations": iterations });
+        let mut fp =
+            fingerprint_from_points(owner, self.name(), serde_json::to_value(p).unwrap_or_default(), p.seed, x, stats)?;
+        fp.timings = serde_json::json!({ "seconds": started.elapsed().as_secs_f64() });
+        Ok(fp)
     }
 }
 

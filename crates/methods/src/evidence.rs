@@ -1,12 +1,24 @@
-//! What fingerprints and watermark keys have in common: a set of probe images and the labels an
-//! owner-derived model gives them. Both are verified the same way, by the suspect's agreement
-//! with those labels through labels-only queries, so `mown verify` has one code path for both.
+//! Ownership evidence: what every method's file has in common, and the one file format they share.
+//!
+//! Each method's evidence declares what it needs from a suspect ([`Evidence::requires`]: labels,
+//! top-k, probabilities) and returns a [`Measurement`]: counts (k of n probes answered as the
+//! owner's model answers them: IPGuard, watermarks) or per-sample scores (similarities,
+//! distances: UAP, near-boundary). `verify::verify` opens nothing itself: it checks the suspect's
+//! access level against the requirement, measures the suspect and the independent models, and
+//! hands the measurements to `mown_eval::decide`.
+//!
+//! On disk every kind is one JSON object with a `kind` tag ([`EvidenceKind`]), so `mown verify
+//! --evidence FILE` needs no flag per kind. Files written before the tag existed are recognised by
+//! their fields.
 
-use mown_access::QueryModel;
+use std::path::Path;
+
+use mown_access::{AccessLevel, QueryModel};
 use mown_data::ImageShape;
+use mown_eval::{Direction, Measurement, MethodTraits, Resampling};
 use serde::{Deserialize, Serialize};
 
-use crate::MethodError;
+use crate::{Fingerprint, MethodError, WatermarkKey};
 
 /// Images per verification query.
 pub const VERIFY_BATCH: usize = 256;
@@ -29,42 +41,125 @@ pub struct MatchResult {
     pub queries: usize,
 }
 
-/// Ownership evidence the owner holds: a fingerprint file or a watermark key.
+/// What a method measured on one suspect, and what it cost.
+#[derive(Clone, Debug)]
+pub struct Measured {
+    pub measurement: Measurement,
+    /// Images sent to the suspect.
+    pub queries: usize,
+    /// Method-specific extras for the verdict.
+    pub details: serde_json::Value,
+}
+
+/// The kinds of evidence file mown writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvidenceKind {
+    Fingerprint,
+    WatermarkKey,
+}
+
+impl EvidenceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EvidenceKind::Fingerprint => "fingerprint",
+            EvidenceKind::WatermarkKey => "watermark-key",
+        }
+    }
+}
+
+/// Ownership evidence the owner holds.
 pub trait Evidence {
+    fn kind(&self) -> EvidenceKind;
     /// The method as reports name it ("ipguard-TL", "margin-watermark", ...).
     fn method(&self) -> String;
     /// SHA-256 of the owner's weights the evidence belongs to.
     fn owner_sha256(&self) -> &str;
-    fn probe(&self) -> Probe<'_>;
+    /// What the suspect must reveal for [`Evidence::measure`].
+    fn requires(&self) -> AccessLevel {
+        AccessLevel::Labels
+    }
+    /// Which way a copy's score goes.
+    fn direction(&self) -> Direction {
+        Direction::Higher
+    }
     /// The rate an independent model reaches by chance when the method defines one (a random
     /// wrong trigger label: 1/(C-1), seed 004); `None` when only independent models can tell.
     fn chance_rate(&self) -> Option<f64> {
         None
     }
+    /// Repeated draws for a samples test (seed 003: 20 fingerprints, 30 repetitions).
+    fn resampling(&self) -> Option<Resampling> {
+        None
+    }
+    /// The input shape and class count a suspect must have.
+    fn task(&self) -> (ImageShape, usize);
+    /// Measures a suspect.
+    fn measure(&self, suspect: &mut dyn QueryModel) -> Result<Measured, MethodError>;
+    /// SHA-256s of the models a part of the verifier was fitted on (e.g. UAP's encoder): they are
+    /// neither suspects nor negatives.
+    fn reference_models(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Warnings the evidence carries into every verdict (an owner that does not hold its
+    /// watermark, an IPGuard fingerprint whose points did not converge).
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The artefacts a verdict depends on besides the evidence file itself, as (name, SHA-256),
+    /// for claims to pin.
+    fn artefacts(&self) -> Vec<(String, String)> {
+        vec![("owner weights".into(), self.owner_sha256().to_string())]
+    }
+    /// What `mown_eval::decide` needs to know about the method.
+    fn traits(&self) -> MethodTraits {
+        MethodTraits { method: self.method(), direction: self.direction(), chance_rate: self.chance_rate() }
+    }
+}
+
+/// Evidence made of probe images and the labels a copy gives them (fingerprints, trigger sets).
+pub trait LabelProbe {
+    fn probe(&self) -> Probe<'_>;
     /// How many of the expected labels the suspect reproduces.
     fn match_suspect(&self, suspect: &mut dyn QueryModel) -> Result<MatchResult, MethodError> {
         match_probe(&self.probe(), suspect)
     }
 }
 
-/// Queries `suspect` for the probe's labels (in batches of [`VERIFY_BATCH`]) and counts matches.
-pub fn match_probe(probe: &Probe<'_>, suspect: &mut dyn QueryModel) -> Result<MatchResult, MethodError> {
-    if suspect.input_shape() != probe.shape {
+/// The counts measurement of a label probe.
+pub(crate) fn measure_probe(probe: &dyn LabelProbe, suspect: &mut dyn QueryModel) -> Result<Measured, MethodError> {
+    let m = probe.match_suspect(suspect)?;
+    Ok(Measured {
+        measurement: Measurement::Counts { matches: m.matches, n: m.n },
+        queries: m.queries,
+        details: serde_json::json!({ "matches": m.matches, "probes": m.n }),
+    })
+}
+
+/// Checks that `suspect` takes the evidence's images and has its classes.
+pub fn check_task(suspect: &dyn QueryModel, shape: ImageShape, classes: usize) -> Result<(), MethodError> {
+    if suspect.input_shape() != shape {
         return Err(MethodError::Mismatch(format!(
             "{} takes {:?} images, the evidence has {:?}",
             suspect.describe(),
             suspect.input_shape(),
-            probe.shape
+            shape
         )));
     }
-    if suspect.num_classes() != probe.num_classes {
+    if suspect.num_classes() != classes {
         return Err(MethodError::Mismatch(format!(
             "{} has {} classes, the owner {}",
             suspect.describe(),
             suspect.num_classes(),
-            probe.num_classes
+            classes
         )));
     }
+    Ok(())
+}
+
+/// Queries `suspect` for the probe's labels (in batches of [`VERIFY_BATCH`]) and counts matches.
+pub fn match_probe(probe: &Probe<'_>, suspect: &mut dyn QueryModel) -> Result<MatchResult, MethodError> {
+    check_task(suspect, probe.shape, probe.num_classes)?;
     let numel = probe.shape.numel();
     let n = probe.labels.len();
     if n == 0 || probe.images.len() != n * numel {
@@ -87,14 +182,53 @@ pub fn match_probe(probe: &Probe<'_>, suspect: &mut dyn QueryModel) -> Result<Ma
     Ok(MatchResult { matches, n, matching_rate: matches as f64 / n as f64, queries: suspect.queries_used() - before })
 }
 
-/// Writes an evidence file as JSON; the error says why, for the caller to name the file kind.
-pub(crate) fn write_json<T: Serialize>(value: &T, path: &std::path::Path) -> Result<(), String> {
-    let json = serde_json::to_vec(value).map_err(|e| e.to_string())?;
-    std::fs::write(path, json).map_err(|e| e.to_string())
+/// Writes an evidence file as JSON with its `kind` tag; the error says why, for the caller to
+/// name the file kind.
+pub(crate) fn write_json<T: Serialize>(value: &T, kind: EvidenceKind, path: &Path) -> Result<(), String> {
+    let mut json = serde_json::to_value(value).map_err(|e| e.to_string())?;
+    if let Some(map) = json.as_object_mut() {
+        map.insert("kind".into(), serde_json::Value::String(kind.name().into()));
+    }
+    let bytes = serde_json::to_vec(&json).map_err(|e| e.to_string())?;
+    std::fs::write(path, bytes).map_err(|e| e.to_string())
 }
 
 /// Reads an evidence file written by [`write_json`]; `what` names the expected kind in the error.
-pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path, what: &str) -> Result<T, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("not a {what}: {e}"))
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path, kind: EvidenceKind) -> Result<T, String> {
+    let json = read_value(path)?;
+    let found = kind_of(&json)?;
+    if found != kind {
+        return Err(format!("is a {} file, not a {}", found.name(), kind.name()));
+    }
+    serde_json::from_value(json).map_err(|e| format!("not a valid {}: {e}", kind.name()))
+}
+
+fn read_value(path: &Path) -> Result<serde_json::Value, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
+    if !json.is_object() {
+        return Err("not an evidence file (expected a JSON object)".into());
+    }
+    Ok(json)
+}
+
+/// The file's kind: its tag, or for untagged files of mown before the tag, its fields.
+fn kind_of(json: &serde_json::Value) -> Result<EvidenceKind, String> {
+    match json.get("kind") {
+        Some(tag) => serde_json::from_value(tag.clone())
+            .map_err(|_| format!("unknown evidence kind {tag} (known: fingerprint, watermark-key)")),
+        None if json.get("triggers").is_some() => Ok(EvidenceKind::WatermarkKey),
+        None if json.get("points").is_some() => Ok(EvidenceKind::Fingerprint),
+        None => Err("not an evidence file: no \"kind\" tag".into()),
+    }
+}
+
+/// Opens any evidence file by its kind tag.
+pub fn load(path: &Path) -> Result<Box<dyn Evidence>, MethodError> {
+    let kind = kind_of(&read_value(path).map_err(|reason| MethodError::BadEvidence { path: path.into(), reason })?)
+        .map_err(|reason| MethodError::BadEvidence { path: path.into(), reason })?;
+    Ok(match kind {
+        EvidenceKind::Fingerprint => Box::new(Fingerprint::load(path)?),
+        EvidenceKind::WatermarkKey => Box::new(WatermarkKey::load(path)?),
+    })
 }

@@ -387,11 +387,22 @@ impl Fingerprinter for IpGuard {
             "gradient_evaluations": gradient_evaluations,
             "converged_at_median": quantile(0.5),
             "converged_at_p90": quantile(0.9),
+        });
+        let mut fp = fingerprint_from_points(
+            owner,
+            self.name(),
+            serde_json::to_value(p).unwrap_or_default(),
+            p.seed,
+            points,
+            stats,
+        )?;
+        // Timings stay out of the file, so the same seed gives the same bytes.
+        fp.timings = serde_json::json!({
             "seconds": started.elapsed().as_secs_f64(),
             // The Adam loop alone, without drawing, screening and labelling the points.
             "loop_seconds": loop_seconds,
         });
-        fingerprint_from_points(owner, self.name(), serde_json::to_value(p).unwrap_or_default(), p.seed, points, stats)
+        Ok(fp)
     }
 }
 
@@ -427,6 +438,7 @@ pub fn fingerprint_from_points(
         points,
         labels,
         stats,
+        timings: serde_json::Value::Null,
         producer: concat!("mown ", env!("CARGO_PKG_VERSION")).to_string(),
     })
 }

@@ -3,19 +3,21 @@
 //! A fingerprinting method ([`Fingerprinter::generate`]) turns the owner's model (white-box) into a
 //! [`Fingerprint`]: points and the owner's labels on them. A watermarking method
 //! ([`Watermarker::embed`]) trains the owner's model so that it gives chosen labels on secret
-//! triggers, kept in a [`WatermarkKey`]. Both are [`Evidence`]: verification needs only labels
-//! from the suspect, through `mown_access::QueryModel`, so it works on a file, an ONNX export or
-//! an HTTP API alike, and `verify::verify` turns the agreement into a verdict.
+//! triggers, kept in a [`WatermarkKey`]. Both are [`Evidence`]: each declares the access it needs
+//! from a suspect (labels here) and measures it through `mown_access::QueryModel`, so it works on
+//! a file, an ONNX export or an HTTP API alike, and `verify::verify` turns the measurements of the
+//! suspect and of independent models into a verdict with `mown_eval::decide`.
 
 pub mod baselines;
 pub mod evidence;
 pub mod fingerprint;
 pub mod ipguard;
 pub mod registry;
+pub mod uap;
 pub mod verify;
 pub mod watermark;
 
-pub use evidence::{Evidence, MatchResult};
+pub use evidence::{Evidence, EvidenceKind, LabelProbe, MatchResult, Measured};
 pub use fingerprint::{Fingerprint, Fingerprinter};
 pub use watermark::{WatermarkKey, Watermarker};
 
@@ -28,6 +30,12 @@ pub enum MethodError {
     BadFingerprint { path: std::path::PathBuf, reason: String },
     #[error("watermark key {path}: {reason}")]
     BadKey { path: std::path::PathBuf, reason: String },
+    #[error("evidence file {path}: {reason}")]
+    BadEvidence { path: std::path::PathBuf, reason: String },
+    #[error("suspect refused: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Decision(#[from] mown_eval::EvalError),
     #[error("suspect does not fit the evidence: {0}")]
     Mismatch(String),
     #[error(transparent)]

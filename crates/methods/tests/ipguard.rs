@@ -4,6 +4,7 @@
 use mown_access::{AccessLevel, LocalModel};
 use mown_adversary::Chain;
 use mown_adversary::build::Builder;
+use mown_methods::LabelProbe;
 use mown_methods::ipguard::{IpGuard, IpGuardParams, ipguard_loss};
 use mown_methods::{Fingerprint, Fingerprinter};
 use mown_nn::TrainConfig;

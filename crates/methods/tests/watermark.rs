@@ -6,7 +6,7 @@ use mown_access::{AccessLevel, LocalModel};
 use mown_adversary::Chain;
 use mown_adversary::build::Builder;
 use mown_methods::watermark::{LabelRule, Scheme, TriggerWatermark, WatermarkParams, margin_pga, without_triggers};
-use mown_methods::{Evidence, WatermarkKey, Watermarker};
+use mown_methods::{Evidence, LabelProbe, WatermarkKey, Watermarker};
 use mown_nn::burn::prelude::*;
 use mown_nn::{Model, ModelMeta, ModelSpec, TrainConfig};
 
@@ -49,35 +49,45 @@ fn margin_watermark_holds_in_the_owner_and_not_in_independent_models() {
     assert!(acc_marked >= acc_clean - 0.04, "clean accuracy {acc_clean} -> {acc_marked}");
     assert!(ind <= 0.2 && cln <= 0.2, "independent {ind}, clean twin {cln}: should be near chance 1/9");
 
-    // Verdicts: the chance null 1/(C-1) gives a tiny p-value for the owner, a large one otherwise.
-    let threshold = mown_eval::given(0.5).unwrap();
-    let verdict = |m: &Model| {
-        let mut api = LocalModel::new(m.clone(), AccessLevel::Labels, None);
-        mown_methods::verify::verify(&key, &mut api, threshold.clone(), &[]).unwrap()
+    // Verdicts: the chance null 1/(C-1) decides without negatives: a tiny p-value for the owner,
+    // a large one otherwise.
+    let policy = mown_eval::Policy { threshold: Some(0.5), ..mown_eval::Policy::default() };
+    let verdict = |name: &str, m: &Model, negatives: Vec<(String, Model)>| {
+        mown_methods::verify::verify_models(&key, (name, m.clone()), negatives, &policy).unwrap()
     };
-    let (v_own, v_ind) = (verdict(&marked), verdict(&independent));
-    assert!(v_own.stolen && v_own.p_value.unwrap() < 1e-20, "{v_own}"); // (1/9)^30 = 4e-29
-    assert!(!v_ind.stolen && v_ind.p_value.unwrap() > 1e-3, "{v_ind}");
+    let (v_own, v_ind) = (verdict("owner", &marked, vec![]), verdict("independent", &independent, vec![]));
+    assert!(v_own.is_stolen() && v_own.p_value.unwrap() < 1e-20, "{v_own}"); // (1/9)^30 = 4e-29
+    assert_eq!(v_ind.decision, mown_eval::Decision::NotStolen, "{v_ind}");
+    assert!(v_ind.p_value.unwrap() > 1e-3, "{v_ind}");
     assert_eq!(v_own.queries, 30);
     assert!(v_own.p_value_null.as_deref().unwrap().contains("0.1111"));
-    assert!(v_own.p_value_fitted.is_none(), "no negatives, no fitted null");
+    assert!(v_own.other_p_values.is_empty(), "no negatives, no fitted null");
 
-    // With three measured negatives, a second p-value under a beta-binomial null fitted to them;
-    // with fewer, none (they say nothing about the spread between models).
-    let fitted = |m: &Model, negatives: &[f64]| {
-        let mut api = LocalModel::new(m.clone(), AccessLevel::Labels, None);
-        mown_methods::verify::verify(&key, &mut api, threshold.clone(), negatives).unwrap()
-    };
+    // With three measured negatives, a p-value under a beta-binomial null fitted to them as
+    // well; with fewer, none (they say nothing about the spread between models).
     let third = b.build(&"train(arc-c,digits,seed=5,epochs=20)".parse().unwrap()).unwrap().model;
-    let negatives = [cln, ind, watermark_rate(&key, &third)];
-    let f_own = fitted(&marked, &negatives);
+    let negatives: Vec<(String, Model)> =
+        vec![("clean".into(), clean.clone()), ("independent".into(), independent.clone()), ("third".into(), third)];
+    let f_own = verdict("owner", &marked, negatives.clone());
     eprintln!("{f_own}");
-    assert!(f_own.p_value_fitted.unwrap() < 1e-6, "{f_own}");
-    assert!(f_own.p_value_fitted_null.as_deref().unwrap().contains("like the 3 independent models"), "{f_own}");
-    assert!(fitted(&marked, &negatives[..2]).p_value_fitted.is_none());
-    let mut api = LocalModel::new(marked.clone(), AccessLevel::Labels, None);
-    let err = mown_methods::verify::verify(&key, &mut api, threshold.clone(), &[0.0, f64::NAN, 0.1]).unwrap_err();
-    assert!(err.to_string().contains("not a count out of the 30 probes"), "{err}");
+    assert!(f_own.is_stolen(), "{f_own}");
+    let decisive = mown_eval::PValue { p: f_own.p_value.unwrap(), null: f_own.p_value_null.clone().unwrap() };
+    let fitted: Vec<&mown_eval::PValue> = std::iter::once(&decisive)
+        .chain(&f_own.other_p_values)
+        .filter(|p| p.null.contains("like the 3 independent models"))
+        .collect();
+    assert!(fitted.len() == 1 && fitted[0].p < 1e-6, "{f_own}");
+    // All three are one family: the verdict says so.
+    assert!(f_own.warnings.iter().any(|w| w.contains("span 1 architecture family")), "{f_own}");
+    let two = verdict("owner", &marked, negatives[..2].to_vec());
+    assert!(
+        !two.p_value_null.as_deref().unwrap().contains("like the")
+            && two.other_p_values.iter().all(|p| !p.null.contains("like the")),
+        "{two}"
+    );
+    // The owner's clean twin as a suspect while it is also a negative: refused.
+    let err = mown_methods::verify::verify_models(&key, ("clean", clean.clone()), negatives, &policy).unwrap_err();
+    assert!(err.to_string().contains("also one of the independent models"), "{err}");
 }
 
 #[test]

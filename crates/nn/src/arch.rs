@@ -69,6 +69,18 @@ impl Arch {
         }
     }
 
+    /// The architecture family, for the diversity of a set of independent models (issue #25:
+    /// MLP, LeNet-5, the simple CNNs Arc A-E, ResNet, VGG are the families mown trains).
+    pub fn family(self) -> &'static str {
+        match self {
+            Arch::Mlp => "mlp",
+            Arch::Lenet5 => "lenet",
+            Arch::ArcA | Arch::ArcB | Arch::ArcC | Arch::ArcD | Arch::ArcE => "arc-cnn",
+            Arch::Resnet20 | Arch::Resnet18 => "resnet",
+            Arch::Vgg11 | Arch::Vgg16 => "vgg",
+        }
+    }
+
     /// Whether the network has BatchNorm layers (their running statistics need care).
     pub fn has_batch_norm(self) -> bool {
         matches!(self, Arch::Resnet20 | Arch::Resnet18 | Arch::Vgg11 | Arch::Vgg16)

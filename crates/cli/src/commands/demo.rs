@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use std::sync::Arc;
 
-use mown_access::{AccessLevel, LocalModel};
 use mown_adversary::Chain;
 use mown_adversary::build::{Builder, StepData};
 use mown_data::{DataSource, Dataset};
@@ -119,8 +118,8 @@ fn steal_and_compare(
     Ok(rows.into_iter().map(|(name, model, _, _)| (name, model)).collect())
 }
 
-/// IPGuard: fingerprint the owner, calibrate the threshold on two reference models trained
-/// independently, and judge every suspect through labels-only access.
+/// IPGuard: fingerprint the owner, then judge every suspect through labels-only access against
+/// independent models of three architecture families that none of the suspects is.
 fn fingerprint_and_verify(
     owner: &Model,
     train: &Dataset,
@@ -138,20 +137,21 @@ fn fingerprint_and_verify(
         t0.elapsed().as_secs_f64()
     );
     let mut builder = Builder::new(None, device.clone(), TrainConfig { batch_size: 64, ..TrainConfig::default() });
-    let mut rates = Vec::new();
-    for reference in [
-        format!("train(mlp,digits,seed={},epochs=20)", seed + 2),
-        format!("train(arc-e,digits,seed={},epochs=20)", seed + 3),
-    ] {
-        let model = builder.build(&reference.parse()?)?.model;
-        rates.push(fp.match_suspect(&mut LocalModel::new(model, AccessLevel::Labels, None))?.matching_rate);
+    let mut negatives = Vec::new();
+    for (i, arch) in ["mlp", "arc-e", "lenet5", "mlp", "arc-b"].iter().enumerate() {
+        let chain = format!("train({arch},digits,seed={},epochs=20)", seed + 2 + i as u64);
+        let model = builder.build(&chain.parse()?)?.model;
+        negatives.push((chain, model));
     }
-    let threshold = mown_eval::calibrate(&rates, 0.01)?;
-    println!("   threshold calibrated on 2 reference models trained independently (matching rates {rates:?})");
-    println!("5. verdicts (labels-only queries; the verified independent model is not a reference model):");
+    println!(
+        "   {} independent models of 3 architecture families to judge against: {}",
+        negatives.len(),
+        negatives.iter().map(|n| n.0.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    println!("5. verdicts (labels-only queries; the independent suspect is none of those models):");
+    let policy = mown_eval::Policy::default();
     for (name, model) in suspects {
-        let mut api = LocalModel::new(model, AccessLevel::Labels, None).with_name(name);
-        let verdict = mown_methods::verify::verify(&fp, &mut api, threshold.clone(), &rates)?;
+        let verdict = mown_methods::verify::verify_models(&fp, (&name, model), negatives.clone(), &policy)?;
         println!("{}", verdict.to_string().lines().map(|l| format!("   {l}")).collect::<Vec<_>>().join("\n"));
     }
     Ok(())

@@ -7,6 +7,7 @@ use mown_access::{AccessLevel, LocalModel};
 use mown_adversary::AttackFamily;
 use mown_adversary::build::Builder;
 use mown_adversary::zoo::Zoo;
+use mown_methods::LabelProbe;
 use mown_methods::registry::by_name;
 
 use super::DeviceArgs;

@@ -10,7 +10,7 @@ use mown_adversary::Step;
 use mown_adversary::build::Builder;
 use mown_adversary::zoo::Zoo;
 use mown_methods::watermark::{Scheme, TriggerWatermark, without_triggers};
-use mown_methods::{Evidence, WatermarkKey, Watermarker};
+use mown_methods::{Evidence, LabelProbe, WatermarkKey, Watermarker};
 use mown_nn::{Model, ModelMeta, ModelSpec, TrainConfig, io};
 use serde::Serialize;
 

@@ -1,21 +1,24 @@
-//! `mown verify`: is the suspect a copy of the owner's model? One command for fingerprints and
-//! watermark keys (both are `Evidence`); labels-only access.
+//! `mown verify`: is the suspect a copy of the owner's model? One command for every kind of
+//! evidence; the decision is `mown_methods::verify::verify`, this file parses and prints.
 
 use std::path::PathBuf;
 
-use anyhow::bail;
-use mown_access::{AccessLevel, LocalModel, SuspectOptions, open_suspect};
-use mown_methods::{Evidence, Fingerprint, WatermarkKey};
-use mown_nn::io;
+use anyhow::{Context, bail};
+use mown_access::{OnnxOutput, SuspectOptions, open_suspect};
+use mown_eval::{DEFAULT_ALPHA, DEFAULT_TARGET_FPR, Policy};
+use mown_methods::verify::{identify, load_negatives, verify};
 
 use super::DeviceArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
-    /// A fingerprint file (`mown fingerprint`).
-    #[arg(long, conflicts_with = "key", required_unless_present = "key")]
+    /// An evidence file: a fingerprint (`mown fingerprint`) or a watermark key (`mown watermark`).
+    #[arg(long, conflicts_with_all = ["fingerprint", "key"], required_unless_present_any = ["fingerprint", "key"])]
+    pub evidence: Option<PathBuf>,
+    /// A fingerprint file (the same as --evidence).
+    #[arg(long, conflicts_with = "key")]
     pub fingerprint: Option<PathBuf>,
-    /// A watermark key (`mown watermark`).
+    /// A watermark key (the same as --evidence).
     #[arg(long)]
     pub key: Option<PathBuf>,
     /// The suspect: a model file, an .onnx file or a prediction API URL (http://host:port, see docs/http-api.md).
@@ -24,16 +27,25 @@ pub struct VerifyArgs {
     /// Bearer token for a URL suspect (default: $MOWN_SUSPECT_TOKEN).
     #[arg(long)]
     pub token: Option<String>,
-    /// Decision threshold on the matching rate, if not calibrated.
+    /// Decision threshold on the score, instead of one calibrated on the negatives (promises no FPR).
     #[arg(long)]
     pub threshold: Option<f64>,
-    /// Independent models (comma-separated files) to calibrate the threshold and the p-value on;
-    /// with 3 or more, a second p-value under a beta-binomial null fitted to them.
+    /// Independent models: model files, .onnx files or folders of them (`mown negatives`),
+    /// comma-separated. With 1/target-fpr of them the threshold is calibrated on their scores;
+    /// with 3 or more, on a null fitted to them; with fewer, only a method's chance rate can
+    /// decide, and otherwise the verdict is INCONCLUSIVE.
     #[arg(long, value_delimiter = ',')]
     pub negatives: Vec<PathBuf>,
-    /// Target false-positive rate for calibration.
-    #[arg(long, default_value_t = 0.01)]
+    /// Target false-positive rate of the calibrated threshold.
+    #[arg(long, default_value_t = DEFAULT_TARGET_FPR)]
     pub target_fpr: f64,
+    /// Significance level: STOLEN needs p < alpha as well as the threshold.
+    #[arg(long, default_value_t = DEFAULT_ALPHA)]
+    pub alpha: f64,
+    /// ONNX suspects and negatives: how to read the score output: probs (used as given), logits
+    /// (softmaxed) or auto (probabilities when the graph ends in Softmax or comes from skl2onnx).
+    #[arg(long, default_value = "auto")]
+    pub onnx_output: String,
     /// Also write the verdict as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -45,40 +57,45 @@ pub struct VerifyArgs {
     pub device: DeviceArgs,
 }
 
+/// Model files named directly, and the model files (`.safetensors`, `.onnx`) inside folders, in
+/// name order.
+pub fn expand_models(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            out.push(path.clone());
+            continue;
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("reading the folder {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "safetensors" || x == "onnx"))
+            .collect();
+        found.sort();
+        if found.is_empty() {
+            bail!("the folder {} holds no .safetensors or .onnx model", path.display());
+        }
+        out.extend(found);
+    }
+    Ok(out)
+}
+
 pub fn run(a: VerifyArgs) -> anyhow::Result<()> {
     let device = a.device.device()?;
     // Read the signing key before any work, so a bad key fails fast.
     let sign_key = a.sign_key.as_deref().map(mown_claim::SigningIdentity::load).transpose()?;
-    let evidence: Box<dyn Evidence> = match (&a.fingerprint, &a.key) {
-        (Some(path), _) => Box::new(Fingerprint::load(path)?),
-        (None, Some(path)) => Box::new(WatermarkKey::load(path)?),
-        (None, None) => bail!("give --fingerprint or --key"),
-    };
-    let fp = evidence.as_ref();
-    let mut rates = Vec::new();
-    for path in &a.negatives {
-        let model = io::load(path, &device)?;
-        let mut api = LocalModel::new(model, AccessLevel::Labels, None).with_name(path.display().to_string());
-        rates.push(fp.match_suspect(&mut api)?.matching_rate);
-    }
-    if a.threshold.is_none() && (1..5).contains(&rates.len()) {
-        eprintln!(
-            "warning: calibrating on only {} independent models; the threshold is their highest score and \
-             another independent model can exceed it. Use more negatives for a dispute.",
-            rates.len()
-        );
-    }
-    let threshold = match (a.threshold, rates.is_empty()) {
-        (Some(t), _) => mown_eval::given(t)?,
-        (None, false) => mown_eval::calibrate(&rates, a.target_fpr)?,
-        (None, true) => match fp.chance_rate() {
-            Some(p0) => mown_eval::from_chance(fp.probe().labels.len(), p0, a.target_fpr)?,
-            None => bail!("give --threshold or --negatives (independent models to calibrate on)"),
-        },
-    };
-    let opts = SuspectOptions { level: AccessLevel::Labels, token: a.token.clone(), budget: None };
+    let path = a.evidence.as_ref().or(a.fingerprint.as_ref()).or(a.key.as_ref()).context("give --evidence")?;
+    let evidence = mown_methods::evidence::load(path)?;
+    let level = evidence.requires();
+    let (shape, _) = evidence.task();
+    let onnx_output: OnnxOutput = a.onnx_output.parse()?;
+    let mut negatives = load_negatives(&expand_models(&a.negatives)?, level, shape, onnx_output, &device)?;
+    let opts =
+        SuspectOptions { token: a.token.clone(), input_shape: Some(shape), onnx_output, ..SuspectOptions::new(level) };
+    let suspect_id = identify(&a.suspect)?;
     let mut suspect = open_suspect(&a.suspect, &opts, &device)?;
-    let verdict = mown_methods::verify::verify(fp, &mut *suspect, threshold, &rates)?;
+    let policy = Policy { alpha: a.alpha, target_fpr: a.target_fpr, threshold: a.threshold, ..Policy::default() };
+    let verdict = verify(evidence.as_ref(), &mut *suspect, &suspect_id, &mut negatives, &policy)?;
     println!("{verdict}");
     if let Some(path) = &a.report {
         match &sign_key {

@@ -118,7 +118,7 @@ pub fn run(a: WatermarkArgs) -> anyhow::Result<()> {
         key.method(),
         key.stats["watermark_accuracy"].as_f64().unwrap_or(f64::NAN),
         key.len(),
-        key.stats["seconds"].as_f64().unwrap_or(f64::NAN)
+        key.timings["seconds"].as_f64().unwrap_or(f64::NAN)
     );
     if let Some(warning) = key.embedding_warning() {
         eprintln!("{warning}");

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::triggers::LabelRule;
 use crate::MethodError;
-use crate::evidence::{Evidence, Probe};
+use crate::evidence::{Evidence, EvidenceKind, LabelProbe, Measured, Probe, measure_probe};
 
 pub const KEY_FORMAT: u32 = 1;
 
@@ -52,9 +52,12 @@ pub struct WatermarkKey {
     /// Where the triggers came from: the held-out set's name and positions in it.
     pub source: String,
     pub source_indices: Vec<usize>,
-    /// Clean accuracy, watermark accuracy and time of the embedding.
+    /// Watermark accuracy and final loss of the embedding (deterministic for a seed).
     #[serde(default)]
     pub stats: serde_json::Value,
+    /// Wall-clock timings, for the caller to print; never written to the key file.
+    #[serde(skip)]
+    pub timings: serde_json::Value,
     pub producer: String,
 }
 
@@ -110,18 +113,28 @@ impl WatermarkKey {
     pub fn save(&self, path: &Path) -> Result<(), MethodError> {
         let bad = |reason: String| MethodError::BadKey { path: path.to_path_buf(), reason };
         self.validate().map_err(bad)?;
-        crate::evidence::write_json(self, path).map_err(bad)
+        crate::evidence::write_json(self, EvidenceKind::WatermarkKey, path).map_err(bad)
     }
 
     pub fn load(path: &Path) -> Result<WatermarkKey, MethodError> {
         let bad = |reason: String| MethodError::BadKey { path: path.to_path_buf(), reason };
-        let key: WatermarkKey = crate::evidence::read_json(path, "watermark key").map_err(bad)?;
+        let key: WatermarkKey = crate::evidence::read_json(path, EvidenceKind::WatermarkKey).map_err(bad)?;
         key.validate().map_err(bad)?;
         Ok(key)
     }
 }
 
+impl LabelProbe for WatermarkKey {
+    fn probe(&self) -> Probe<'_> {
+        Probe { images: &self.triggers, labels: &self.labels, shape: self.input_shape, num_classes: self.num_classes }
+    }
+}
+
 impl Evidence for WatermarkKey {
+    fn kind(&self) -> EvidenceKind {
+        EvidenceKind::WatermarkKey
+    }
+
     fn method(&self) -> String {
         format!("{}-watermark", self.scheme)
     }
@@ -130,8 +143,16 @@ impl Evidence for WatermarkKey {
         &self.owner_sha256
     }
 
-    fn probe(&self) -> Probe<'_> {
-        Probe { images: &self.triggers, labels: &self.labels, shape: self.input_shape, num_classes: self.num_classes }
+    fn task(&self) -> (ImageShape, usize) {
+        (self.input_shape, self.num_classes)
+    }
+
+    fn measure(&self, suspect: &mut dyn mown_access::QueryModel) -> Result<Measured, MethodError> {
+        measure_probe(self, suspect)
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.embedding_warning().into_iter().collect()
     }
 
     /// A model that is not a copy and misclassifies a trigger picks one of the C-1 wrong classes;

@@ -286,9 +286,9 @@ impl Watermarker for TriggerWatermark {
             source_indices: triggers.indices,
             stats: serde_json::json!({
                 "watermark_accuracy": hits as f64 / p.n as f64,
-                "seconds": (seconds * 1000.0).round() / 1000.0,
                 "final_loss": report.epochs.last().map(|e| e.loss),
             }),
+            timings: serde_json::json!({ "seconds": (seconds * 1000.0).round() / 1000.0 }),
             producer: format!("mown {}", env!("CARGO_PKG_VERSION")),
         };
         Ok((model, key))

@@ -1,0 +1,51 @@
+//! UAP fingerprinting (Peng et al., "Fingerprinting Deep Neural Networks Globally via Universal
+//! Adversarial Perturbations"; seed 003): the core algorithms, not yet wired into the registry,
+//! the CLI or the `Evidence` trait.
+//!
+//! - [`deepfool`]: multi-class L2 DeepFool (Moosavi-Dezfooli et al., CVPR 2016), batched.
+//! - [`universal`]: the universal perturbation v of Moosavi-Dezfooli et al. (CVPR 2017, Alg. 1).
+//! - [`points`]: K-means on the owner's outputs, one point per cluster, and the multi-view
+//!   sampling that makes positives for contrastive training (seed 003 §3.3, Algorithm 1).
+//! - [`vector`]: the fingerprint F = [f(x1), f(x1+v), ...] (seed 003 Eq. 6) and its 2n queries.
+//! - [`encoder`]: the contrastive encoder trained with the supervised contrastive loss (Eq. 7).
+//!
+//! Everything works on plain buffers: NCHW pixels in [0, 1] and row-major probability rows, so
+//! that the suspect side needs nothing but a black-box query interface.
+
+pub mod deepfool;
+pub mod encoder;
+pub mod points;
+pub mod universal;
+pub mod vector;
+
+pub use deepfool::{CandidateClasses, DeepFoolParams, DeepFoolResult, deepfool};
+pub use encoder::{Encoder, EncoderConfig, EncoderParams, supcon_loss, train_encoder};
+pub use points::{Clusters, KMeansParams, cluster_outputs, kmeans, sample_views};
+pub use universal::{Radius, UapParams, UapResult, universal_perturbation};
+pub use vector::{fingerprint_vector, gather_images, query_images};
+
+/// L2 norm of a flat buffer, accumulated in f64 so that long images do not lose precision.
+pub(crate) fn l2_norm(values: &[f32]) -> f64 {
+    values.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt()
+}
+
+/// A tiny owner for the unit tests: the embedded digits and an MLP trained on them for a few
+/// epochs (well under a second in release), as crates/nn/tests/common does.
+#[cfg(test)]
+pub(crate) mod testutil {
+    use mown_data::{DataSource, Dataset};
+    use mown_nn::burn::prelude::Device;
+    use mown_nn::{Arch, Model, ModelMeta, ModelSpec, TrainConfig};
+
+    pub fn digits() -> (Dataset, Dataset) {
+        DataSource::Digits.load().expect("embedded digits load")
+    }
+
+    /// An MLP trained on the digits' training split: about 0.95 test accuracy.
+    pub fn digits_mlp(train: &Dataset, seed: u64) -> Model {
+        let spec = ModelSpec::new(Arch::Mlp, train.shape, train.num_classes).unwrap();
+        let model = Model::init(ModelMeta::for_dataset(spec, train).unwrap(), &Device::flex(), seed);
+        let cfg = TrainConfig { epochs: 8, batch_size: 64, lr: 0.05, seed, ..TrainConfig::default() };
+        mown_nn::train::train(model, train, None, &cfg).unwrap().0
+    }
+}
