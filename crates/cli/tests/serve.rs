@@ -39,9 +39,12 @@ fn serve_then_verify_and_steal_through_the_url() {
     std::thread::spawn(move || lines.for_each(drop));
     let url = first.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("{first}"));
 
+    // Through the URL the owner's own model matches every point; with no negatives IPGuard has no
+    // null, so the verdict is INCONCLUSIVE and says why.
     let o = mown(&["verify", "--fingerprint", &fp, "--suspect", url, "--token", "t0ken", "--threshold", "0.5"]);
     let t = text(&o);
-    assert!(o.status.success() && t.contains("VERDICT: STOLEN") && t.contains(url), "{t}");
+    assert!(o.status.success() && t.contains("score 1.0000") && t.contains(url), "{t}");
+    assert!(t.contains("VERDICT: INCONCLUSIVE") && t.contains("no null to test against"), "{t}");
     let o = mown(&["verify", "--fingerprint", &fp, "--suspect", url, "--threshold", "0.5"]);
     let t = text(&o);
     assert!(!o.status.success() && t.contains("401") && !t.contains("panicked"), "{t}");

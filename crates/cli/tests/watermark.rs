@@ -37,7 +37,7 @@ fn watermark_then_verify_the_file_its_onnx_export_and_an_independent_model() {
     for suspect in [p("owner.safetensors"), p("owner.onnx")] {
         let t = ok(mown(&["verify", "--key", &p("wm.json"), "--suspect", &suspect, "--report", &p("v.json")]));
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p("v.json")).unwrap()).unwrap();
-        assert_eq!(v["stolen"], true, "{t}");
+        assert_eq!(v["decision"], "STOLEN", "{t}");
         assert_eq!(v["score"], 1.0, "{t}");
         assert_eq!(v["threshold"]["source"]["kind"], "ChanceNull", "{t}");
         assert!(v["p_value"].as_f64().unwrap() < 1e-20, "{t}");
@@ -45,14 +45,14 @@ fn watermark_then_verify_the_file_its_onnx_export_and_an_independent_model() {
     }
     ok(mown(&["verify", "--key", &p("wm.json"), "--suspect", &p("other.safetensors"), "--report", &p("i.json")]));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p("i.json")).unwrap()).unwrap();
-    assert_eq!(v["stolen"], false, "{v}");
+    assert_eq!(v["decision"], "NOT_STOLEN", "{v}");
     assert!(v["score"].as_f64().unwrap() < 0.3, "{v}");
 
     // A key and a fingerprint at once is refused, and so is a key that is not one.
     std::fs::write(p("junk.json"), b"{}").unwrap();
     let o = mown(&["verify", "--key", &p("junk.json"), "--suspect", &p("owner.safetensors")]);
     let t = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(!o.status.success() && t.contains("not a watermark key") && !t.contains("panicked"), "{t}");
+    assert!(!o.status.success() && t.contains("not an evidence file") && !t.contains("panicked"), "{t}");
 }
 
 /// A watermark that did not take (its trigger loss weighted 1000 times below the default) is
