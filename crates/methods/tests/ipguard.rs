@@ -73,7 +73,11 @@ fn bad_fingerprints_and_mismatched_suspects_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fp.json");
     std::fs::write(&path, "{\"not\": \"a fingerprint\"}").unwrap();
-    assert!(Fingerprint::load(&path).unwrap_err().to_string().contains("not a fingerprint"));
+    let err = Fingerprint::load(&path).unwrap_err().to_string();
+    assert!(err.contains("not an evidence file"), "{err}");
+    std::fs::write(&path, "{\"kind\": \"watermark-key\"}").unwrap();
+    let err = Fingerprint::load(&path).unwrap_err().to_string();
+    assert!(err.contains("is a watermark-key file, not a fingerprint"), "{err}");
     let (owner, seeds) = owner_and_seeds("train(mlp,digits,seed=2,epochs=1)");
     let mut fp =
         IpGuard(IpGuardParams { n: 5, iterations: 5, ..IpGuardParams::default() }).generate(&owner, &seeds).unwrap();

@@ -1,4 +1,4 @@
-//! Seed 003's contrastive encoder E_θ (§3.3, Eq. 7): it maps fingerprints so that the owner's and
+//! Seed 003's contrastive encoder E_θ (§4.3, Eq. 7): it maps fingerprints so that the owner's and
 //! its piracy models' land together and homologous models' apart, and verification compares a
 //! suspect's fingerprint with the owner's by the cosine of their encodings.
 //!
@@ -58,7 +58,7 @@ pub struct EncoderParams {
     pub projection: Vec<usize>,
     /// τ of Eq. 7 (not given by seed 003; 0.1 is SupCon's recommended value, Khosla et al.).
     pub temperature: f64,
-    /// Fingerprints per batch: seed 003 §3.3 uses 512 ("large, as recommended" by SimCLR).
+    /// Fingerprints per batch: seed 003 §5.1 uses 512 ("large, as recommended" by SimCLR).
     pub batch: usize,
     pub epochs: usize,
     /// Adam's learning rate (ours: 1e-3, Adam's usual default).

@@ -5,8 +5,8 @@
 //! - [`deepfool`]: multi-class L2 DeepFool (Moosavi-Dezfooli et al., CVPR 2016), batched.
 //! - [`universal`]: the universal perturbation v of Moosavi-Dezfooli et al. (CVPR 2017, Alg. 1).
 //! - [`points`]: K-means on the owner's outputs, one point per cluster, and the multi-view
-//!   sampling that makes positives for contrastive training (seed 003 §3.3, Algorithm 1).
-//! - [`vector`]: the fingerprint F = [f(x1), f(x1+v), ...] (seed 003 Eq. 6) and its 2n queries.
+//!   sampling that makes positives for contrastive training (seed 003 §4.2-4.3, Algorithm 1).
+//! - [`vector`]: the fingerprint F = [f(x1), f(x1+v), ...] (seed 003 §4.2, Eq. 6) and its 2n queries.
 //! - [`encoder`]: the contrastive encoder trained with the supervised contrastive loss (Eq. 7).
 //!
 //! Everything works on plain buffers: NCHW pixels in [0, 1] and row-major probability rows, so

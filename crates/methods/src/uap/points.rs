@@ -1,7 +1,7 @@
-//! Seed 003's point selection (§3.3 and Algorithm 1, lines 9-14): K-means with n clusters on the
+//! Seed 003's point selection (§4.2 and Algorithm 1, lines 9-14): K-means with n clusters on the
 //! owner's representation of its training data, one point per cluster, so that the fingerprint's
 //! points start in different classes and head for different boundaries; and the multi-view
-//! sampling that turns one fingerprint into k positives for contrastive training.
+//! sampling (§4.3) that turns one fingerprint into k positives for contrastive training.
 //!
 //! K-means is linfa-clustering's (Lloyd iterations from k-means++ seeds, the best of `runs`
 //! restarts by inertia), on f64 copies of the features.
@@ -23,7 +23,7 @@ use crate::MethodError;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KMeansParams {
-    /// n: clusters, and so points per fingerprint (seed 003 uses 100 throughout, §5.5: the gain
+    /// n: clusters, and so points per fingerprint (seed 003 uses 100 throughout, §5.1; §5.3: the gain
     /// levels off at about 70).
     pub clusters: usize,
     /// Restarts from fresh k-means++ seeds; the lowest inertia wins (linfa's default is 10; 3
@@ -67,8 +67,8 @@ impl Clusters {
     }
 }
 
-/// Clusters `images` by the owner's logits. Seed 003 says only "the last layer" (§3.3, "the
-/// output layer" for its neighbourhoods); we read it as the logits: the output of the last
+/// Clusters `images` by the owner's logits. Seed 003 says only "the last layer" (§4.2; "the
+/// output layer" for its neighbourhoods, §4.3); we read it as the logits: the output of the last
 /// layer, before the softmax squashes the distances between confident points.
 pub fn cluster_outputs(owner: &Model, images: &[f32], params: &KMeansParams) -> Result<Clusters, MethodError> {
     let logits = owner.logits(images)?;
@@ -188,6 +188,43 @@ mod tests {
         }
         assert_eq!(kmeans(&blobs(), 2, &params).unwrap(), clusters);
         assert!(kmeans(&blobs(), 2, &KMeansParams { clusters: 28, ..params }).is_err());
+    }
+
+    #[test]
+    fn owner_logits_cluster_reproducibly_with_central_representatives() {
+        let (train, _) = crate::uap::testutil::digits();
+        let model = crate::uap::testutil::digits_mlp(&train, 3);
+        let params = KMeansParams { clusters: 20, seed: 1, ..KMeansParams::default() };
+        let started = std::time::Instant::now();
+        let clusters = cluster_outputs(&model, train.images(), &params).unwrap();
+        eprintln!(
+            "k-means: {} clusters of {} images in {:.3} s",
+            clusters.len(),
+            train.len(),
+            started.elapsed().as_secs_f64()
+        );
+        assert_eq!(clusters.len(), 20);
+        assert_eq!(clusters.members.iter().map(Vec::len).sum::<usize>(), train.len());
+        assert_eq!(clusters, cluster_outputs(&model, train.images(), &params).unwrap());
+        // Each representative is a member, and the member nearest its own centroid.
+        let logits = model.logits(train.images()).unwrap();
+        for (c, (list, &rep)) in clusters.members.iter().zip(&clusters.representatives).enumerate() {
+            let centroid = &clusters.centroids[c * 10..(c + 1) * 10];
+            let d =
+                |i: usize| logits[i * 10..(i + 1) * 10].iter().zip(centroid).map(|(a, b)| (a - b).powi(2)).sum::<f32>();
+            assert!(list.contains(&rep) && list.iter().all(|&i| d(i) >= d(rep) - 1e-4));
+        }
+        // The owner's classes dominate its clusters: most clusters hold one label mostly.
+        let pure = clusters
+            .members
+            .iter()
+            .filter(|list| {
+                let mut counts = [0usize; 10];
+                list.iter().for_each(|&i| counts[train.labels()[i]] += 1);
+                *counts.iter().max().unwrap() * 10 >= list.len() * 8
+            })
+            .count();
+        assert!(pure >= 15, "only {pure} of 20 clusters are 80% one label");
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! The fingerprint of one model on one point set (seed 003 Eq. 6, Algorithm 1 lines 1-7):
+//! The fingerprint of one model on one point set (seed 003 §4.2, Eq. 6; Algorithm 1 lines 1-7):
 //! F(f, v, x_1..x_n) = [f(x_1), f(x_1+v), f(x_2), f(x_2+v), ...], probability rows, interleaved,
 //! 2·n·N values for N classes. The owner and every suspect must see the same v and the same
-//! points in the same order (seed 003 Eq. 4), so the query images are built here once.
+//! points in the same order (seed 003 §3.3, Eq. 4), so the query images are built here once.
 
 use crate::MethodError;
 
