@@ -140,9 +140,10 @@ fn deepfool_batch(model: &Model, x: &[f32], p: &DeepFoolParams) -> Result<DeepFo
             active.iter().flat_map(|&a| current[a * numel..(a + 1) * numel].iter().copied()).collect();
         // Per active row: the nearest linearised boundary so far, as (distance, |f'|, w).
         let mut best: Vec<(f64, f64, Vec<f32>)> = vec![(f64::INFINITY, 0.0, Vec::new()); active.len()];
+        let source: Vec<usize> = active.iter().map(|&a| original[a]).collect();
+        #[allow(clippy::needless_range_loop)] // `slot` picks a column of `candidates`
         for slot in 0..slots {
             let target: Vec<usize> = active.iter().map(|&a| candidates[a][slot]).collect();
-            let source: Vec<usize> = active.iter().map(|&a| original[a]).collect();
             let g = model.row_blocks_input_gradient(&batch, GRADIENT_BLOCKS, |logits, rows| {
                 margin_objective(logits, &target[rows.clone()], &source[rows])
             })?;
@@ -164,11 +165,12 @@ fn deepfool_batch(model: &Model, x: &[f32], p: &DeepFoolParams) -> Result<DeepFo
             }
             let norm2 = super::l2_norm(&w).powi(2);
             let step = ((f + STEP_EPSILON) / norm2) as f32;
-            for e in 0..numel {
-                let k = a * numel + e;
-                r_total[k] += step * w[e];
-                let value = x[k] + scale * r_total[k];
-                current[k] = if p.clip { value.clamp(0.0, 1.0) } else { value };
+            let image = a * numel..(a + 1) * numel;
+            let pixels = r_total[image.clone()].iter_mut().zip(&mut current[image.clone()]).zip(&x[image]);
+            for (((r, c), &x0), &wi) in pixels.zip(&w) {
+                *r += step * wi;
+                let value = x0 + scale * *r;
+                *c = if p.clip { value.clamp(0.0, 1.0) } else { value };
             }
             iterations[a] += 1;
             moved.push(a);

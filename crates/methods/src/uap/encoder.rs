@@ -181,7 +181,7 @@ pub fn train_encoder(
     if fingerprints.iter().any(|v| !v.is_finite()) {
         return bad("fingerprints contain NaN or infinite values".into());
     }
-    if !(params.temperature.is_finite() && params.temperature > 0.0) || !(params.lr.is_finite() && params.lr > 0.0) {
+    if !(params.temperature.is_finite() && params.temperature > 0.0 && params.lr.is_finite() && params.lr > 0.0) {
         return bad(format!("temperature and learning rate must be positive, got {params:?}"));
     }
     if params.batch < 2 {

@@ -14,17 +14,18 @@
 //!   the current v in one batched call, and then add their steps to v one by one, projecting after
 //!   each, in the shuffled order. DeepFool costs one gradient pass per class and iteration, and
 //!   burn's per-pass overhead dominates on one small image: batches of 16 ran six passes on the
-//!   digits MLP 1.6-1.8 times as fast as batches of 1. The price: an image that an earlier step of its batch already fooled
-//!   still adds its (now redundant) step.
+//!   digits MLP 1.6-1.8 times as fast as batches of 1. The price: an image that an earlier step
+//!   of its batch already fooled still adds its (now redundant) step.
 //! - Keeping the best v: with 10 classes, v soon sends most images to one dominant label, and the
 //!   images that are not fooled are mostly that label's own, whose DeepFool steps point away from
 //!   it: v swings from one dominant label to another and the fooling rate oscillates (on the
 //!   digits MLP at rms 0.3, end-of-pass rates 0.67, 0.60, 0.77, 0.70, 0.55, 0.61; larger balls,
-//!   up to rms 1, and a larger overshoot did no better). We therefore measure
-//!   the held-out rate `checks` times per pass, keep the best v seen and start every pass from
-//!   it, so the history never falls (best 0.85 after the first pass, 0.88 after five). The
-//!   held-out set then also selects v; on 500 images used neither to build nor to select v the
-//!   rate was within 0.04 of the held-out one in our runs, as often above it as below.
+//!   up to rms 1, and a larger overshoot did no better). We therefore measure the held-out rate
+//!   `checks` times per pass, keep the best v seen and start every pass from it, so the history
+//!   never falls (best 0.85 after the first pass, 0.88 after five). The held-out set then also
+//!   selects v; on 500 images used neither to build nor to select v the rate was within 0.04 of
+//!   the held-out one in our runs, as often above it as below.
+
 use mown_nn::Model;
 use mown_nn::seed::derive;
 use rand::SeedableRng;
@@ -222,7 +223,7 @@ pub fn universal_perturbation(
                 chunk.iter().flat_map(|&i| data[i * numel..(i + 1) * numel].iter().copied()).collect();
             let perturbed = apply(&images, &v);
             let labels = model.predict(&perturbed)?;
-            // Only images whose label v does not change yet get a step (Alg. 1, line 5).
+            // Only images whose label v does not change yet get a step (Alg. 1: if k(x + v) = k(x)).
             let unfooled: Vec<usize> = (0..chunk.len()).filter(|&r| labels[r] == clean[chunk[r]]).collect();
             if !unfooled.is_empty() {
                 let start: Vec<f32> =

@@ -40,7 +40,7 @@ pub fn fingerprint_vector(clean: &[f32], perturbed: &[f32], classes: usize) -> R
 /// The images at `indices` (e.g. one view of [`super::sample_views`]) from a flat NCHW buffer of
 /// images with `numel` values each, in the order given.
 pub fn gather_images(images: &[f32], numel: usize, indices: &[usize]) -> Result<Vec<f32>, MethodError> {
-    let n = if numel == 0 { 0 } else { images.len() / numel };
+    let n = images.len().checked_div(numel).unwrap_or(0);
     if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
         return Err(MethodError::BadParameter(format!("image index {bad} out of {n}")));
     }
