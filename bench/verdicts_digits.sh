@@ -14,7 +14,7 @@ mkdir -p "$out"
 [ -f "$out/owner.safetensors" ] || "$mown" train --arch arc-c --data digits --epochs 30 --seed 1 --out "$out/owner.safetensors" --no-progress
 [ -f "$out/neg/negatives.json" ] || "$mown" negatives --data digits --out "$out/neg" --epochs 20
 mkdir -p "$out/other"
-for arch in resnet20 vgg11; do
+for arch in resnet20; do
   for seed in 2001 2002; do
     f="$out/other/$arch-$seed.safetensors"
     [ -f "$f" ] || "$mown" train --arch "$arch" --data digits --epochs 20 --seed "$seed" --out "$f" --no-progress

@@ -57,6 +57,7 @@ pub struct Measured {
 pub enum EvidenceKind {
     Fingerprint,
     WatermarkKey,
+    UapFingerprint,
 }
 
 impl EvidenceKind {
@@ -64,6 +65,7 @@ impl EvidenceKind {
         match self {
             EvidenceKind::Fingerprint => "fingerprint",
             EvidenceKind::WatermarkKey => "watermark-key",
+            EvidenceKind::UapFingerprint => "uap-fingerprint",
         }
     }
 }
@@ -216,7 +218,7 @@ fn read_value(path: &Path) -> Result<serde_json::Value, String> {
 fn kind_of(json: &serde_json::Value) -> Result<EvidenceKind, String> {
     match json.get("kind") {
         Some(tag) => serde_json::from_value(tag.clone())
-            .map_err(|_| format!("unknown evidence kind {tag} (known: fingerprint, watermark-key)")),
+            .map_err(|_| format!("unknown evidence kind {tag} (known: fingerprint, watermark-key, uap-fingerprint)")),
         None if json.get("triggers").is_some() => Ok(EvidenceKind::WatermarkKey),
         None if json.get("points").is_some() => Ok(EvidenceKind::Fingerprint),
         None => Err("not an evidence file: no \"kind\" tag".into()),
@@ -230,5 +232,6 @@ pub fn load(path: &Path) -> Result<Box<dyn Evidence>, MethodError> {
     Ok(match kind {
         EvidenceKind::Fingerprint => Box::new(Fingerprint::load(path)?),
         EvidenceKind::WatermarkKey => Box::new(WatermarkKey::load(path)?),
+        EvidenceKind::UapFingerprint => Box::new(crate::uap::UapFingerprint::load(path)?),
     })
 }

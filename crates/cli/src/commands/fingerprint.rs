@@ -63,9 +63,36 @@ impl GenArgs {
     }
 }
 
+/// Options of `mown fingerprint uap` (seed 003); `--n` is the number of clusters (points).
+#[derive(clap::Args, Debug, Clone)]
+pub struct UapArgs {
+    /// UAP: piracy reference models for the encoder (copies of the owner), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub piracy: Vec<PathBuf>,
+    /// UAP: homologous reference models for the encoder (independent models), comma-separated.
+    /// Neither kind may be used as a suspect or as a negative later.
+    #[arg(long, value_delimiter = ',')]
+    pub homologous: Vec<PathBuf>,
+    /// UAP: views per model in the encoder's training set (seed 003: 200).
+    #[arg(long, default_value_t = 200)]
+    pub views: usize,
+    /// UAP: views kept for verification (2n queries each); the t-test draws 20 of them 30 times.
+    #[arg(long, default_value_t = 40)]
+    pub verify_views: usize,
+    /// UAP: the L2 radius of the perturbation as a root-mean-square per pixel (xi = r sqrt(d)).
+    #[arg(long, default_value_t = 0.3)]
+    pub xi_rms: f64,
+    /// UAP: encoder training epochs.
+    #[arg(long, default_value_t = 50)]
+    pub encoder_epochs: usize,
+    /// UAP: what suspects will reveal: probs (the paper), topk:K (zero-filled) or labels.
+    #[arg(long, default_value = "probs")]
+    pub level: String,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct FingerprintArgs {
-    /// ipguard, cw-l2, fgsm, igsm or random.
+    /// ipguard, cw-l2, fgsm, igsm, random or uap.
     pub method: String,
     /// The owner's model file.
     #[arg(long)]
@@ -79,12 +106,56 @@ pub struct FingerprintArgs {
     #[command(flatten)]
     pub generation: GenArgs,
     #[command(flatten)]
+    pub uap: UapArgs,
+    #[command(flatten)]
     pub device: DeviceArgs,
+}
+
+fn run_uap(a: &FingerprintArgs, owner: &mown_nn::Model, builder: &mut Builder, data: &str) -> anyhow::Result<()> {
+    use mown_methods::uap::{ReferenceRole, UapFingerprintParams, generate};
+    let (train, test) = builder.dataset(data).with_context(|| format!("training images '{data}' (set --data)"))?;
+    let mut references = Vec::new();
+    for (paths, role) in [(&a.uap.piracy, ReferenceRole::Piracy), (&a.uap.homologous, ReferenceRole::Homologous)] {
+        for path in paths {
+            references.push((path.display().to_string(), role, io::load(path, &builder.device)?));
+        }
+    }
+    let mut p = UapFingerprintParams {
+        train_views: a.uap.views,
+        verify_views: a.uap.verify_views,
+        level: a.uap.level.parse()?,
+        seed: a.generation.seed,
+        ..UapFingerprintParams::default()
+    };
+    p.kmeans.clusters = a.generation.n;
+    p.uap.xi = mown_methods::uap::Radius::Rms(a.uap.xi_rms);
+    p.encoder.epochs = a.uap.encoder_epochs;
+    let fp = generate(owner, &train, &test, &references, &p)?;
+    fp.save(&a.out)?;
+    println!(
+        "uap: {} verification fingerprints of {} points of {} written to {} (UAP {}; encoder on {} models; {:.1}s)",
+        fp.views.len(),
+        fp.n(),
+        a.model.display(),
+        a.out.display(),
+        fp.uap_stats,
+        references.len() + 1,
+        fp.timings["seconds"].as_f64().unwrap_or(f64::NAN)
+    );
+    for w in mown_methods::Evidence::warnings(&fp) {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
 }
 
 pub fn run(a: FingerprintArgs) -> anyhow::Result<()> {
     let device = a.device.device()?;
     let owner = io::load(&a.model, &device)?;
+    if a.method.eq_ignore_ascii_case("uap") {
+        let data = a.data.clone().unwrap_or_else(|| owner.meta.provenance.dataset.clone());
+        let mut builder = Builder::new(None, device, TrainConfig::default());
+        return run_uap(&a, &owner, &mut builder, &data);
+    }
     let generator = by_name(&a.method, &a.generation.options()?)?;
     let data = a.data.clone().unwrap_or_else(|| owner.meta.provenance.dataset.clone());
     let mut builder = Builder::new(None, device, TrainConfig::default());
@@ -92,12 +163,16 @@ pub fn run(a: FingerprintArgs) -> anyhow::Result<()> {
     let fp = generator.generate(&owner, &train)?;
     fp.save(&a.out)?;
     println!(
-        "{}: {} points of {} written to {} ({})",
+        "{}: {} points of {} written to {} ({}; {})",
         fp.method,
         fp.len(),
         a.model.display(),
         a.out.display(),
-        fp.stats
+        fp.stats,
+        fp.timings
     );
+    if let Some(w) = fp.convergence_warning() {
+        eprintln!("warning: {w}");
+    }
     Ok(())
 }

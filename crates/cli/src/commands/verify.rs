@@ -93,7 +93,8 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<()> {
     let opts =
         SuspectOptions { token: a.token.clone(), input_shape: Some(shape), onnx_output, ..SuspectOptions::new(level) };
     let suspect_id = identify(&a.suspect)?;
-    let mut suspect = open_suspect(&a.suspect, &opts, &device)?;
+    let mut suspect = open_suspect(&a.suspect, &opts, &device)
+        .with_context(|| format!("{} needs {level} answers from {}", evidence.method(), a.suspect))?;
     let policy = Policy { alpha: a.alpha, target_fpr: a.target_fpr, threshold: a.threshold, ..Policy::default() };
     let verdict = verify(evidence.as_ref(), &mut *suspect, &suspect_id, &mut negatives, &policy)?;
     println!("{verdict}");
