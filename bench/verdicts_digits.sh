@@ -23,7 +23,8 @@ done
 [ -f "$out/copy-ftal.safetensors" ] || "$mown" steal --victim "$out/owner.safetensors" --attack "prune(w,0.5,ft=2)-ftal(2)" --out "$out/copy-ftal.safetensors"
 [ -f "$out/copy-extract.safetensors" ] || "$mown" steal --victim "$out/owner.safetensors" --attack "extract(arc-c,labels,same,budget=1000,epochs=20)" --out "$out/copy-extract.safetensors"
 "$mown" fingerprint ipguard --model "$out/owner.safetensors" --k "$k" --out "$out/fp-k$k.json"
+negs=${NEGATIVES:-$out/neg}
 for s in "$out"/copy-*.safetensors "$out"/other/*.safetensors "$out"/skl/*.onnx; do
-  line=$("$mown" verify --evidence "$out/fp-k$k.json" --suspect "$s" --negatives "$out/neg" | head -1)
-  echo "$(basename "$s"): $line"
+  "$mown" verify --evidence "$out/fp-k$k.json" --suspect "$s" --negatives "$negs" > "$out/verdict.txt" 2>/dev/null || true
+  echo "$(basename "$s"): $(head -1 "$out/verdict.txt")"
 done

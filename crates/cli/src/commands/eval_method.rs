@@ -15,8 +15,18 @@ use super::fingerprint::GenArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct EvalMethodArgs {
-    /// Comma-separated methods: ipguard, cw-l2, fgsm, igsm, random.
+    /// Comma-separated methods: ipguard, cw-l2, fgsm, igsm, random, uap.
     pub methods: String,
+    /// uap: attack recipes applied to the victim for the encoder's piracy references,
+    /// ';'-separated (none of the zoo's own models may be among them).
+    #[arg(long, value_delimiter = ';')]
+    pub uap_piracy: Vec<String>,
+    /// uap: train(...) chains of the encoder's homologous references, ';'-separated.
+    #[arg(long, value_delimiter = ';')]
+    pub uap_homologous: Vec<String>,
+    /// uap: views per reference model for the encoder (seed 003: 200).
+    #[arg(long, default_value_t = 200)]
+    pub uap_views: usize,
     /// The zoo (victim, stolen variants, independent models); built or loaded from its cache.
     #[arg(long)]
     pub zoo: PathBuf,
@@ -74,24 +84,33 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
     families.dedup();
     let (mut summaries, mut by_family) = (Vec::new(), Vec::new());
     for method in a.methods.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-        let generator = by_name(method, &a.generation.options()?)?;
         let t0 = std::time::Instant::now();
-        let fp = generator.generate(&victim, &seeds)?;
-        eprintln!("{}: {} points in {:.1}s", fp.method, fp.len(), t0.elapsed().as_secs_f64());
+        let (name, scores) = if method.eq_ignore_ascii_case("uap") {
+            uap_scores(&a, &zoo, &mut builder, &victim, &members)?
+        } else {
+            let fp = by_name(method, &a.generation.options()?)?.generate(&victim, &seeds)?;
+            let mut scores = Vec::with_capacity(members.len());
+            for (_, _, model) in &members {
+                scores.push(
+                    fp.match_suspect(&mut LocalModel::new(model.clone(), AccessLevel::Labels, None))?.matching_rate,
+                );
+            }
+            (fp.method, scores)
+        };
+        eprintln!("{name}: scored {} models in {:.1}s", members.len(), t0.elapsed().as_secs_f64());
         let (mut pos, mut neg) = (Vec::new(), Vec::new());
-        for (name, family, model) in &members {
-            let rate = fp.match_suspect(&mut LocalModel::new(model.clone(), AccessLevel::Labels, None))?.matching_rate;
+        for ((member, family, _), score) in members.iter().zip(scores) {
             match family {
-                Some(f) => pos.push((*f, name.clone(), rate)),
-                None => neg.push((name.clone(), rate)),
+                Some(f) => pos.push((*f, member.clone(), score)),
+                None => neg.push((member.clone(), score)),
             }
         }
         let named = |keep: &dyn Fn(AttackFamily) -> bool| -> Vec<(String, f64)> {
             pos.iter().filter(|p| keep(p.0)).map(|p| (p.1.clone(), p.2)).collect()
         };
-        summaries.push(mown_eval::summarize(&fp.method, &named(&|_| true), &neg)?);
+        summaries.push(mown_eval::summarize(&name, &named(&|_| true), &neg)?);
         for &family in &families {
-            let label = format!("{} [{}]", fp.method, family.name());
+            let label = format!("{} [{}]", name, family.name());
             by_family.push(mown_eval::summarize(&label, &named(&|f| f == family), &neg)?);
         }
     }
@@ -103,8 +122,55 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
         print!("{}", mown_eval::summary_table(&by_family));
     }
     if let Some(path) = &a.json {
-        let report = serde_json::json!({ "all": summaries, "by_family": by_family });
+        let test = builder.step_data(&zoo.victim.steps[0])?.test;
+        let mut fidelity = Vec::new();
+        for (name, family, model) in &members {
+            let agreement = model.agreement(&victim, test.images())?;
+            fidelity.push(serde_json::json!({ "model": name, "stolen": family.is_some(), "agreement": agreement }));
+        }
+        let report = serde_json::json!({ "all": summaries, "by_family": by_family, "agreement_with_victim": fidelity });
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
     }
     Ok(())
+}
+
+/// UAP (seed 003): the encoder's references are built from the victim (piracy) and from their
+/// own chains (homologous), none of them a zoo member; each member's score is its mean
+/// fingerprint similarity with the victim.
+fn uap_scores(
+    a: &EvalMethodArgs,
+    zoo: &Zoo,
+    builder: &mut Builder,
+    victim: &mown_nn::Model,
+    members: &[(String, Option<AttackFamily>, mown_nn::Model)],
+) -> anyhow::Result<(String, Vec<f64>)> {
+    use mown_methods::Evidence;
+    use mown_methods::uap::{ReferenceRole, UapFingerprintParams, generate};
+    let mut references = Vec::new();
+    for recipe in &a.uap_piracy {
+        let chain = zoo.victim.then(&mown_adversary::Chain::parse_attack(recipe)?);
+        references.push((chain.to_string(), ReferenceRole::Piracy, builder.build(&chain)?.model));
+    }
+    for text in &a.uap_homologous {
+        let chain: mown_adversary::Chain = text.parse()?;
+        references.push((chain.to_string(), ReferenceRole::Homologous, builder.build(&chain)?.model));
+    }
+    if let Some(r) = references.iter().find(|r| members.iter().any(|m| m.0 == r.0)) {
+        anyhow::bail!(
+            "the encoder reference {} is also a zoo member: it would be judged by a verifier fitted on it",
+            r.0
+        );
+    }
+    let data = builder.step_data(&zoo.victim.steps[0])?;
+    let mut p =
+        UapFingerprintParams { train_views: a.uap_views, seed: a.generation.seed, ..UapFingerprintParams::default() };
+    p.kmeans.clusters = a.generation.n;
+    let fp = generate(victim, &data.owner, &data.test, &references, &p)?;
+    eprintln!("uap: {} ({:.1}s)", fp.uap_stats, fp.timings["seconds"].as_f64().unwrap_or(f64::NAN));
+    let mut scores = Vec::with_capacity(members.len());
+    for (_, _, model) in members {
+        let mut api = LocalModel::new(model.clone(), AccessLevel::Probabilities, None);
+        scores.push(fp.measure(&mut api)?.measurement.score());
+    }
+    Ok((fp.method(), scores))
 }
