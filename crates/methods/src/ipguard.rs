@@ -139,6 +139,52 @@ impl IpGuardParams {
     }
 }
 
+/// `--k auto`: k as this fraction of the owner's median logit margin on the seed images. IPGuard's
+/// best k grows with the owner's logits (seed 002 Figure 6; ours: k = 2 for a 4-epoch Arc A on
+/// Fashion-MNIST, 10-15 at 12 epochs, 30 for a ResNet-20). Measured (docs/results/ipguard-k-auto.txt):
+/// the 30-epoch Arc C digits owner has median margin 10.2, where k = 10 left 29 of 100 points
+/// unconverged and k = 2 or 4 none, and at k = 4 no scikit-learn model of 15 was called STOLEN
+/// against mown-trained negatives (5 of 15 at k = 2); the 4-epoch Fashion-MNIST Arc A has median
+/// 4.4, whose best k in the sweep was 2-3. 0.4 x median gives 4.1 and 1.8.
+pub const AUTO_K_FRACTION: f64 = 0.4;
+
+/// k for `--k auto`: [`AUTO_K_FRACTION`] of the median of [`logit_margins`] on `seeds`.
+pub fn auto_k(owner: &Model, seeds: &Dataset) -> Result<f64, MethodError> {
+    let mut m = logit_margins(owner, seeds)?;
+    if m.is_empty() {
+        return Err(MethodError::BadParameter("--k auto needs seed images".into()));
+    }
+    m.sort_by(f32::total_cmp);
+    let median = m[m.len() / 2] as f64;
+    if !(median.is_finite() && median > 0.0) {
+        return Err(MethodError::BadParameter(format!("the owner's median logit margin is {median}: give --k")));
+    }
+    Ok(AUTO_K_FRACTION * median)
+}
+
+/// The owner's logit margin (top-1 minus top-2 logit) on each of `data`'s images, at most 2,000
+/// of them (the first): the scale of the owner's logits that `--k auto` sets k from.
+pub fn logit_margins(owner: &Model, data: &Dataset) -> Result<Vec<f32>, MethodError> {
+    let numel = owner.input_shape().numel();
+    let n = data.len().min(2000);
+    let logits = owner.logits(&data.images()[..n * numel])?;
+    let classes = owner.num_classes();
+    Ok(logits
+        .chunks(classes)
+        .map(|row| {
+            let (mut a, mut b) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
+            for &z in row {
+                if z > a {
+                    (a, b) = (z, a);
+                } else if z > b {
+                    b = z;
+                }
+            }
+            a - b
+        })
+        .collect())
+}
+
 /// IPGuard's loss (Eq. 5) for one row of logits; infinite when a logit is not finite, so that
 /// such a point never counts as converged (`f32::max` would turn a NaN into 0).
 pub fn ipguard_loss(logits: &[f32], i: usize, j: usize, k: f32) -> f32 {

@@ -128,10 +128,12 @@ fn fingerprint_and_verify(
     seed: u64,
 ) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let params = IpGuardParams { k: 5.0, seed, ..IpGuardParams::default() };
+    let k = mown_methods::ipguard::auto_k(owner, train)?;
+    let params = IpGuardParams { k, seed, ..IpGuardParams::default() };
     let fp = IpGuard(params).generate(owner, train)?;
     println!(
-        "4. IPGuard fingerprint of the owner: {} points on its decision boundary ({} converged, {:.1}s)",
+        "4. IPGuard fingerprint of the owner (k = {k:.2}, 0.4 x its median logit margin): {} points on its decision \
+         boundary ({} converged, {:.1}s)",
         fp.len(),
         fp.stats["converged"],
         t0.elapsed().as_secs_f64()

@@ -88,7 +88,7 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
         let (name, scores) = if method.eq_ignore_ascii_case("uap") {
             uap_scores(&a, &zoo, &mut builder, &victim, &members)?
         } else {
-            let fp = by_name(method, &a.generation.options()?)?.generate(&victim, &seeds)?;
+            let fp = by_name(method, &a.generation.options(&victim, &seeds)?)?.generate(&victim, &seeds)?;
             let mut scores = Vec::with_capacity(members.len());
             for (_, _, model) in &members {
                 scores.push(

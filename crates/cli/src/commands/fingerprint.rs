@@ -15,9 +15,10 @@ pub struct GenArgs {
     /// Number of fingerprint points.
     #[arg(long, default_value_t = 100)]
     pub n: usize,
-    /// IPGuard margin k (CW-L2 confidence).
-    #[arg(long, default_value_t = 10.0)]
-    pub k: f64,
+    /// IPGuard margin k (CW-L2 confidence): a number, or auto (0.4 x the owner's median logit
+    /// margin on the seed images; its best k grows with the owner's logits).
+    #[arg(long, default_value = "auto")]
+    pub k: String,
     /// Adam learning rate on the input (IPGuard, CW-L2).
     #[arg(long, default_value_t = 0.01)]
     pub lr: f64,
@@ -45,11 +46,22 @@ pub struct GenArgs {
 }
 
 impl GenArgs {
-    pub fn options(&self) -> anyhow::Result<GenOptions> {
+    /// The options for fingerprinting `owner` from `seeds` (which `--k auto` reads).
+    pub fn options(&self, owner: &mown_nn::Model, seeds: &mown_data::Dataset) -> anyhow::Result<GenOptions> {
         let (init, target) = parse_suffix(&self.init)?;
+        let k = if self.k.eq_ignore_ascii_case("auto") {
+            let k = mown_methods::ipguard::auto_k(owner, seeds)?;
+            eprintln!(
+                "--k auto: k = {k:.3} ({} x the owner's median logit margin)",
+                mown_methods::ipguard::AUTO_K_FRACTION
+            );
+            k
+        } else {
+            self.k.parse().map_err(|_| anyhow::anyhow!("--k must be a number or auto, got '{}'", self.k))?
+        };
         Ok(GenOptions {
             n: self.n,
-            k: self.k,
+            k,
             lr: self.lr,
             iterations: self.iterations,
             init,
@@ -156,10 +168,10 @@ pub fn run(a: FingerprintArgs) -> anyhow::Result<()> {
         let mut builder = Builder::new(None, device, TrainConfig::default());
         return run_uap(&a, &owner, &mut builder, &data);
     }
-    let generator = by_name(&a.method, &a.generation.options()?)?;
     let data = a.data.clone().unwrap_or_else(|| owner.meta.provenance.dataset.clone());
     let mut builder = Builder::new(None, device, TrainConfig::default());
     let (train, _) = builder.dataset(&data).with_context(|| format!("seed images '{data}' (set --data)"))?;
+    let generator = by_name(&a.method, &a.generation.options(&owner, &train)?)?;
     let fp = generator.generate(&owner, &train)?;
     fp.save(&a.out)?;
     println!(
