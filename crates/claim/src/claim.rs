@@ -28,6 +28,8 @@ pub enum EvidenceKind {
     Fingerprint,
     /// A watermark key (`mown watermark`).
     WatermarkKey,
+    /// A UAP fingerprint (`mown fingerprint uap`).
+    UapFingerprint,
 }
 
 impl EvidenceKind {
@@ -35,6 +37,7 @@ impl EvidenceKind {
         match self {
             EvidenceKind::Fingerprint => "fingerprint",
             EvidenceKind::WatermarkKey => "watermark-key",
+            EvidenceKind::UapFingerprint => "uap-fingerprint",
         }
     }
 }
@@ -63,6 +66,11 @@ pub struct OwnershipClaim {
     pub note: Option<String>,
     /// "mown <version>".
     pub producer: String,
+    /// What else the verdicts of this evidence depend on, by SHA-256 (a UAP fingerprint's encoder
+    /// and reference models). They are inside the evidence file, which `evidence_sha256` pins;
+    /// listed so that a reader of the claim sees them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artefacts: Vec<(String, String)>,
 }
 
 impl OwnershipClaim {
@@ -93,7 +101,18 @@ pub fn build_claim(
         .map_err(|e| ClaimError::BadEvidence(format!("{evidence_file} is not JSON: {e}")))?;
     let field = |name: &str| v.get(name).filter(|x| !x.is_null());
     let text = |name: &str| field(name).and_then(Value::as_str);
-    let (evidence_kind, method) = if let (Some(scheme), Some(_)) = (text("scheme"), field("triggers")) {
+    let mut artefacts = Vec::new();
+    let (evidence_kind, method) = if text("kind") == Some("uap-fingerprint") {
+        if let Some(h) = text("encoder_sha256") {
+            artefacts.push(("encoder".to_string(), h.to_string()));
+        }
+        for r in field("references").and_then(Value::as_array).into_iter().flatten() {
+            if let (Some(name), Some(h)) = (r["name"].as_str(), r["sha256"].as_str()) {
+                artefacts.push((format!("reference {name}"), h.to_string()));
+            }
+        }
+        (EvidenceKind::UapFingerprint, "uap".to_string())
+    } else if let (Some(scheme), Some(_)) = (text("scheme"), field("triggers")) {
         (EvidenceKind::WatermarkKey, format!("{scheme}-watermark"))
     } else if let (Some(method), Some(_)) = (text("method"), field("points")) {
         (EvidenceKind::Fingerprint, method.to_string())
@@ -121,6 +140,7 @@ pub fn build_claim(
         created: crate::rfc3339_utc(created),
         note: note.map(str::to_string),
         producer: format!("mown {}", env!("CARGO_PKG_VERSION")),
+        artefacts,
     })
 }
 

@@ -119,6 +119,21 @@ fn create_then_check_round_trip() {
 }
 
 #[test]
+fn uap_fingerprints_are_claimed_with_their_encoder_and_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("uap.json");
+    let (enc, r) = ("ab".repeat(32), "cd".repeat(32));
+    let fp = json!({"kind": "uap-fingerprint", "format_version": 1, "params": {"seed": 4}, "owner_sha256": OWNER_SHA,
+        "points": [0.5], "encoder_sha256": enc, "references": [{"name": "pir1", "role": "piracy", "sha256": r}]});
+    std::fs::write(&path, serde_json::to_vec(&fp).unwrap()).unwrap();
+    let bytes = create(&path, &owner(), None).unwrap().to_bytes();
+    let c = check(&bytes, Some(&owner().public_key_hex()), None, None).unwrap().claim;
+    assert_eq!(c.evidence_kind, EvidenceKind::UapFingerprint);
+    assert_eq!(c.method, "uap");
+    assert_eq!(c.artefacts, vec![("encoder".to_string(), enc), ("reference pir1".to_string(), r)]);
+}
+
+#[test]
 fn watermark_keys_are_claimed_too() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wm.key.json");
