@@ -1,22 +1,9 @@
 //! `mown serve`, and URL suspects and victims in `mown verify` and `mown steal`, as a user runs
 //! them; `mown bench serve` on a small load.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 mod common;
 
-use common::{mown, text};
-
-/// The server child, killed when the test ends however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{mown, serve, text};
 
 #[test]
 fn serve_then_verify_and_steal_through_the_url() {
@@ -28,16 +15,8 @@ fn serve_then_verify_and_steal_through_the_url() {
     let o = mown(&["fingerprint", "ipguard", "--model", &owner, "--out", &fp, "--n", "20"]);
     assert!(o.status.success(), "{}", text(&o));
 
-    let child = Command::new(env!("CARGO_BIN_EXE_mown"))
-        .args(["serve", &owner, "--port", "0", "--output", "topk:3", "--token", "t0ken"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut server = Server(child);
-    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    std::thread::spawn(move || lines.for_each(drop));
-    let url = first.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("{first}"));
+    let (server, url) = serve(&[&owner, "--port", "0", "--output", "topk:3", "--token", "t0ken"]);
+    let url = url.as_str();
 
     // Through the URL the owner's own model matches every point; with no negatives IPGuard has no
     // null, so the verdict is INCONCLUSIVE and says why.

@@ -2,21 +2,9 @@
 //! independent model get verdicts with the samples rule, the encoder's reference models are
 //! refused as suspects, and a labels-only API is refused by a method that needs probabilities.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 mod common;
 
-use common::{assert_clean_failure, mown, ok, text, train_digits_mlp};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{assert_clean_failure, mown, ok, serve, text, train_digits_mlp};
 
 #[test]
 fn uap_fingerprint_then_verify_a_copy_an_independent_model_and_a_labels_only_api() {
@@ -77,16 +65,8 @@ fn uap_fingerprint_then_verify_a_copy_an_independent_model_and_a_labels_only_api
     let o = mown(&["verify", "--evidence", &p("uap.json"), "--suspect", &p("pir1"), "--negatives", &negatives]);
     assert_clean_failure(&o, "fitted on");
     // A labels-only API cannot answer a probabilities method.
-    let child = Command::new(env!("CARGO_BIN_EXE_mown"))
-        .args(["serve", &p("owner"), "--port", "0", "--output", "labels", "--token", "t"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut server = Server(child);
-    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    std::thread::spawn(move || lines.for_each(drop));
-    let url = first.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("{first}"));
+    let (_server, url) = serve(&[&p("owner"), "--port", "0", "--output", "labels", "--token", "t"]);
+    let url = url.as_str();
     let o = mown(&["verify", "--evidence", &p("uap.json"), "--suspect", url, "--token", "t"]);
     assert_clean_failure(&o, "uap needs probs answers");
     assert!(text(&o).contains("labels"), "{}", text(&o));

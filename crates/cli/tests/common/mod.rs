@@ -2,7 +2,8 @@
 //! train the small digit models most tests start from. Each test file uses some of them.
 #![allow(dead_code)]
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Runs `mown` with `args` and waits for it.
 pub fn mown(args: &[&str]) -> Output {
@@ -45,4 +46,26 @@ pub fn train_digits_mlp(out: &str, epochs: &str, seed: &str) -> String {
         "--seed",
         seed,
     ]))
+}
+
+/// A `mown serve` child, killed when the test ends however it ends.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `mown serve` with `args` (use `--port 0`) and returns it with the URL it printed first.
+pub fn serve(args: &[&str]) -> (Server, String) {
+    let child =
+        Command::new(env!("CARGO_BIN_EXE_mown")).arg("serve").args(args).stdout(Stdio::piped()).spawn().unwrap();
+    let mut server = Server(child);
+    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    std::thread::spawn(move || lines.for_each(drop));
+    let url = first.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("{first}"));
+    (server, url.to_string())
 }
