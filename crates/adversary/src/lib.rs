@@ -11,8 +11,10 @@ pub mod chain;
 pub mod distill;
 mod error;
 pub mod extract;
+mod optimizer;
 pub mod whitebox;
 pub mod zoo;
 
-pub use chain::{AttackFamily, Chain, Step, TrainOptimizer};
+pub use chain::{AttackFamily, Chain, Step};
 pub use error::AttackError;
+pub use optimizer::TrainOptimizer;
