@@ -45,3 +45,9 @@ pub enum MethodError {
     #[error(transparent)]
     Access(#[from] mown_access::AccessError),
 }
+
+/// SHA-256 of `bytes` as lowercase hex: how evidence names files, encoders and perturbations.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}

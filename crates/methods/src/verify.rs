@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 
 use mown_access::{AccessLevel, LocalModel, QueryModel};
 use mown_eval::{NegativeScore, Policy, Verdict};
-use sha2::{Digest, Sha256};
 
 use crate::{Evidence, MethodError};
 
@@ -59,7 +58,7 @@ pub fn identify(spec: &str) -> Result<Identity, MethodError> {
     let path = Path::new(spec);
     let bytes =
         std::fs::read(path).map_err(|e| MethodError::Refused(format!("cannot read {}: {e}", path.display())))?;
-    let file_sha256 = Some(hex(&Sha256::digest(&bytes)));
+    let file_sha256 = Some(crate::sha256_hex(&bytes));
     if spec.to_ascii_lowercase().ends_with(".onnx") {
         return Ok(Identity { weights_sha256: None, file_sha256, family: onnx_family(&bytes) });
     }
@@ -82,10 +81,6 @@ fn onnx_family(bytes: &[u8]) -> Option<String> {
     }
     let p = Producer::decode(bytes).ok()?;
     Some(format!("onnx:{}", if p.producer_name.is_empty() { "unknown" } else { &p.producer_name }))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Opens independent models from files (mown models or ONNX), each answering at `level`; ONNX

@@ -24,13 +24,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::{
     Encoder, EncoderParams, KMeansParams, UapParams, cluster_outputs, gather_images, query_images, sample_views,
 };
-use crate::MethodError;
 use crate::evidence::{Evidence, EvidenceKind, Measured, VERIFY_BATCH, check_task};
+use crate::{MethodError, sha256_hex};
 
 pub const UAP_FORMAT: u32 = 1;
 
@@ -119,10 +118,6 @@ pub struct UapFingerprint {
     pub stats: serde_json::Value,
     #[serde(skip)]
     pub timings: serde_json::Value,
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The fingerprint rows of `answer` at `level`: probabilities as given, top-k zero-filled,
