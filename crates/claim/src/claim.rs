@@ -20,35 +20,15 @@ use crate::{ClaimError, SigningIdentity, is_sha256_hex, sha256_hex};
 /// Version of the [`OwnershipClaim`] payload.
 pub const CLAIM_VERSION: u32 = 1;
 
-/// The kind of evidence a claim is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EvidenceKind {
-    /// A fingerprint file (`mown fingerprint`).
-    Fingerprint,
-    /// A watermark key (`mown watermark`).
-    WatermarkKey,
-    /// A UAP fingerprint (`mown fingerprint uap`).
-    UapFingerprint,
-}
-
-impl EvidenceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EvidenceKind::Fingerprint => "fingerprint",
-            EvidenceKind::WatermarkKey => "watermark-key",
-            EvidenceKind::UapFingerprint => "uap-fingerprint",
-        }
-    }
-}
-
 /// The signed payload of a claim.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OwnershipClaim {
     /// [`CLAIM_VERSION`].
     pub claim_version: u32,
-    pub evidence_kind: EvidenceKind,
+    /// The evidence file's `kind` tag ("fingerprint", "watermark-key", "uap-fingerprint",
+    /// "sac-fingerprint", ...): read from the file, so a new method needs no change here.
+    pub evidence_kind: String,
     /// As verdicts name it: "ipguard-TL", "margin-watermark", ...
     pub method: String,
     /// The evidence file's name when the claim was made (informative; the hash is what counts).
@@ -102,24 +82,39 @@ pub fn build_claim(
     let field = |name: &str| v.get(name).filter(|x| !x.is_null());
     let text = |name: &str| field(name).and_then(Value::as_str);
     let mut artefacts = Vec::new();
-    let (evidence_kind, method) = if text("kind") == Some("uap-fingerprint") {
-        if let Some(h) = text("encoder_sha256") {
-            artefacts.push(("encoder".to_string(), h.to_string()));
-        }
-        for r in field("references").and_then(Value::as_array).into_iter().flatten() {
-            if let (Some(name), Some(h)) = (r["name"].as_str(), r["sha256"].as_str()) {
-                artefacts.push((format!("reference {name}"), h.to_string()));
+    // Hashes the verdicts depend on besides the owner's weights (a UAP fingerprint's encoder),
+    // and reference models the verifier was fitted on.
+    if let Some(map) = v.as_object() {
+        for (key, value) in map {
+            if let (Some(name), Some(h)) = (key.strip_suffix("_sha256"), value.as_str())
+                && key != "owner_sha256"
+                && is_sha256_hex(h)
+            {
+                artefacts.push((name.replace('_', " "), h.to_string()));
             }
         }
-        (EvidenceKind::UapFingerprint, "uap".to_string())
-    } else if let (Some(scheme), Some(_)) = (text("scheme"), field("triggers")) {
-        (EvidenceKind::WatermarkKey, format!("{scheme}-watermark"))
-    } else if let (Some(method), Some(_)) = (text("method"), field("points")) {
-        (EvidenceKind::Fingerprint, method.to_string())
-    } else {
-        return Err(ClaimError::BadEvidence(format!(
-            "{evidence_file} is neither a fingerprint (method, points) nor a watermark key (scheme, triggers)"
-        )));
+    }
+    for r in field("references").and_then(Value::as_array).into_iter().flatten() {
+        if let (Some(name), Some(h)) = (r["name"].as_str(), r["sha256"].as_str()) {
+            artefacts.push((format!("reference {name}"), h.to_string()));
+        }
+    }
+    let (evidence_kind, method) = match (text("kind"), text("method"), text("scheme")) {
+        (Some(kind), method, scheme) => {
+            let method = method.map(str::to_string).or_else(|| scheme.map(|s| format!("{s}-watermark")));
+            let fallback = kind.strip_suffix("-fingerprint").unwrap_or(kind).to_string();
+            (kind.to_string(), method.unwrap_or(fallback))
+        }
+        // Files of mown before the kind tag.
+        (None, _, Some(scheme)) if field("triggers").is_some() => {
+            ("watermark-key".into(), format!("{scheme}-watermark"))
+        }
+        (None, Some(method), _) if field("points").is_some() => ("fingerprint".into(), method.to_string()),
+        _ => {
+            return Err(ClaimError::BadEvidence(format!(
+                "{evidence_file} is not a mown evidence file (no kind tag, and neither a fingerprint nor a watermark key)"
+            )));
+        }
     };
     let owner_sha256 = text("owner_sha256")
         .filter(|h| is_sha256_hex(h))

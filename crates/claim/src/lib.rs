@@ -19,7 +19,7 @@ mod document;
 mod identity;
 mod time;
 
-pub use claim::{CLAIM_VERSION, CheckedClaim, EvidenceKind, OwnershipClaim, build_claim, check, create, sign_claim};
+pub use claim::{CLAIM_VERSION, CheckedClaim, OwnershipClaim, build_claim, check, create, sign_claim};
 pub use document::{
     CheckedDocument, DocumentKind, FORMAT, SIGNATURE_DOMAIN, SignedDocument, check_document, sign_report,
 };

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use mown_claim::{
-    ClaimError, DocumentKind, EvidenceKind, SignedDocument, SigningIdentity, check, check_document, create,
-    key_fingerprint, parse_public_key, read_public_key_file, sha256_hex, sign_report,
+    ClaimError, DocumentKind, SignedDocument, SigningIdentity, check, check_document, create, key_fingerprint,
+    parse_public_key, read_public_key_file, sha256_hex, sign_report,
 };
 use serde_json::json;
 
@@ -97,7 +97,7 @@ fn create_then_check_round_trip() {
     let ev = std::fs::read(&evidence).unwrap();
     let checked = check(&bytes, Some(&owner().public_key_hex()), Some(&ev), Some(OWNER_SHA)).unwrap();
     let c = &checked.claim;
-    assert_eq!(c.evidence_kind, EvidenceKind::Fingerprint);
+    assert_eq!(c.evidence_kind, "fingerprint");
     assert_eq!(c.method, "ipguard-TL");
     assert_eq!(c.evidence_file, "fp.json");
     assert_eq!(c.evidence_sha256, sha256_hex(&ev));
@@ -128,7 +128,7 @@ fn uap_fingerprints_are_claimed_with_their_encoder_and_references() {
     std::fs::write(&path, serde_json::to_vec(&fp).unwrap()).unwrap();
     let bytes = create(&path, &owner(), None).unwrap().to_bytes();
     let c = check(&bytes, Some(&owner().public_key_hex()), None, None).unwrap().claim;
-    assert_eq!(c.evidence_kind, EvidenceKind::UapFingerprint);
+    assert_eq!(c.evidence_kind, "uap-fingerprint");
     assert_eq!(c.method, "uap");
     assert_eq!(c.artefacts, vec![("encoder".to_string(), enc), ("reference pir1".to_string(), r)]);
 }
@@ -142,7 +142,7 @@ fn watermark_keys_are_claimed_too() {
     std::fs::write(&path, serde_json::to_vec(&key).unwrap()).unwrap();
     let bytes = create(&path, &owner(), None).unwrap().to_bytes();
     let c = check(&bytes, Some(&owner().public_key_hex()), None, None).unwrap().claim;
-    assert_eq!(c.evidence_kind, EvidenceKind::WatermarkKey);
+    assert_eq!(c.evidence_kind, "watermark-key");
     assert_eq!(c.method, "margin-watermark");
     assert_eq!(c.seed, Some(11));
     assert_eq!(c.note, None);

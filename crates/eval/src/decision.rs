@@ -66,7 +66,7 @@ pub enum Direction {
 
 impl Direction {
     /// The score turned so that higher always means "more like a copy".
-    fn orient(self, x: f64) -> f64 {
+    pub fn orient(self, x: f64) -> f64 {
         match self {
             Direction::Higher => x,
             Direction::Lower => -x,

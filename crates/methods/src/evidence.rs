@@ -58,14 +58,26 @@ pub enum EvidenceKind {
     Fingerprint,
     WatermarkKey,
     UapFingerprint,
+    SacFingerprint,
+    AkhFingerprint,
 }
 
 impl EvidenceKind {
+    pub const ALL: [EvidenceKind; 5] = [
+        EvidenceKind::Fingerprint,
+        EvidenceKind::WatermarkKey,
+        EvidenceKind::UapFingerprint,
+        EvidenceKind::SacFingerprint,
+        EvidenceKind::AkhFingerprint,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             EvidenceKind::Fingerprint => "fingerprint",
             EvidenceKind::WatermarkKey => "watermark-key",
             EvidenceKind::UapFingerprint => "uap-fingerprint",
+            EvidenceKind::SacFingerprint => "sac-fingerprint",
+            EvidenceKind::AkhFingerprint => "akh-fingerprint",
         }
     }
 }
@@ -184,6 +196,44 @@ pub fn match_probe(probe: &Probe<'_>, suspect: &mut dyn QueryModel) -> Result<Ma
     Ok(MatchResult { matches, n, matching_rate: matches as f64 / n as f64, queries: suspect.queries_used() - before })
 }
 
+/// A model's answers on `images` at `level`, as rows of C values: probabilities as given, top-k
+/// with the missing classes 0 (the rest of the mass is not guessed: seed 003's ablation leaves the
+/// rule open), labels one-hot. Queried in batches of [`VERIFY_BATCH`]; a wrong count or a NaN is
+/// an error naming the model.
+pub(crate) fn answer_rows(
+    model: &mut dyn QueryModel,
+    level: AccessLevel,
+    images: &[f32],
+    numel: usize,
+) -> Result<Vec<f32>, MethodError> {
+    let classes = model.num_classes();
+    let mut out = Vec::with_capacity(images.len() / numel.max(1) * classes);
+    for chunk in images.chunks(VERIFY_BATCH * numel) {
+        let got = match model.query(chunk, level)? {
+            mown_access::Answer::TopK(rows) => {
+                let mut out = vec![0.0; rows.len() * classes];
+                for (i, row) in rows.iter().enumerate() {
+                    for &(c, p) in row.iter().filter(|(c, _)| *c < classes) {
+                        out[i * classes + c] = p;
+                    }
+                }
+                out
+            }
+            other => other.soft_labels(classes),
+        };
+        if got.len() * numel != chunk.len() * classes || got.iter().any(|p| !p.is_finite()) {
+            return Err(MethodError::Mismatch(format!(
+                "{} answered {} values for {} images of {classes} classes",
+                model.describe(),
+                got.len(),
+                chunk.len() / numel
+            )));
+        }
+        out.extend(got);
+    }
+    Ok(out)
+}
+
 /// Writes an evidence file as JSON with its `kind` tag; the error says why, for the caller to
 /// name the file kind.
 pub(crate) fn write_json<T: Serialize>(value: &T, kind: EvidenceKind, path: &Path) -> Result<(), String> {
@@ -217,8 +267,9 @@ fn read_value(path: &Path) -> Result<serde_json::Value, String> {
 /// The file's kind: its tag, or for untagged files of mown before the tag, its fields.
 fn kind_of(json: &serde_json::Value) -> Result<EvidenceKind, String> {
     match json.get("kind") {
-        Some(tag) => serde_json::from_value(tag.clone())
-            .map_err(|_| format!("unknown evidence kind {tag} (known: fingerprint, watermark-key, uap-fingerprint)")),
+        Some(tag) => serde_json::from_value(tag.clone()).map_err(|_| {
+            format!("unknown evidence kind {tag} (known: {})", EvidenceKind::ALL.map(EvidenceKind::name).join(", "))
+        }),
         None if json.get("triggers").is_some() => Ok(EvidenceKind::WatermarkKey),
         None if json.get("points").is_some() => Ok(EvidenceKind::Fingerprint),
         None => Err("not an evidence file: no \"kind\" tag".into()),
@@ -233,5 +284,7 @@ pub fn load(path: &Path) -> Result<Box<dyn Evidence>, MethodError> {
         EvidenceKind::Fingerprint => Box::new(Fingerprint::load(path)?),
         EvidenceKind::WatermarkKey => Box::new(WatermarkKey::load(path)?),
         EvidenceKind::UapFingerprint => Box::new(crate::uap::UapFingerprint::load(path)?),
+        EvidenceKind::SacFingerprint => Box::new(crate::sac::SacFingerprint::load(path)?),
+        EvidenceKind::AkhFingerprint => Box::new(crate::akh::AkhFingerprint::load(path)?),
     })
 }

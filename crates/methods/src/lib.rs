@@ -8,11 +8,14 @@
 //! a file, an ONNX export or an HTTP API alike, and `verify::verify` turns the measurements of the
 //! suspect and of independent models into a verdict with `mown_eval::decide`.
 
+pub mod akh;
 pub mod baselines;
 pub mod evidence;
 pub mod fingerprint;
 pub mod ipguard;
+pub mod probes;
 pub mod registry;
+pub mod sac;
 pub mod uap;
 pub mod verify;
 pub mod watermark;

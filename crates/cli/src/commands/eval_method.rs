@@ -15,7 +15,8 @@ use super::fingerprint::GenArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct EvalMethodArgs {
-    /// Comma-separated methods: ipguard, cw-l2, fgsm, igsm, random, uap.
+    /// Comma-separated methods: ipguard, cw-l2, fgsm, igsm, random, uap, sac-w, sac-m, akh
+    /// (SAC on labels: sac-w[labels], sac-m[labels]).
     pub methods: String,
     /// uap: attack recipes applied to the victim for the encoder's piracy references,
     /// ';'-separated (none of the zoo's own models may be among them).
@@ -87,6 +88,8 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
         let t0 = std::time::Instant::now();
         let (name, scores) = if method.eq_ignore_ascii_case("uap") {
             uap_scores(&a, &zoo, &mut builder, &victim, &members)?
+        } else if let Some(evidence) = probe_evidence(method, &a, &zoo, &mut builder, &victim)? {
+            evidence_scores(evidence.as_ref(), &members)?
         } else {
             let fp = by_name(method, &a.generation.options(&victim, &seeds)?)?.generate(&victim, &seeds)?;
             let mut scores = Vec::with_capacity(members.len());
@@ -134,6 +137,57 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// SAC and AKH evidence of the victim, from its own training and held-out data (`None` for
+/// other methods). SAC's variant follows the method's name: sac-w, sac-m, and `[labels]` for
+/// label-only answers (e.g. `sac-m[labels]`).
+fn probe_evidence(
+    method: &str,
+    a: &EvalMethodArgs,
+    zoo: &Zoo,
+    builder: &mut Builder,
+    victim: &mown_nn::Model,
+) -> anyhow::Result<Option<Box<dyn mown_methods::Evidence>>> {
+    use mown_methods::{akh, sac};
+    let lower = method.to_ascii_lowercase();
+    let (base, level) = match lower.split_once('[') {
+        Some((base, rest)) => (base.to_string(), rest.trim_end_matches(']').parse()?),
+        None => (lower.clone(), AccessLevel::Probabilities),
+    };
+    if !["sac-w", "sac-m", "akh"].contains(&base.as_str()) {
+        return Ok(None);
+    }
+    let data = builder.step_data(&zoo.victim.steps[0])?;
+    let seed = a.generation.seed;
+    Ok(Some(if base == "akh" {
+        let p = akh::AkhParams { n: a.generation.n(), seed, ..Default::default() };
+        Box::new(akh::generate(victim, &data.owner, &data.test, &p)?)
+    } else {
+        let probes = base.parse()?;
+        let n = a.generation.n.unwrap_or(sac::SacParams::default().n);
+        let p = sac::SacParams { probes, n, level, seed, ..Default::default() };
+        Box::new(sac::generate(victim, &data.owner, &data.test, &p)?)
+    }))
+}
+
+/// Every member's score on `evidence`, turned so that higher is closer to the owner (SAC's
+/// distances are negated; the summary's name says so).
+fn evidence_scores(
+    evidence: &dyn mown_methods::Evidence,
+    members: &[(String, Option<AttackFamily>, mown_nn::Model)],
+) -> anyhow::Result<(String, Vec<f64>)> {
+    let direction = evidence.direction();
+    let mut scores = Vec::with_capacity(members.len());
+    for (_, _, model) in members {
+        let mut api = LocalModel::new(model.clone(), evidence.requires(), None);
+        scores.push(direction.orient(evidence.measure(&mut api)?.measurement.score()));
+    }
+    let name = match direction {
+        mown_eval::Direction::Higher => evidence.method(),
+        mown_eval::Direction::Lower => format!("{} (-distance)", evidence.method()),
+    };
+    Ok((name, scores))
+}
+
 /// UAP (seed 003): the encoder's references are built from the victim (piracy) and from their
 /// own chains (homologous), none of them a zoo member; each member's score is its mean
 /// fingerprint similarity with the victim.
@@ -164,7 +218,7 @@ fn uap_scores(
     let data = builder.step_data(&zoo.victim.steps[0])?;
     let mut p =
         UapFingerprintParams { train_views: a.uap_views, seed: a.generation.seed, ..UapFingerprintParams::default() };
-    p.kmeans.clusters = a.generation.n;
+    p.kmeans.clusters = a.generation.n();
     let fp = generate(victim, &data.owner, &data.test, &references, &p)?;
     eprintln!("uap: {} ({:.1}s)", fp.uap_stats, fp.timings["seconds"].as_f64().unwrap_or(f64::NAN));
     let mut scores = Vec::with_capacity(members.len());

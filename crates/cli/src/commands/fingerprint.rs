@@ -12,9 +12,10 @@ use super::DeviceArgs;
 /// Generation options on the command line (shared with `eval-method`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct GenArgs {
-    /// Number of fingerprint points.
-    #[arg(long, default_value_t = 100)]
-    pub n: usize,
+    /// Number of fingerprint points (IPGuard and baselines, UAP clusters, AKH probes: 100; SAC
+    /// probes: 200).
+    #[arg(long)]
+    pub n: Option<usize>,
     /// IPGuard margin k (CW-L2 confidence): a number, or auto (0.4 x the owner's median logit
     /// margin on the seed images; its best k grows with the owner's logits).
     #[arg(long, default_value = "auto")]
@@ -46,6 +47,11 @@ pub struct GenArgs {
 }
 
 impl GenArgs {
+    /// `--n`, or the default of 100 points.
+    pub fn n(&self) -> usize {
+        self.n.unwrap_or(100)
+    }
+
     /// The options for fingerprinting `owner` from `seeds` (which `--k auto` reads).
     pub fn options(&self, owner: &mown_nn::Model, seeds: &mown_data::Dataset) -> anyhow::Result<GenOptions> {
         let (init, target) = parse_suffix(&self.init)?;
@@ -60,7 +66,7 @@ impl GenArgs {
             self.k.parse().map_err(|_| anyhow::anyhow!("--k must be a number or auto, got '{}'", self.k))?
         };
         Ok(GenOptions {
-            n: self.n,
+            n: self.n(),
             k,
             lr: self.lr,
             iterations: self.iterations,
@@ -97,14 +103,26 @@ pub struct UapArgs {
     /// UAP: encoder training epochs.
     #[arg(long, default_value_t = 50)]
     pub encoder_epochs: usize,
-    /// UAP: what suspects will reveal: probs (the paper), topk:K (zero-filled) or labels.
+    /// UAP, SAC: what suspects will reveal: probs (the papers), topk:K (zero-filled) or labels
+    /// (one-hot).
     #[arg(long, default_value = "probs")]
     pub level: String,
+    /// SAC: probes that are the owner's mistakes (wrong: SAC-w) or CutMix mixtures of training
+    /// images (cutmix: SAC-m).
+    #[arg(long, default_value = "wrong")]
+    pub probes: String,
+    /// SAC: probes per block; each block's correlation distance is one sample of the t-test.
+    #[arg(long, default_value_t = 20)]
+    pub block: usize,
+    /// SAC-w, AKH: look for owner mistakes among held-out and training images only, without
+    /// augmented ones.
+    #[arg(long)]
+    pub no_augment: bool,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct FingerprintArgs {
-    /// ipguard, cw-l2, fgsm, igsm, random or uap.
+    /// ipguard, cw-l2, fgsm, igsm, random, uap, sac or akh.
     pub method: String,
     /// The owner's model file.
     #[arg(long)]
@@ -139,7 +157,7 @@ fn run_uap(a: &FingerprintArgs, owner: &mown_nn::Model, builder: &mut Builder, d
         seed: a.generation.seed,
         ..UapFingerprintParams::default()
     };
-    p.kmeans.clusters = a.generation.n;
+    p.kmeans.clusters = a.generation.n();
     p.uap.xi = mown_methods::uap::Radius::Rms(a.uap.xi_rms);
     p.encoder.epochs = a.uap.encoder_epochs;
     let fp = generate(owner, &train, &test, &references, &p)?;
@@ -160,16 +178,48 @@ fn run_uap(a: &FingerprintArgs, owner: &mown_nn::Model, builder: &mut Builder, d
     Ok(())
 }
 
+/// SAC and AKH: probes without optimisation, from the owner's training and held-out data.
+fn run_probes(a: &FingerprintArgs, owner: &mown_nn::Model, builder: &mut Builder, data: &str) -> anyhow::Result<()> {
+    let (train, test) = builder.dataset(data).with_context(|| format!("images '{data}' (set --data)"))?;
+    let mistakes = mown_methods::probes::MistakeParams { augment: !a.uap.no_augment, ..Default::default() };
+    let (evidence, saved): (Box<dyn mown_methods::Evidence>, _) = if a.method.eq_ignore_ascii_case("sac") {
+        let p = mown_methods::sac::SacParams {
+            probes: a.uap.probes.parse()?,
+            n: a.generation.n.unwrap_or(mown_methods::sac::SacParams::default().n),
+            block: a.uap.block,
+            level: a.uap.level.parse()?,
+            mistakes,
+            seed: a.generation.seed,
+        };
+        let fp = mown_methods::sac::generate(owner, &train, &test, &p)?;
+        fp.save(&a.out)?;
+        let what = format!("{} probes in {} blocks, {}", fp.probes(), fp.probes() / p.block, fp.origins);
+        (Box::new(fp), what)
+    } else {
+        let p = mown_methods::akh::AkhParams { n: a.generation.n(), mistakes, seed: a.generation.seed };
+        let fp = mown_methods::akh::generate(owner, &train, &test, &p)?;
+        fp.save(&a.out)?;
+        let what = format!("{} owner mistakes, {}", fp.len(), fp.origins);
+        (Box::new(fp), what)
+    };
+    println!("{}: {saved} of {} written to {}", evidence.method(), a.model.display(), a.out.display());
+    for w in evidence.warnings() {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
+}
+
 pub fn run(a: FingerprintArgs) -> anyhow::Result<()> {
     let device = a.device.device()?;
     let owner = io::load(&a.model, &device)?;
-    if a.method.eq_ignore_ascii_case("uap") {
-        let data = a.data.clone().unwrap_or_else(|| owner.meta.provenance.dataset.clone());
-        let mut builder = Builder::new(None, device, TrainConfig::default());
-        return run_uap(&a, &owner, &mut builder, &data);
-    }
     let data = a.data.clone().unwrap_or_else(|| owner.meta.provenance.dataset.clone());
     let mut builder = Builder::new(None, device, TrainConfig::default());
+    if a.method.eq_ignore_ascii_case("uap") {
+        return run_uap(&a, &owner, &mut builder, &data);
+    }
+    if ["sac", "akh"].iter().any(|m| a.method.eq_ignore_ascii_case(m)) {
+        return run_probes(&a, &owner, &mut builder, &data);
+    }
     let (train, _) = builder.dataset(&data).with_context(|| format!("seed images '{data}' (set --data)"))?;
     let generator = by_name(&a.method, &a.generation.options(&owner, &train)?)?;
     let fp = generator.generate(&owner, &train)?;

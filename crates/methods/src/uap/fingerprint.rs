@@ -16,7 +16,7 @@
 use std::path::Path;
 
 use base64::Engine;
-use mown_access::{AccessLevel, Answer, QueryModel};
+use mown_access::{AccessLevel, QueryModel};
 use mown_data::{Dataset, ImageShape};
 use mown_eval::{Measurement, Resampling};
 use mown_nn::Model;
@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Encoder, EncoderParams, KMeansParams, UapParams, cluster_outputs, gather_images, query_images, sample_views,
 };
-use crate::evidence::{Evidence, EvidenceKind, Measured, VERIFY_BATCH, check_task};
+use crate::evidence::{Evidence, EvidenceKind, Measured, answer_rows, check_task};
 use crate::{MethodError, sha256_hex};
 
 pub const UAP_FORMAT: u32 = 1;
@@ -120,23 +120,6 @@ pub struct UapFingerprint {
     pub timings: serde_json::Value,
 }
 
-/// The fingerprint rows of `answer` at `level`: probabilities as given, top-k zero-filled,
-/// labels one-hot.
-fn rows(answer: &Answer, classes: usize) -> Vec<f32> {
-    match answer {
-        Answer::TopK(rows) => {
-            let mut out = vec![0.0; rows.len() * classes];
-            for (i, row) in rows.iter().enumerate() {
-                for &(c, p) in row.iter().filter(|(c, _)| *c < classes) {
-                    out[i * classes + c] = p;
-                }
-            }
-            out
-        }
-        other => other.soft_labels(classes),
-    }
-}
-
 /// Fingerprints of a model answering at `level` on `views` (index lists into `images`): one row
 /// of 2 n C values per view, in view order.
 fn fingerprints(
@@ -146,23 +129,11 @@ fn fingerprints(
     views: &[Vec<usize>],
     v: &[f32],
 ) -> Result<Vec<f32>, MethodError> {
-    let (numel, classes) = (v.len(), model.num_classes());
+    let numel = v.len();
     let mut out = Vec::new();
     for view in views {
         let queries = query_images(&gather_images(images, numel, view)?, v)?;
-        for chunk in queries.chunks(VERIFY_BATCH * numel) {
-            let answer = model.query(chunk, level)?;
-            let got = rows(&answer, classes);
-            if got.len() * numel != chunk.len() * classes || got.iter().any(|p| !p.is_finite()) {
-                return Err(MethodError::Mismatch(format!(
-                    "{} answered {} values for {} images of {classes} classes",
-                    model.describe(),
-                    got.len(),
-                    chunk.len() / numel
-                )));
-            }
-            out.extend(got);
-        }
+        out.extend(answer_rows(model, level, &queries, numel)?);
     }
     Ok(out)
 }

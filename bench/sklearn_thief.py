@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""A thief outside mown: scikit-learn models trained on the answers of a served model.
+
+    python3 bench/sklearn_thief.py --url http://127.0.0.1:8080 --out DIR [--budget 1000]
+                                   [--output labels|probs] [--seeds K] [--token T]
+
+The thief of issue #26: it draws --budget images of the UCI 8x8 digits (sklearn's load_digits,
+the images mown embeds; pixels / 16), sends them to `mown serve`'s /v1/predict, trains
+scikit-learn classifiers on the answers (labels; with --output probs the argmax, which is all a
+scikit-learn classifier fits) and exports them with skl2onnx as DIR/thief-<family>-s<seed>.onnx
+(input X float [N, 64], outputs label and probabilities, zipmap off), plus DIR/manifest.json
+with the queries used, each copy's agreement with the served answers on held-out images and its
+accuracy. The query images are drawn from sklearn's train_test_split(test_size=0.25,
+random_state=0) training part, so the held-out part is never queried.
+
+Needs scikit-learn and skl2onnx (pip install scikit-learn==1.9.1 skl2onnx==1.20.0).
+"""
+
+import argparse
+import json
+import pathlib
+import urllib.request
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+from skl2onnx import to_onnx
+
+
+def predict(url, token, images, output):
+    labels = []
+    for start in range(0, len(images), 256):
+        body = json.dumps({"inputs": images[start:start + 256].tolist(), "output": output}).encode()
+        req = urllib.request.Request(url.rstrip("/") + "/v1/predict", data=body,
+                                     headers={"Content-Type": "application/json"})
+        if token:
+            req.add_header("Authorization", "Bearer " + token)
+        with urllib.request.urlopen(req) as resp:
+            answer = json.load(resp)
+        if answer.get("labels") is not None:
+            labels.extend(answer["labels"])
+        elif answer.get("probabilities") is not None:
+            labels.extend(int(np.argmax(p)) for p in answer["probabilities"])
+        else:
+            raise SystemExit(f"the API answered {answer.get('output')}, which this thief does not read")
+    return np.array(labels), answer["queries_used"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--budget", type=int, default=1000)
+    ap.add_argument("--output", default="labels")
+    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--token")
+    a = ap.parse_args()
+    out = pathlib.Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    digits = load_digits()
+    x = (digits.data / 16.0).astype(np.float32)
+    x_train, x_test, _, y_test = train_test_split(x, digits.target, test_size=0.25, random_state=0)
+    rng = np.random.default_rng(0)
+    queries = x_train[rng.choice(len(x_train), size=min(a.budget, len(x_train)), replace=False)]
+    answers, used = predict(a.url, a.token, queries, a.output)
+    served_test, _ = predict(a.url, a.token, x_test, a.output)
+    families = {
+        "mlp": lambda s: MLPClassifier(hidden_layer_sizes=(64,), max_iter=500, random_state=s),
+        "logistic-regression": lambda s: LogisticRegression(max_iter=2000),
+        "random-forest": lambda s: RandomForestClassifier(n_estimators=16, max_depth=10, random_state=s),
+    }
+    manifest = {"url": a.url, "budget": len(queries), "output": a.output, "queries_used_for_training": len(queries),
+                "server_queries_used": used, "copies": []}
+    for family, make in families.items():
+        for seed in range(a.seeds if family != "logistic-regression" else 1):
+            model = make(seed).fit(queries, answers)
+            onx = to_onnx(model, queries[:1], options={id(model): {"zipmap": False}}, target_opset=17)
+            name = f"thief-{family}-s{seed}.onnx"
+            (out / name).write_bytes(onx.SerializeToString())
+            pred = model.predict(x_test)
+            manifest["copies"].append({"file": name, "family": family, "seed": seed,
+                                       "agreement_with_served": float(np.mean(pred == served_test)),
+                                       "accuracy": float(np.mean(pred == y_test))})
+            print(f"{name}: agreement {manifest['copies'][-1]['agreement_with_served']:.3f}, "
+                  f"accuracy {manifest['copies'][-1]['accuracy']:.3f}")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+if __name__ == "__main__":
+    main()
