@@ -62,18 +62,24 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     digits = load_digits()
     x = (digits.data / 16.0).astype(np.float32)
-    x_train, x_test, _, y_test = train_test_split(x, digits.target, test_size=0.25, random_state=0)
+    x_train, x_test, y_train, y_test = train_test_split(x, digits.target, test_size=0.25, random_state=0)
     rng = np.random.default_rng(0)
-    queries = x_train[rng.choice(len(x_train), size=min(a.budget, len(x_train)), replace=False)]
+    picked = rng.choice(len(x_train), size=min(a.budget, len(x_train)), replace=False)
+    queries = x_train[picked]
     answers, used = predict(a.url, a.token, queries, a.output)
     served_test, _ = predict(a.url, a.token, x_test, a.output)
+    # What the thief learned from the owner beyond the true labels: the answers that differ.
+    differing = int(np.sum(answers != y_train[picked]))
+    print(f"{len(queries)} label queries; {differing} answers differ from the true labels; "
+          f"the served model agrees with the truth on {np.mean(served_test == y_test):.3f} of the held-out images")
     families = {
         "mlp": lambda s: MLPClassifier(hidden_layer_sizes=(64,), max_iter=500, random_state=s),
         "logistic-regression": lambda s: LogisticRegression(max_iter=2000),
         "random-forest": lambda s: RandomForestClassifier(n_estimators=16, max_depth=10, random_state=s),
     }
     manifest = {"url": a.url, "budget": len(queries), "output": a.output, "queries_used_for_training": len(queries),
-                "server_queries_used": used, "copies": []}
+                "server_queries_used": used, "answers_differing_from_truth": differing,
+                "served_accuracy_on_held_out": float(np.mean(served_test == y_test)), "copies": []}
     for family, make in families.items():
         for seed in range(a.seeds if family != "logistic-regression" else 1):
             model = make(seed).fit(queries, answers)

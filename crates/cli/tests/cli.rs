@@ -187,17 +187,18 @@ fn fingerprint_verify_and_eval_method() {
     // One reference model is not enough to calibrate on (a first version of this test used one,
     // and an independent LeNet-5 scored above it): three, of three architectures.
     let refs = format!("{},{},{}", p("ref1"), p("ref2"), p("ref3"));
-    let o = mown(&[
-        "verify",
-        "--fingerprint",
-        &p("fp.json"),
-        "--suspect",
-        &p("stolen"),
-        "--negatives",
-        &refs,
-        "--report",
-        &p("v.json"),
-    ]);
+    let (fp, stolen, report_path) = (p("fp.json"), p("stolen"), p("v.json"));
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["verify", "--fingerprint", &fp, "--suspect", &stolen, "--negatives", &refs];
+        args.extend_from_slice(extra);
+        mown(&args)
+    };
+    // These three small negatives match 0.34-0.68 of the points: three families that far apart
+    // cannot bound what a fourth family reaches, so by default the copy is INCONCLUSIVE, with the
+    // reason (docs/decisions.md, "A threshold for families the negatives lack").
+    let t = text(&verify(&[]));
+    assert!(t.contains("VERDICT: INCONCLUSIVE") && t.contains("for a model of a family they lack"), "{t}");
+    let o = verify(&["--pooled-threshold", "--report", &report_path]);
     let t = text(&o);
     assert!(o.status.success() && t.contains("VERDICT: STOLEN"), "{t}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(p("v.json")).unwrap()).unwrap();
@@ -209,6 +210,7 @@ fn fingerprint_verify_and_eval_method() {
     // a null fitted to them, and the report says so; the binomial p is stated beside it.
     assert_eq!(report["threshold"]["source"]["kind"], "FittedNull", "{report}");
     assert_eq!(report["negatives"]["families"], serde_json::json!(["arc-cnn", "lenet", "mlp"]), "{report}");
+    assert_eq!(report["negatives"]["models"].as_array().map(Vec::len), Some(3), "{report}");
     assert!(report["rule"].as_str().unwrap().contains("p-value"), "{report}");
     assert!(t.contains("like the 3 independent models"), "{t}");
     // --evidence reads the same file by its kind tag.

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fitted::{BetaBinomialNull, MIN_NEGATIVES};
 use crate::threshold::{Threshold, ThresholdSource, calibrate, from_chance, given};
-use crate::verdict::{Decision, NegativesSummary, PValue, Verdict};
+use crate::verdict::{Decision, NegativeRecord, NegativesSummary, PValue, Verdict};
 use crate::{EvalError, binomial_upper_tail, check_fpr};
 
 /// Significance level of every method unless told otherwise (seeds 000, 001 and 003 use 0.05).
@@ -106,6 +106,14 @@ pub struct Policy {
     pub min_negatives: usize,
     /// Samples only: repeated draws instead of one test on all samples.
     pub resampling: Option<Resampling>,
+    /// Raise a calibrated threshold to the bound for a model of a family the negatives lack
+    /// (`crate::family`); off only for experiments that study the pooled calibration itself.
+    #[serde(default = "yes")]
+    pub family_bound: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for Policy {
@@ -116,6 +124,7 @@ impl Default for Policy {
             threshold: None,
             min_negatives: MIN_NEGATIVES,
             resampling: None,
+            family_bound: true,
         }
     }
 }
@@ -152,7 +161,24 @@ pub fn decide(
         Measurement::Samples { values } => samples(traits.direction, values, negatives, policy)?,
     };
     verdict.rule = outcome.rule;
-    verdict.threshold = outcome.threshold;
+    verdict.threshold = match outcome.threshold {
+        Some(t) if policy.threshold.is_none() && policy.family_bound => {
+            Some(widen_for_new_families(t, traits.direction, negatives, policy.target_fpr)?)
+        }
+        other => other,
+    };
+    // Say when the bound, not the pooled negatives, is what keeps a significant suspect from STOLEN.
+    if let Some(t @ Threshold { source: ThresholdSource::NewFamily { pooled, .. }, .. }) = &verdict.threshold
+        && outcome.p.as_ref().is_some_and(|p| p.p < policy.alpha)
+        && (Threshold { value: *pooled, ..t.clone() }).passes(verdict.score)
+        && !t.passes(verdict.score)
+    {
+        verdict.reasons.push(format!(
+            "the score passes the pooled negatives' threshold {pooled:.4} but not the bound {} for a model of a family \
+             they lack: add negatives of more families",
+            t.short()
+        ));
+    }
     verdict.p_value = outcome.p.as_ref().map(|p| p.p);
     verdict.p_value_null = outcome.p.as_ref().map(|p| p.null.clone());
     verdict.other_p_values = outcome.others;
@@ -161,6 +187,30 @@ pub fn decide(
     verdict.warnings.extend(negative_warnings(negatives, &verdict.negatives, policy));
     verdict.decide();
     Ok(verdict)
+}
+
+/// `threshold`, or the bound for a model of an unseen family when that is stricter
+/// (`crate::family`).
+fn widen_for_new_families(
+    threshold: Threshold,
+    direction: Direction,
+    negatives: &[NegativeScore],
+    target_fpr: f64,
+) -> Result<Threshold, EvalError> {
+    let scores: Vec<(Option<&str>, f64)> =
+        negatives.iter().map(|n| (n.family.as_deref(), direction.orient(n.measurement.score()))).collect();
+    match crate::family::new_family_bound(&scores, target_fpr)? {
+        Some(bound) if bound.value > direction.orient(threshold.value) => Ok(Threshold {
+            value: direction.orient(bound.value),
+            source: ThresholdSource::NewFamily {
+                pooled: threshold.value,
+                pooled_source: Box::new(threshold.source),
+                bound,
+            },
+            direction,
+        }),
+        _ => Ok(threshold),
+    }
 }
 
 /// What the rule-specific halves hand back.
@@ -177,8 +227,11 @@ fn summarize_negatives(negatives: &[NegativeScore]) -> NegativesSummary {
     let mut families: Vec<String> = negatives.iter().filter_map(|n| n.family.clone()).collect();
     families.sort();
     families.dedup();
-    let scores: Vec<f64> = negatives.iter().map(|n| n.measurement.score()).collect();
-    NegativesSummary::new(negatives.len(), families, &scores)
+    let models = negatives
+        .iter()
+        .map(|n| NegativeRecord { name: n.name.clone(), family: n.family.clone(), score: n.measurement.score() })
+        .collect();
+    NegativesSummary::new(families, models)
 }
 
 fn negative_warnings(negatives: &[NegativeScore], summary: &NegativesSummary, policy: &Policy) -> Vec<String> {

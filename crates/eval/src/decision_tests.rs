@@ -28,7 +28,13 @@ fn a_copy_against_enough_diverse_negatives_is_stolen() {
     let hits: Vec<usize> = (0..100).map(|i| i % 20).collect();
     let v = run(&counts(97, 100), &negs(&hits, 100, &["mlp", "lenet5", "arc-a"]), &Policy::default());
     assert_eq!(v.decision, Decision::Stolen, "{v}");
-    assert!(matches!(v.threshold.as_ref().unwrap().source, ThresholdSource::Calibrated { negatives: 100, .. }));
+    // Three families that score alike: the unseen-family bound (0.50) is above the pooled
+    // threshold and still far below a copy.
+    let t = v.threshold.as_ref().unwrap();
+    let ThresholdSource::NewFamily { pooled_source, bound, .. } = &t.source else { panic!("{v}") };
+    assert!(matches!(**pooled_source, ThresholdSource::Calibrated { negatives: 100, .. }), "{v}");
+    assert_eq!(bound.families, 3);
+    assert!(t.value > 0.4 && t.value < 0.6, "{v}");
     assert!(v.p_value.unwrap() < 1e-10 && !v.other_p_values.is_empty(), "{v}");
     assert!(v.warnings.is_empty(), "{v}");
     let text = v.to_string();
@@ -61,16 +67,42 @@ fn two_negatives_and_no_chance_rate_is_never_stolen() {
 
 #[test]
 fn a_few_negatives_get_a_fitted_threshold_and_a_family_warning() {
-    let v = run(&counts(90, 100), &negs(&[18, 22, 20, 15, 25], 100, &["lenet5", "arc-a"]), &Policy::default());
+    let unbounded = Policy { family_bound: false, ..Policy::default() };
+    let two = negs(&[18, 22, 20, 15, 25], 100, &["lenet5", "arc-a"]);
+    let v = run(&counts(90, 100), &two, &unbounded);
     let t = v.threshold.as_ref().unwrap();
     assert!(matches!(t.source, ThresholdSource::FittedNull { negatives: 5, .. }), "{v}");
     assert!(t.value > 0.25 && t.value < 0.9, "{v}");
     assert!(t.describe().contains("too few to calibrate"), "{}", t.describe());
     assert_eq!(v.decision, Decision::Stolen, "{v}");
     assert!(v.warnings.iter().any(|w| w.contains("span 2 architecture families")), "{v}");
+    // Two families cannot say what a third reaches (Student t with 1 degree of freedom): no rate
+    // passes, and the verdict says why.
+    let v = run(&counts(90, 100), &two, &Policy::default());
+    assert_eq!(v.decision, Decision::Inconclusive, "{v}");
+    assert!(v.reasons.iter().any(|r| r.contains("for a model of a family they lack")), "{v}");
+    // Three families: the bound (about 0.52) lets a copy through.
+    let v = run(&counts(90, 100), &negs(&[18, 22, 20, 15, 25], 100, &["lenet5", "arc-a", "mlp"]), &Policy::default());
+    assert_eq!(v.decision, Decision::Stolen, "{v}");
+    assert!(v.threshold.as_ref().unwrap().describe().contains("3 families"), "{v}");
     // A negative-like score is not stolen.
     let v = run(&counts(21, 100), &negs(&[18, 22, 20, 15, 25], 100, &["lenet5", "arc-a", "mlp"]), &Policy::default());
     assert_eq!(v.decision, Decision::NotStolen, "{v}");
+}
+
+#[test]
+fn a_model_of_a_family_the_negatives_lack_is_not_accused() {
+    // The digits of docs/results/sac-akh-digits.txt: 12 mown negatives of 3 families match
+    // 0.08-0.29 of IPGuard's points, independent scikit-learn MLPs 0.45-0.53.
+    let hits = [8, 15, 20, 12, 29, 22, 18, 25, 10, 27, 21, 30];
+    let negatives = negs(&hits, 100, &["mlp", "lenet", "arc-cnn"]);
+    let pooled = run(&counts(53, 100), &negatives, &Policy { family_bound: false, ..Policy::default() });
+    assert_eq!(pooled.decision, Decision::Stolen, "{pooled}");
+    let v = run(&counts(53, 100), &negatives, &Policy::default());
+    assert_eq!(v.decision, Decision::Inconclusive, "{v}");
+    assert!(v.threshold.as_ref().unwrap().value > 0.53, "{v}");
+    // A copy still is.
+    assert_eq!(run(&counts(100, 100), &negatives, &Policy::default()).decision, Decision::Stolen);
 }
 
 #[test]

@@ -17,6 +17,7 @@
 //! the null hypothesis it tests, so that a claim of theft can be checked by someone else.
 
 pub mod decision;
+pub mod family;
 pub mod fitted;
 pub mod metrics;
 pub mod pvalue;
@@ -33,7 +34,7 @@ pub use metrics::{OperatingPoint, RuPoint, aruc, robustness, roc_auc, ru_curve, 
 pub use pvalue::{TTest, binomial_lower_tail, binomial_upper_tail, fpr_upper_bound, welch_t_test_greater};
 pub use summary::{MethodSummary, summarize, summary_table};
 pub use threshold::{Threshold, ThresholdSource, calibrate, from_chance, given};
-pub use verdict::{Decision, NegativesSummary, PValue, Verdict, format_p};
+pub use verdict::{Decision, NegativeRecord, NegativesSummary, PValue, Verdict, format_p};
 
 /// Why a statistic could not be computed. Every public function validates its input and returns
 /// one of these instead of panicking or silently producing NaN.

@@ -27,6 +27,9 @@ pub enum ThresholdSource {
     /// empirically to `target_fpr`, which needs 1/target_fpr of them): the smallest matching rate
     /// whose tail under the fitted null is `<= target_fpr`; `bound` is that tail.
     FittedNull { negatives: usize, probes: usize, target_fpr: f64, bound: f64, mean: f64, overdispersion: f64 },
+    /// The bound for one model of a family the negatives lack (`crate::family`), stricter than
+    /// the threshold `pooled` that the negatives gave by `pooled_source`.
+    NewFamily { pooled: f64, pooled_source: Box<ThresholdSource>, bound: crate::family::FamilyBound },
 }
 
 /// A decision threshold: a suspect passes when its score is `>= value` (or `<= value` for
@@ -165,6 +168,23 @@ impl Threshold {
                 self.value,
                 (1.0 / target_fpr).ceil()
             ),
+            ThresholdSource::NewFamily { pooled, pooled_source, bound } => {
+                let pooled = Threshold { value: *pooled, source: (**pooled_source).clone(), direction: self.direction };
+                format!(
+                    "{:.4}, the bound at FPR {} for a model of a family the {} independent models lack ({} families: \
+                     mean of family means {:.4}, between-family sd {:.4}, within-family sd {:.4}, Student t {:.2}); \
+                     the pooled models alone gave {}",
+                    self.value,
+                    bound.target_fpr,
+                    bound.negatives,
+                    bound.families,
+                    self.direction.orient(bound.mean),
+                    bound.between_sd,
+                    bound.within_sd,
+                    bound.t_quantile,
+                    pooled.describe()
+                )
+            }
             ThresholdSource::Calibrated { negatives, target_fpr, achieved_fpr } => {
                 let base = format!(
                     "calibrated on {negatives} independent models to FPR <= {target_fpr} (achieved {achieved_fpr:.3})"

@@ -50,13 +50,33 @@ pub struct NegativesSummary {
     pub lowest: Option<f64>,
     /// The smallest false-positive rate these negatives can measure: 1 / count.
     pub fpr_resolution: Option<f64>,
+    /// Every negative's score, so that a reader can audit the calibration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<NegativeRecord>,
+}
+
+/// One independent model's score in a verdict.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct NegativeRecord {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    pub score: f64,
 }
 
 impl NegativesSummary {
-    pub(crate) fn new(count: usize, families: Vec<String>, scores: &[f64]) -> Self {
-        let highest = scores.iter().copied().reduce(f64::max);
-        let lowest = scores.iter().copied().reduce(f64::min);
-        NegativesSummary { count, families, highest, lowest, fpr_resolution: (count > 0).then(|| 1.0 / count as f64) }
+    pub(crate) fn new(families: Vec<String>, models: Vec<NegativeRecord>) -> Self {
+        let count = models.len();
+        let highest = models.iter().map(|m| m.score).reduce(f64::max);
+        let lowest = models.iter().map(|m| m.score).reduce(f64::min);
+        NegativesSummary {
+            count,
+            families,
+            highest,
+            lowest,
+            fpr_resolution: (count > 0).then(|| 1.0 / count as f64),
+            models,
+        }
     }
 }
 

@@ -39,6 +39,10 @@ pub struct VerifyArgs {
     /// Target false-positive rate of the calibrated threshold.
     #[arg(long, default_value_t = DEFAULT_TARGET_FPR)]
     pub target_fpr: f64,
+    /// Calibrate on the pooled negatives only, without raising the threshold to the bound for a
+    /// model of a family they lack (docs/decisions.md); for experiments, not disputes.
+    #[arg(long)]
+    pub pooled_threshold: bool,
     /// Significance level: STOLEN needs p < alpha as well as the threshold.
     #[arg(long, default_value_t = DEFAULT_ALPHA)]
     pub alpha: f64,
@@ -95,7 +99,13 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<()> {
     let suspect_id = identify(&a.suspect)?;
     let mut suspect = open_suspect(&a.suspect, &opts, &device)
         .with_context(|| format!("{} needs {level} answers from {}", evidence.method(), a.suspect))?;
-    let policy = Policy { alpha: a.alpha, target_fpr: a.target_fpr, threshold: a.threshold, ..Policy::default() };
+    let policy = Policy {
+        alpha: a.alpha,
+        target_fpr: a.target_fpr,
+        threshold: a.threshold,
+        family_bound: !a.pooled_threshold,
+        ..Policy::default()
+    };
     let verdict = verify(evidence.as_ref(), &mut *suspect, &suspect_id, &mut negatives, &policy)?;
     println!("{verdict}");
     if let Some(path) = &a.report {
