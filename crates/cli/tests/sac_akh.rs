@@ -76,6 +76,8 @@ fn sac_and_akh_evidence_verify_files_onnx_and_http_suspects() {
             assert_eq!(v["queries"], queries, "{t}");
             assert!(v["rule"].as_str().unwrap().starts_with(rule), "{t}");
             assert!(v["p_value"].is_number() && v["alpha"] == 0.05, "{t}");
+            let direction = if evidence == "akh.json" { "higher" } else { "lower" };
+            assert_eq!(v["direction"], direction, "{t}");
         }
     }
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p("v.json")).unwrap()).unwrap();

@@ -106,7 +106,8 @@ pub struct Policy {
     pub min_negatives: usize,
     /// Samples only: repeated draws instead of one test on all samples.
     pub resampling: Option<Resampling>,
-    /// Raise a calibrated threshold to the bound for a model of a family the negatives lack
+    /// Raise a threshold not given by the user to the bound for a model of a family the negatives
+    /// lack, and refuse STOLEN on negatives of one family
     /// (`crate::family`); off only for experiments that study the pooled calibration itself.
     #[serde(default = "yes")]
     pub family_bound: bool,
@@ -177,6 +178,23 @@ pub fn decide(
             "the score passes the pooled negatives' threshold {pooled:.4} but not the bound {} for a model of a family \
              they lack: add negatives of more families",
             t.short()
+        ));
+    }
+    // One family bounds nothing about another: a claimant cannot skip the bound by choosing
+    // negatives of a single family.
+    let mut groups: Vec<&str> = negatives.iter().map(|n| n.family.as_deref().unwrap_or("unknown")).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    if policy.family_bound
+        && policy.threshold.is_none()
+        && groups.len() == 1
+        && outcome.p.as_ref().is_some_and(|p| p.p < policy.alpha)
+        && verdict.threshold.as_ref().is_some_and(|t| t.passes(verdict.score))
+    {
+        verdict.reasons.push(format!(
+            "the independent models are all of one family ({}): nothing bounds what a model of another family \
+             reaches; add negatives of other families",
+            groups[0]
         ));
     }
     verdict.p_value = outcome.p.as_ref().map(|p| p.p);

@@ -199,6 +199,44 @@ fn lower_is_copy_for_distances() {
 }
 
 #[test]
+fn the_unseen_family_bound_lowers_a_distance_threshold() {
+    // Distances (lower = copy) of three families centred at 0.3, 0.4 and 0.5: the bound lies
+    // below the pooled threshold (just below the lowest negative), on the copy side.
+    let dist = MethodTraits { method: "distance".into(), direction: Direction::Lower, chance_rate: None };
+    let mut negatives = Vec::new();
+    for (f, centre) in [("mlp", 0.3), ("lenet", 0.4), ("arc-cnn", 0.5)] {
+        for m in 0..2 {
+            let values: Vec<f64> = (0..10).map(|i| centre + 0.01 * ((i + m) % 3) as f64).collect();
+            negatives.push(NegativeScore {
+                name: format!("{f}-{m}"),
+                family: Some(f.into()),
+                measurement: samples(&values),
+            });
+        }
+    }
+    let copy: Vec<f64> = (0..10).map(|i| 0.2 + 0.001 * i as f64).collect();
+    let v = decide(&dist, "copy", &samples(&copy), &negatives, &Policy::default(), 0, serde_json::Value::Null).unwrap();
+    let t = v.threshold.as_ref().unwrap();
+    let ThresholdSource::NewFamily { pooled, .. } = &t.source else { panic!("{v}") };
+    assert!(t.value < *pooled && *pooled < 0.31, "{v}");
+    // 0.2 passes the pooled threshold (just below 0.3) but not the bound: INCONCLUSIVE, and why.
+    assert!(t.value < 0.2, "{v}");
+    assert_eq!(v.decision, Decision::Inconclusive, "{v}");
+    assert!(v.reasons.iter().any(|r| r.contains("for a model of a family they lack")), "{v}");
+    let pooled_only = Policy { family_bound: false, ..Policy::default() };
+    let v = decide(&dist, "copy", &samples(&copy), &negatives, &pooled_only, 0, serde_json::Value::Null).unwrap();
+    assert_eq!(v.decision, Decision::Stolen, "{v}");
+}
+
+#[test]
+fn negatives_of_one_family_cannot_make_a_suspect_stolen() {
+    let v =
+        run(&counts(95, 100), &negs(&(0..100).map(|i| i % 20).collect::<Vec<_>>(), 100, &["mlp"]), &Policy::default());
+    assert_eq!(v.decision, Decision::Inconclusive, "{v}");
+    assert!(v.reasons.iter().any(|r| r.contains("all of one family (mlp)")), "{v}");
+}
+
+#[test]
 fn samples_with_too_few_negatives_are_inconclusive() {
     let uap = MethodTraits { method: "uap".into(), direction: Direction::Higher, chance_rate: None };
     let copy: Vec<f64> = (0..20).map(|i| 0.9 + 0.005 * (i % 5) as f64).collect();

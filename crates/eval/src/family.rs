@@ -4,7 +4,8 @@
 //! (docs/results/sac-akh-digits.txt), IPGuard's points calibrated on 12 mown models of 3 families
 //! (matching 0.08-0.29) called 6 of 6 independent scikit-learn MLPs STOLEN: they match 0.45-0.53.
 //! A threshold fitted to the pooled negatives describes the families it saw, and a suspect comes
-//! from any family. So every calibrated threshold is raised, when needed, to a prediction bound
+//! from any family. So every threshold not given by the user (calibrated, or from a fitted or
+//! chance null) is raised, when needed, to a prediction bound
 //! for one model of an unseen family, with family as a random effect:
 //!
 //!   bound = m + t_{1 - FPR, F - 1} * sqrt(s_b^2 (1 + 1/F) + s_w^2)

@@ -117,22 +117,24 @@ impl AkhFingerprint {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), MethodError> {
-        let bad = |reason: String| MethodError::BadEvidence { path: path.to_path_buf(), reason };
-        self.validate().map_err(bad)?;
-        crate::evidence::write_json(self, EvidenceKind::AkhFingerprint, path).map_err(bad)
+        crate::evidence::save_file(self, path)
     }
 
     pub fn load(path: &Path) -> Result<AkhFingerprint, MethodError> {
-        let bad = |reason: String| MethodError::BadEvidence { path: path.to_path_buf(), reason };
-        let fp: AkhFingerprint = crate::evidence::read_json(path, EvidenceKind::AkhFingerprint).map_err(bad)?;
-        fp.validate().map_err(bad)?;
-        Ok(fp)
+        crate::evidence::load_file(path)
     }
 }
 
 impl LabelProbe for AkhFingerprint {
     fn probe(&self) -> Probe<'_> {
         Probe { images: &self.points, labels: &self.labels, shape: self.input_shape, num_classes: self.num_classes }
+    }
+}
+
+impl crate::evidence::EvidenceFile for AkhFingerprint {
+    const KIND: EvidenceKind = EvidenceKind::AkhFingerprint;
+    fn validate(&self) -> Result<(), String> {
+        AkhFingerprint::validate(self)
     }
 }
 

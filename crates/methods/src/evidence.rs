@@ -234,6 +234,28 @@ pub(crate) fn answer_rows(
     Ok(out)
 }
 
+/// An evidence file of a method whose errors are all [`MethodError::BadEvidence`]: its kind and
+/// its consistency checks, from which [`save_file`] and [`load_file`] follow.
+pub(crate) trait EvidenceFile: Serialize + serde::de::DeserializeOwned {
+    const KIND: EvidenceKind;
+    fn validate(&self) -> Result<(), String>;
+}
+
+/// Validates `value` and writes it with its kind tag.
+pub(crate) fn save_file<T: EvidenceFile>(value: &T, path: &Path) -> Result<(), MethodError> {
+    let bad = |reason: String| MethodError::BadEvidence { path: path.to_path_buf(), reason };
+    value.validate().map_err(bad)?;
+    write_json(value, T::KIND, path).map_err(bad)
+}
+
+/// Reads a file of kind `T::KIND` and validates it.
+pub(crate) fn load_file<T: EvidenceFile>(path: &Path) -> Result<T, MethodError> {
+    let bad = |reason: String| MethodError::BadEvidence { path: path.to_path_buf(), reason };
+    let value: T = read_json(path, T::KIND).map_err(bad)?;
+    value.validate().map_err(bad)?;
+    Ok(value)
+}
+
 /// Writes an evidence file as JSON with its `kind` tag; the error says why, for the caller to
 /// name the file kind.
 pub(crate) fn write_json<T: Serialize>(value: &T, kind: EvidenceKind, path: &Path) -> Result<(), String> {

@@ -7,8 +7,9 @@
 //! shift of up to [`MistakeParams::shift`] of the image width and Gaussian pixel noise whose
 //! standard deviation grows by [`MistakeParams::noise_step`] per round, for up to
 //! [`MistakeParams::rounds`] rounds (mild augmentations first, so the probes stay as close to
-//! natural inputs as the owner allows). An input is kept when the owner's label differs from the
-//! label of the image it came from. The evidence records how many came from each source.
+//! natural inputs as the owner allows), of the held-out images the owner gets right, each source
+//! image giving at most one probe (no near-duplicates). An input is kept when the owner's label
+//! differs from the label of the image it came from. The evidence records how many came from each source.
 //!
 //! **CutMix** (SAC-m, "CutMix", ICCV 2019, as SAC §3.3 uses it): a box of a second training
 //! image pasted into a first, the box's area a fraction 1 - lambda of the image with lambda ~
@@ -154,6 +155,11 @@ pub fn collect_mistakes(
     if n == 0 {
         return Err(MethodError::BadParameter("the number of probes must be at least 1".into()));
     }
+    if test.is_empty() && train.is_empty() {
+        return Err(MethodError::BadParameter(
+            "no held-out or training images to look for the owner's mistakes in".into(),
+        ));
+    }
     mown_nn::model::check_dataset_shape(test, owner.input_shape())?;
     mown_nn::model::check_dataset_shape(train, owner.input_shape())?;
     if !(0.0..=1.0).contains(&p.shift) || !p.noise_step.is_finite() || p.noise_step < 0.0 {
@@ -168,24 +174,40 @@ pub fn collect_mistakes(
         let (images, labels) = shuffled(train, mown_nn::seed::derive(seed, 12));
         found.push_wrong(owner, &images, &labels, Origin::Training, n)?;
     }
-    if p.augment && !held_labels.is_empty() {
+    if p.augment && !held_labels.is_empty() && found.len() < n {
+        // Sources: the held-out images the owner gets right (its mistakes are probes already),
+        // each giving at most one augmented probe, so that no two probes are near-duplicates.
+        let predicted = owner.predict(&held)?;
+        let mut open: Vec<usize> = (0..held_labels.len()).filter(|&i| predicted[i] == held_labels[i]).collect();
         let mut rng = StdRng::seed_from_u64(mown_nn::seed::derive(seed, 13));
         let max_shift = ((p.shift * shape.width as f64).round() as i64).max(1);
         for round in 1..=p.rounds {
-            if found.len() >= n {
+            if found.len() >= n || open.is_empty() {
                 break;
             }
             let sigma = (round as f64 * p.noise_step) as f32;
-            let mut images = Vec::with_capacity(held.len());
-            for image in held.chunks(numel) {
+            let mut images = Vec::with_capacity(open.len() * numel);
+            for &i in &open {
                 let (dy, dx) = (rng.random_range(-max_shift..=max_shift), rng.random_range(-max_shift..=max_shift));
-                let mut moved = shift_image(image, shape, dy, dx);
+                let mut moved = shift_image(&held[i * numel..(i + 1) * numel], shape, dy, dx);
                 for v in &mut moved {
                     *v = (*v + sigma * gaussian(&mut rng)).clamp(0.0, 1.0);
                 }
                 images.extend(moved);
             }
-            found.push_wrong(owner, &images, &held_labels, Origin::Augmented, n)?;
+            let labels = owner.predict(&images)?;
+            let mut still_open = Vec::with_capacity(open.len());
+            for (j, &i) in open.iter().enumerate() {
+                if found.len() < n && labels[j] != held_labels[i] {
+                    found.images.extend_from_slice(&images[j * numel..(j + 1) * numel]);
+                    found.true_labels.push(held_labels[i]);
+                    found.owner_labels.push(labels[j]);
+                    found.origins.push(Origin::Augmented);
+                } else {
+                    still_open.push(i);
+                }
+            }
+            open = still_open;
         }
     }
     if found.is_empty() {

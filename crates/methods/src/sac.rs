@@ -129,6 +129,19 @@ pub fn correlation_distance(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f64>() / a.len().max(1) as f64
 }
 
+/// The probes kept of `count`: whole blocks, at least two.
+fn whole_blocks(count: usize, block: usize) -> Result<usize, MethodError> {
+    let whole = count / block * block;
+    if whole < 2 * block {
+        return Err(MethodError::BadParameter(format!(
+            "only {count} probes found (the owner misclassifies too few inputs): SAC needs >= {} for two blocks of \
+             {block}; use --probes cutmix or a smaller block",
+            2 * block
+        )));
+    }
+    Ok(whole)
+}
+
 /// Generates SAC evidence for `owner`: probes from `train` / `test` (see the module doc).
 pub fn generate(owner: &Model, train: &Dataset, test: &Dataset, p: &SacParams) -> Result<SacFingerprint, MethodError> {
     if p.block < 2 || p.n < 2 * p.block {
@@ -138,25 +151,20 @@ pub fn generate(owner: &Model, train: &Dataset, test: &Dataset, p: &SacParams) -
         )));
     }
     let shape = owner.input_shape();
-    let (mut points, origins) = match p.probes {
+    let (points, origins) = match p.probes {
         SacProbes::Wrong => {
-            let m = collect_mistakes(owner, train, test, p.n, &p.mistakes, p.seed)?;
+            let mut m = collect_mistakes(owner, train, test, p.n, &p.mistakes, p.seed)?;
+            let whole = whole_blocks(m.len(), p.block)?;
+            m.images.truncate(whole * shape.numel());
+            m.origins.truncate(whole);
             let origins = m.origin_counts();
             (m.images, origins)
         }
-        SacProbes::CutMix => (cutmix(train, shape, p.n, p.seed)?, serde_json::json!({ "cutmix_of_training": p.n })),
+        SacProbes::CutMix => {
+            let whole = whole_blocks(p.n, p.block)?;
+            (cutmix(train, shape, whole, p.seed)?, serde_json::json!({ "cutmix_of_training": whole }))
+        }
     };
-    let count = points.len() / shape.numel();
-    let whole = count / p.block * p.block;
-    if whole < 2 * p.block {
-        return Err(MethodError::BadParameter(format!(
-            "only {count} probes found (the owner misclassifies too few inputs): SAC needs >= {} for two blocks of {}; \
-             use --probes cutmix or a smaller block",
-            2 * p.block,
-            p.block
-        )));
-    }
-    points.truncate(whole * shape.numel());
     let mut local = LocalModel::new(owner.clone(), p.level, None);
     let owner_outputs = answer_rows(&mut local, p.level, &points, shape.numel())?;
     let base = match p.probes {
@@ -210,6 +218,9 @@ impl SacFingerprint {
         if numel == 0 || self.points.len() != n * numel || n == 0 {
             return Err(format!("{} probe values are not images of {}", self.points.len(), self.input_shape));
         }
+        if self.num_classes < 2 {
+            return Err(format!("{} classes", self.num_classes));
+        }
         if self.params.block < 2 || n % self.params.block != 0 || n / self.params.block < 2 {
             return Err(format!("{n} probes are not >= 2 blocks of {}", self.params.block));
         }
@@ -227,16 +238,18 @@ impl SacFingerprint {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), MethodError> {
-        let bad = |reason: String| MethodError::BadEvidence { path: path.to_path_buf(), reason };
-        self.validate().map_err(bad)?;
-        crate::evidence::write_json(self, EvidenceKind::SacFingerprint, path).map_err(bad)
+        crate::evidence::save_file(self, path)
     }
 
     pub fn load(path: &Path) -> Result<SacFingerprint, MethodError> {
-        let bad = |reason: String| MethodError::BadEvidence { path: path.to_path_buf(), reason };
-        let fp: SacFingerprint = crate::evidence::read_json(path, EvidenceKind::SacFingerprint).map_err(bad)?;
-        fp.validate().map_err(bad)?;
-        Ok(fp)
+        crate::evidence::load_file(path)
+    }
+}
+
+impl crate::evidence::EvidenceFile for SacFingerprint {
+    const KIND: EvidenceKind = EvidenceKind::SacFingerprint;
+    fn validate(&self) -> Result<(), String> {
+        SacFingerprint::validate(self)
     }
 }
 

@@ -73,7 +73,11 @@ fn sac_and_akh_catch_a_label_extracted_copy_and_not_an_independent_model() {
             verify_models(e, ("independent lenet5", independent.clone()), negatives.clone(), &pooled).unwrap();
         assert_ne!(innocent_pooled.decision, Decision::Stolen, "{innocent_pooled}");
         assert_eq!(stolen.decision, Decision::Stolen, "{stolen}");
-        let probes = if e.method() == "akh" { akh_fp.len() } else { sac_w.probes() };
+        let probes = match e.method().as_str() {
+            "akh" => akh_fp.len(),
+            "sac-w" => sac_w.probes(),
+            _ => sac_m.probes(),
+        };
         assert_eq!((stolen.queries, innocent.queries), (probes, probes), "one query per probe");
     }
 

@@ -279,16 +279,18 @@ impl UapFingerprint {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), MethodError> {
-        let bad = |reason: String| MethodError::BadEvidence { path: path.to_path_buf(), reason };
-        self.validate().map_err(bad)?;
-        crate::evidence::write_json(self, EvidenceKind::UapFingerprint, path).map_err(bad)
+        crate::evidence::save_file(self, path)
     }
 
     pub fn load(path: &Path) -> Result<UapFingerprint, MethodError> {
-        let bad = |reason: String| MethodError::BadEvidence { path: path.to_path_buf(), reason };
-        let fp: UapFingerprint = crate::evidence::read_json(path, EvidenceKind::UapFingerprint).map_err(bad)?;
-        fp.validate().map_err(bad)?;
-        Ok(fp)
+        crate::evidence::load_file(path)
+    }
+}
+
+impl crate::evidence::EvidenceFile for UapFingerprint {
+    const KIND: EvidenceKind = EvidenceKind::UapFingerprint;
+    fn validate(&self) -> Result<(), String> {
+        UapFingerprint::validate(self)
     }
 }
 
