@@ -3,7 +3,7 @@
 # `mown serve` (labels only), scikit-learn copies trained on 1,000 label queries
 # (bench/sklearn_thief.py), and every black-box method's verdict on them, on mown's own copies,
 # and on independent models nobody here trained (bench/sklearn_negatives.py) and mown models.
-#   bash bench/verdicts_thief_digits.sh OUT_DIR
+#   bash bench/verdicts_thief_digits.sh OUT_DIR     (VERIFY_ARGS=--pooled-threshold for the pooled calibration)
 # Needs: target/release/mown, and scikit-learn + skl2onnx (pip install scikit-learn==1.9.1
 # skl2onnx==1.20.0). The negatives that calibrate every verdict are `mown negatives` (12 models,
 # 4 families); the scikit-learn independents are test negatives only.
@@ -34,7 +34,7 @@ fi
 for e in ipguard akh sac-w sac-m sac-w-labels sac-m-labels; do
   echo "== $e =="
   for s in "$out"/thief/*.onnx "$out"/copy-*.safetensors "$out"/skl/*.onnx; do
-    "$mown" verify --evidence "$out/$e.json" --suspect "$s" --negatives "$out/neg" > "$out/verdict.txt" 2>/dev/null || true
+    "$mown" verify --evidence "$out/$e.json" --suspect "$s" --negatives "$out/neg" ${VERIFY_ARGS:-} > "$out/verdict.txt" 2>/dev/null || true
     echo "$(basename "$s"): $(head -1 "$out/verdict.txt")"
   done
 done
