@@ -162,9 +162,12 @@ pub fn decide(
         Measurement::Samples { values } => samples(traits.direction, values, negatives, policy)?,
     };
     verdict.rule = outcome.rule;
+    // The negatives' scores turned so that higher is more copy-like, with their families.
+    let oriented: Vec<(Option<&str>, f64)> =
+        negatives.iter().map(|n| (n.family.as_deref(), traits.direction.orient(n.measurement.score()))).collect();
     verdict.threshold = match outcome.threshold {
         Some(t) if policy.threshold.is_none() && policy.family_bound => {
-            Some(widen_for_new_families(t, traits.direction, negatives, policy.target_fpr)?)
+            Some(widen_for_new_families(t, traits.direction, &oriented, policy.target_fpr)?)
         }
         other => other,
     };
@@ -182,9 +185,7 @@ pub fn decide(
     }
     // One family bounds nothing about another: a claimant cannot skip the bound by choosing
     // negatives of a single family.
-    let mut groups: Vec<&str> = negatives.iter().map(|n| n.family.as_deref().unwrap_or("unknown")).collect();
-    groups.sort_unstable();
-    groups.dedup();
+    let groups = crate::family::family_groups(&oriented);
     if policy.family_bound
         && policy.threshold.is_none()
         && groups.len() == 1
@@ -194,7 +195,7 @@ pub fn decide(
         verdict.reasons.push(format!(
             "the independent models are all of one family ({}): nothing bounds what a model of another family \
              reaches; add negatives of other families",
-            groups[0]
+            groups[0].0
         ));
     }
     verdict.p_value = outcome.p.as_ref().map(|p| p.p);
@@ -212,12 +213,10 @@ pub fn decide(
 fn widen_for_new_families(
     threshold: Threshold,
     direction: Direction,
-    negatives: &[NegativeScore],
+    oriented: &[(Option<&str>, f64)],
     target_fpr: f64,
 ) -> Result<Threshold, EvalError> {
-    let scores: Vec<(Option<&str>, f64)> =
-        negatives.iter().map(|n| (n.family.as_deref(), direction.orient(n.measurement.score()))).collect();
-    match crate::family::new_family_bound(&scores, target_fpr)? {
+    match crate::family::new_family_bound(oriented, target_fpr)? {
         Some(bound) if bound.value > direction.orient(threshold.value) => Ok(Threshold {
             value: direction.orient(bound.value),
             source: ThresholdSource::NewFamily {

@@ -38,12 +38,9 @@ pub struct FamilyBound {
     pub t_quantile: f64,
 }
 
-/// The bound for `scores` (oriented) grouped by family; negatives of unknown family form one
-/// group. `None` with fewer than two families.
-pub fn new_family_bound(scores: &[(Option<&str>, f64)], target_fpr: f64) -> Result<Option<FamilyBound>, EvalError> {
-    if !(target_fpr > 0.0 && target_fpr < 1.0) {
-        return Err(EvalError::BadParameter(format!("target FPR {target_fpr} must be in (0, 1)")));
-    }
+/// `scores` grouped by family, in order of first appearance; negatives of unknown family form
+/// one group.
+pub fn family_groups<'a>(scores: &[(Option<&'a str>, f64)]) -> Vec<(&'a str, Vec<f64>)> {
     let mut groups: Vec<(&str, Vec<f64>)> = Vec::new();
     for &(family, score) in scores {
         let family = family.unwrap_or("unknown");
@@ -52,6 +49,16 @@ pub fn new_family_bound(scores: &[(Option<&str>, f64)], target_fpr: f64) -> Resu
             None => groups.push((family, vec![score])),
         }
     }
+    groups
+}
+
+/// The bound for `scores` (oriented) grouped by family; negatives of unknown family form one
+/// group. `None` with fewer than two families.
+pub fn new_family_bound(scores: &[(Option<&str>, f64)], target_fpr: f64) -> Result<Option<FamilyBound>, EvalError> {
+    if !(target_fpr > 0.0 && target_fpr < 1.0) {
+        return Err(EvalError::BadParameter(format!("target FPR {target_fpr} must be in (0, 1)")));
+    }
+    let groups = family_groups(scores);
     let f = groups.len();
     if f < 2 {
         return Ok(None);

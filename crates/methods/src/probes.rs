@@ -81,6 +81,13 @@ impl Mistakes {
         })
     }
 
+    fn push(&mut self, image: &[f32], truth: usize, owner_label: usize, origin: Origin) {
+        self.images.extend_from_slice(image);
+        self.true_labels.push(truth);
+        self.owner_labels.push(owner_label);
+        self.origins.push(origin);
+    }
+
     fn push_wrong(
         &mut self,
         owner: &Model,
@@ -99,10 +106,7 @@ impl Mistakes {
                 break;
             }
             if p != t {
-                self.images.extend_from_slice(&images[i * numel..(i + 1) * numel]);
-                self.true_labels.push(t);
-                self.owner_labels.push(p);
-                self.origins.push(origin);
+                self.push(&images[i * numel..(i + 1) * numel], t, p, origin);
             }
         }
         Ok(())
@@ -199,10 +203,7 @@ pub fn collect_mistakes(
             let mut still_open = Vec::with_capacity(open.len());
             for (j, &i) in open.iter().enumerate() {
                 if found.len() < n && labels[j] != held_labels[i] {
-                    found.images.extend_from_slice(&images[j * numel..(j + 1) * numel]);
-                    found.true_labels.push(held_labels[i]);
-                    found.owner_labels.push(labels[j]);
-                    found.origins.push(Origin::Augmented);
+                    found.push(&images[j * numel..(j + 1) * numel], held_labels[i], labels[j], Origin::Augmented);
                 } else {
                     still_open.push(i);
                 }

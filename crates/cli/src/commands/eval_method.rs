@@ -163,7 +163,7 @@ fn probe_evidence(
         Box::new(akh::generate(victim, &data.owner, &data.test, &p)?)
     } else {
         let probes = base.parse()?;
-        let n = a.generation.n.unwrap_or(sac::SacParams::default().n);
+        let n = a.generation.n_or(sac::SacParams::default().n);
         let p = sac::SacParams { probes, n, level, seed, ..Default::default() };
         Box::new(sac::generate(victim, &data.owner, &data.test, &p)?)
     }))

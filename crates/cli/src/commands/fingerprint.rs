@@ -49,7 +49,12 @@ pub struct GenArgs {
 impl GenArgs {
     /// `--n`, or the default of 100 points.
     pub fn n(&self) -> usize {
-        self.n.unwrap_or(100)
+        self.n_or(100)
+    }
+
+    /// `--n`, or a method's own default (SAC: 200 probes).
+    pub fn n_or(&self, default: usize) -> usize {
+        self.n.unwrap_or(default)
     }
 
     /// The options for fingerprinting `owner` from `seeds` (which `--k auto` reads).
@@ -185,7 +190,7 @@ fn run_probes(a: &FingerprintArgs, owner: &mown_nn::Model, builder: &mut Builder
     let (evidence, saved): (Box<dyn mown_methods::Evidence>, _) = if a.method.eq_ignore_ascii_case("sac") {
         let p = mown_methods::sac::SacParams {
             probes: a.uap.probes.parse()?,
-            n: a.generation.n.unwrap_or(mown_methods::sac::SacParams::default().n),
+            n: a.generation.n_or(mown_methods::sac::SacParams::default().n),
             block: a.uap.block,
             level: a.uap.level.parse()?,
             mistakes,
