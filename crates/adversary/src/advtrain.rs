@@ -1,7 +1,8 @@
 //! Adversarial training of a stolen model (seed 003 §5 lists it as a removal attack): each batch
 //! is trained half on clean images and half on FGSM/PGD examples made against the current
 //! weights, which moves decision boundaries — exactly what boundary fingerprints rely on.
-//! FGSM and PGD are exported for the fingerprinting baselines too.
+//! FGSM and PGD are exported for the fingerprinting baselines too. [`deepfool_training`] is
+//! seed 003's own variant: DeepFool examples, which sit just past the nearest boundary.
 
 use mown_data::Dataset;
 use mown_nn::burn::prelude::*;
@@ -10,6 +11,7 @@ use mown_nn::{Model, TrainConfig};
 
 use crate::AttackError;
 use crate::chain::AdvMethod;
+use crate::deepfool::{DeepFoolParams, deepfool};
 
 /// One signed-gradient step of size `eps` that increases the cross-entropy, clipped to [0, 1].
 pub fn fgsm(model: &Model, images: Tensor<4>, labels: &[usize], eps: f64) -> Tensor<4> {
@@ -68,4 +70,62 @@ pub fn adversarial_training(
     }
     let mut objective = Adversarial { method, eps };
     Ok(train_with(model.clone(), data, None, cfg, &mut objective)?.0)
+}
+
+/// Half clean, half DeepFool examples made against the current weights (in evaluation mode).
+struct DeepFoolExamples {
+    params: DeepFoolParams,
+    /// DeepFool's error, kept for [`deepfool_training`] (a loss cannot return one).
+    failure: Option<AttackError>,
+}
+
+impl Objective for DeepFoolExamples {
+    fn loss(&mut self, model: &Model, images: Tensor<4>, labels: &[usize]) -> Tensor<1> {
+        let device = images.device();
+        let pixels = mown_nn::model::tensor_to_vec(images.clone());
+        let adversarial = match deepfool(&model.valid(), &pixels, &self.params) {
+            Ok(found) => pixels.iter().zip(&found.perturbations).map(|(x, r)| x + r).collect::<Vec<f32>>(),
+            Err(e) => {
+                self.failure = Some(e);
+                return Tensor::<1>::zeros([1], &device); // never trained on: training stops
+            }
+        };
+        let adv = Tensor::<1>::from_floats(adversarial.as_slice(), &device).reshape(images.dims());
+        let clean = mown_nn::loss::cross_entropy(model.forward(images), labels);
+        let robust = mown_nn::loss::cross_entropy(model.forward(adv), labels);
+        (clean + robust).mul_scalar(0.5)
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure.as_ref().map(|e| format!("DeepFool failed: {e}"))
+    }
+}
+
+/// DeepFool adversarial training (seed 003 §5: "a maximum 270 adversarial iterations. In each
+/// iteration, we craft 128 adversarial examples using DeepFool as new datapoints"). Our reading:
+/// one optimizer step per iteration, on `per_iter` of `data`'s images (a seeded shuffle, cycled
+/// if `iterations * per_iter` exceeds the data) and their DeepFool examples against the weights
+/// of that moment, with the true labels, clean and adversarial halves weighted equally as in
+/// [`adversarial_training`]. DeepFool runs with its paper defaults (all classes, overshoot
+/// 0.02, clipped to the pixel box). `cfg.epochs` and `cfg.batch_size` are replaced.
+pub fn deepfool_training(
+    model: &Model,
+    data: &Dataset,
+    iterations: usize,
+    per_iter: usize,
+    cfg: &TrainConfig,
+) -> Result<Model, AttackError> {
+    if iterations == 0 || per_iter == 0 {
+        return Err(AttackError::BadParameter("DeepFool training needs iters and per_iter >= 1".into()));
+    }
+    let order = data.shuffled_indices(cfg.seed);
+    let picks: Vec<usize> = order.iter().copied().cycle().take(iterations * per_iter).collect();
+    let pool = data.subset(&picks, "deepfool")?;
+    let step_cfg = TrainConfig { epochs: 1, batch_size: per_iter, ..cfg.clone() };
+    let mut objective = DeepFoolExamples { params: DeepFoolParams::default(), failure: None };
+    let trained = train_with(model.clone(), &pool, None, &step_cfg, &mut objective);
+    if let Some(e) = objective.failure.take() {
+        return Err(e);
+    }
+    Ok(trained?.0)
 }

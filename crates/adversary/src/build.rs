@@ -85,7 +85,7 @@ impl Builder {
 
     /// The data the steps after `root` use.
     pub fn step_data(&mut self, root: &Step) -> Result<StepData, AttackError> {
-        let Step::Train { data, part, .. } = root else {
+        let Step::Train { data, part, overlap, seed, .. } = root else {
             return Err(AttackError::BadParameter("a chain's root must be train(...)".into()));
         };
         let (train, test) = self.dataset(data)?;
@@ -93,7 +93,10 @@ impl Builder {
             None => StepData { owner: train.clone(), attacker: train, test },
             Some((k, n)) => {
                 let parts = train.disjoint_parts(*n, PARTS_SEED)?;
-                let owner = Arc::new(parts[k - 1].clone());
+                let owner = match overlap {
+                    None => Arc::new(parts[k - 1].clone()),
+                    Some(r) => Arc::new(overlapping_part(&parts[k - 1], &parts[*k % *n], *r, *seed)?),
+                };
                 let attacker = if *n == 1 { owner.clone() } else { Arc::new(parts[*k % *n].clone()) };
                 StepData { owner, attacker, test }
             }
@@ -297,6 +300,10 @@ impl Builder {
                 let at = TrainConfig { lr: base.lr * 0.2, ..cfg(*epochs) };
                 (crate::advtrain::adversarial_training(parent, &data.attacker, *method, *eps, &at)?, 0)
             }
+            Step::DeepFoolTrain { iterations, per_iter } => {
+                let at = TrainConfig { lr: base.lr * 0.2, ..cfg(1) };
+                (crate::advtrain::deepfool_training(parent, &data.attacker, *iterations, *per_iter, &at)?, 0)
+            }
             Step::Quantize { .. } => (quantize_int8(parent)?, 0),
         };
         // Copies trained from scratch (extraction, distillation) serve the victim's task, so
@@ -306,6 +313,35 @@ impl Builder {
         }
         Ok((model, queries))
     }
+}
+
+/// A training set the size of `base` whose fraction `overlap` is a sample of `base` and the rest
+/// a sample of `other` (`train(..,part=K/N,overlap=R)`; both samples drawn with the model's seed,
+/// so homologous models of different seeds overlap the victim's part differently).
+fn overlapping_part(base: &Dataset, other: &Dataset, overlap: f64, seed: u64) -> Result<Dataset, AttackError> {
+    let size = base.len();
+    let shared = ((overlap * size as f64).round() as usize).min(size);
+    let rest = size - shared;
+    if rest > other.len() {
+        return Err(AttackError::BadParameter(format!(
+            "overlap {overlap}: {rest} images from the next part, which has only {}",
+            other.len()
+        )));
+    }
+    let sample = derive(seed, 0x6f76_6c70);
+    let mut images = Vec::with_capacity(size * base.shape.numel());
+    let mut labels = Vec::with_capacity(size);
+    for (data, count) in [(base, shared), (other, rest)] {
+        if count == 0 {
+            continue;
+        }
+        let order = data.shuffled_indices(sample);
+        let (i, l) = data.subset(&order[..count], "")?.into_parts();
+        images.extend(i);
+        labels.extend(l);
+    }
+    let name = format!("{}/overlap={overlap}", base.name);
+    Ok(Dataset::new(name, base.shape, base.num_classes, base.class_names.clone(), images, labels)?)
 }
 
 /// What of `base` goes into cache keys: nothing for the zoo's default training (so caches built

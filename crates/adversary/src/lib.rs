@@ -8,6 +8,7 @@
 pub mod advtrain;
 pub mod build;
 pub mod chain;
+pub mod deepfool;
 pub mod distill;
 mod error;
 pub mod extract;

@@ -47,6 +47,8 @@ pub enum MethodError {
     Data(#[from] mown_data::DataError),
     #[error(transparent)]
     Access(#[from] mown_access::AccessError),
+    #[error(transparent)]
+    Attack(#[from] mown_adversary::AttackError),
 }
 
 /// SHA-256 of `bytes` as lowercase hex: how evidence names files, encoders and perturbations.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use mown_access::{AccessLevel, LocalModel, QueryModel};
 use mown_eval::{NegativeScore, Policy, Verdict};
 
-use crate::{Evidence, MethodError};
+use crate::{Evidence, Measured, MethodError};
 
 /// An independent model ready to be measured.
 pub struct Negative {
@@ -182,6 +182,20 @@ pub fn verify(
         });
     }
     let measured = evidence.measure(suspect)?;
+    judge(evidence, &suspect.describe(), measured, &scores, policy)
+}
+
+/// The verdict on a suspect already measured, against negatives already measured: what
+/// [`verify`] does after its checks and queries, for callers that measure every model of a zoo
+/// once and judge each against the others (the benchmarks). The checks of [`verify`] (a
+/// suspect among the negatives or the references) are the caller's.
+pub fn judge(
+    evidence: &dyn Evidence,
+    suspect_name: &str,
+    measured: Measured,
+    negatives: &[NegativeScore],
+    policy: &Policy,
+) -> Result<Verdict, MethodError> {
     let mut details = measured.details;
     if let Some(map) = details.as_object_mut() {
         map.insert("owner_sha256".into(), evidence.owner_sha256().into());
@@ -193,9 +207,9 @@ pub fn verify(
     }
     let mut verdict = mown_eval::decide(
         &evidence.traits(),
-        &suspect.describe(),
+        suspect_name,
         &measured.measurement,
-        &scores,
+        negatives,
         &policy,
         measured.queries,
         details,

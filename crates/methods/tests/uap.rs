@@ -8,7 +8,7 @@ use mown_adversary::Chain;
 use mown_adversary::build::Builder;
 use mown_eval::{Decision, Policy};
 use mown_methods::Evidence;
-use mown_methods::uap::{ReferenceRole, UapFingerprint, UapFingerprintParams, generate};
+use mown_methods::uap::{PerturbationKind, ReferenceRole, UapFingerprint, UapFingerprintParams, generate};
 use mown_methods::verify::{Identity, verify, verify_models};
 use mown_nn::burn::prelude::Device;
 use mown_nn::{Model, TrainConfig};
@@ -125,4 +125,26 @@ fn uap_fingerprint_catches_an_unseen_extracted_copy_and_not_an_independent_model
     std::fs::write(&c, serde_json::to_vec(&json).unwrap()).unwrap();
     let err = UapFingerprint::load(&c).unwrap_err().to_string();
     assert!(err.contains("do not match its SHA-256"), "{err}");
+
+    // The local-perturbation ablation (seed 003 §5.4): each point's own DeepFool perturbation,
+    // no universal one; a valid file that round-trips, and the pruned copy still scores above the
+    // independent model.
+    let lap_params = UapFingerprintParams { perturbation: PerturbationKind::Local, ..small() };
+    let lap = generate(&owner, &data.owner, &data.test, &references, &lap_params).unwrap();
+    eprintln!("LAP {}", lap.uap_stats);
+    assert!(lap.perturbation.is_empty() && lap.local_perturbations.len() == lap.points.len());
+    assert!(lap.uap_stats["local"]["flip_rate"].as_f64().unwrap() > 0.8, "{}", lap.uap_stats);
+    lap.save(&a).unwrap();
+    let back = UapFingerprint::load(&a).unwrap();
+    assert_eq!(
+        (&back.local_perturbations, &back.owner_fingerprints),
+        (&lap.local_perturbations, &lap.owner_fingerprints)
+    );
+    let score = |m: Model| lap.measure(&mut LocalModel::new(m, AccessLevel::Probabilities, None)).unwrap();
+    let (pruned, independent) = (
+        score(build(&format!("{root}-prune(w,0.5,ft=1)"))).measurement.score(),
+        score(build("train(lenet5,digits,seed=41,epochs=10,part=2/2)")).measurement.score(),
+    );
+    eprintln!("LAP: pruned copy {pruned:.3}, independent lenet5 {independent:.3}");
+    assert!(pruned > independent, "LAP: pruned copy {pruned} vs independent {independent}");
 }

@@ -108,6 +108,10 @@ pub struct UapArgs {
     /// UAP: encoder training epochs.
     #[arg(long, default_value_t = 50)]
     pub encoder_epochs: usize,
+    /// UAP: universal (the method) or local: each point's own DeepFool perturbation (seed 003's
+    /// LAP ablation).
+    #[arg(long, default_value = "universal")]
+    pub perturbation: String,
     /// UAP, SAC: what suspects will reveal: probs (the papers), topk:K (zero-filled) or labels
     /// (one-hot).
     #[arg(long, default_value = "probs")]
@@ -159,6 +163,11 @@ fn run_uap(a: &FingerprintArgs, owner: &mown_nn::Model, builder: &mut Builder, d
         train_views: a.uap.views,
         verify_views: a.uap.verify_views,
         level: a.uap.level.parse()?,
+        perturbation: match a.uap.perturbation.to_ascii_lowercase().as_str() {
+            "universal" | "uap" => mown_methods::uap::PerturbationKind::Universal,
+            "local" | "lap" => mown_methods::uap::PerturbationKind::Local,
+            other => anyhow::bail!("--perturbation {other}: universal or local"),
+        },
         seed: a.generation.seed,
         ..UapFingerprintParams::default()
     };

@@ -54,7 +54,22 @@ pub struct UapFingerprintParams {
     /// What the suspect reveals: probabilities (the paper), top-k (missing classes filled with 0:
     /// the paper's ablation leaves the rule open) or labels (one-hot).
     pub level: AccessLevel,
+    /// What is added to each point: the universal perturbation (the method) or each point's own
+    /// DeepFool perturbation (seed 003 §5.4's local-perturbation ablation, "AP"/LAP).
+    #[serde(default)]
+    pub perturbation: PerturbationKind,
     pub seed: u64,
+}
+
+/// See [`UapFingerprintParams::perturbation`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PerturbationKind {
+    #[default]
+    Universal,
+    /// DeepFool on the owner per point (all classes, overshoot 0.02, clipped to the pixel box);
+    /// no universal perturbation is computed.
+    Local,
 }
 
 impl Default for UapFingerprintParams {
@@ -70,6 +85,7 @@ impl Default for UapFingerprintParams {
             uap_held_out: 500,
             encoder: EncoderParams::default(),
             level: AccessLevel::Probabilities,
+            perturbation: PerturbationKind::Universal,
             seed: 0,
         }
     }
@@ -99,8 +115,11 @@ pub struct UapFingerprint {
     pub owner_derivation: String,
     pub input_shape: ImageShape,
     pub num_classes: usize,
-    /// The owner's universal perturbation v (one image).
+    /// The owner's universal perturbation v (one image; empty with local perturbations).
     pub perturbation: Vec<f32>,
+    /// With [`PerturbationKind::Local`]: each point's own perturbation, aligned with `points`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub local_perturbations: Vec<f32>,
     /// Fooling rate on the held-out images, L2 norm, radius and passes of v.
     pub uap_stats: serde_json::Value,
     /// The distinct images of the verification views, NCHW.
@@ -120,22 +139,45 @@ pub struct UapFingerprint {
     pub timings: serde_json::Value,
 }
 
-/// Fingerprints of a model answering at `level` on `views` (index lists into `images`): one row
-/// of 2 n C values per view, in view order.
+/// What each fingerprint point is shifted by.
+#[derive(Clone, Copy)]
+enum Shift<'a> {
+    /// The same perturbation for every point (the UAP).
+    Same(&'a [f32]),
+    /// One perturbation per image of the image buffer, in its layout (local perturbations).
+    PerImage(&'a [f32]),
+}
+
+/// Fingerprints of a model answering at `level` on `views` (index lists into `images`, whole
+/// images of `numel` values): one row of 2 n C values per view, in view order.
 fn fingerprints(
     model: &mut dyn QueryModel,
     level: AccessLevel,
     images: &[f32],
+    numel: usize,
     views: &[Vec<usize>],
-    v: &[f32],
+    shift: Shift,
 ) -> Result<Vec<f32>, MethodError> {
-    let numel = v.len();
     let mut out = Vec::new();
     for view in views {
-        let queries = query_images(&gather_images(images, numel, view)?, v)?;
+        let points = gather_images(images, numel, view)?;
+        let queries = match shift {
+            Shift::Same(v) => query_images(&points, v)?,
+            Shift::PerImage(all) => shifted_queries(&points, &gather_images(all, numel, view)?, numel),
+        };
         out.extend(answer_rows(model, level, &queries, numel)?);
     }
     Ok(out)
+}
+
+/// Each point, then the point plus its own shift, clipped to [0, 1] (as [`query_images`]).
+fn shifted_queries(points: &[f32], shifts: &[f32], numel: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(2 * points.len());
+    for (x, r) in points.chunks(numel).zip(shifts.chunks(numel)) {
+        out.extend_from_slice(x);
+        out.extend(x.iter().zip(r).map(|(a, b)| (a + b).clamp(0.0, 1.0)));
+    }
+    out
 }
 
 /// Generates the UAP fingerprint of `owner` from its training data `train` (points and UAP) and
@@ -179,18 +221,36 @@ pub fn generate(
     let uap_data = gather_images(train.images(), numel, &order)?;
     let held: Vec<usize> = (0..test.len().min(p.uap_held_out.max(1))).collect();
     let held_out = gather_images(test.images(), numel, &held)?;
-    let uap = super::universal_perturbation(owner, &uap_data, &held_out, &UapParams { seed: p.seed, ..p.uap.clone() })?;
-    let v = uap.v.clone();
     // Points: K-means on the owner's logits of all its training data (§2.2), views inside clusters.
     let clusters = cluster_outputs(owner, train.images(), &KMeansParams { seed: p.seed, ..p.kmeans.clone() })?;
     let all_views = sample_views(&clusters.members, p.train_views + p.verify_views, mown_nn::seed::derive(p.seed, 1));
     let (train_views, verify_views) = all_views.split_at(p.train_views);
+    let (v, per_image, uap_stats) = match p.perturbation {
+        PerturbationKind::Universal => {
+            let uap = super::universal_perturbation(
+                owner,
+                &uap_data,
+                &held_out,
+                &UapParams { seed: p.seed, ..p.uap.clone() },
+            )?;
+            let stats = serde_json::json!({
+                "fooling_rate": uap.fooling_rate, "norm": uap.norm, "xi": uap.xi, "passes": uap.passes,
+                "clusters": clusters.len(),
+            });
+            (uap.v, Vec::new(), stats)
+        }
+        PerturbationKind::Local => {
+            let (per_image, stats) = local_perturbations(owner, train, &all_views)?;
+            (Vec::new(), per_image, serde_json::json!({ "local": stats, "clusters": clusters.len() }))
+        }
+    };
+    let shift = if per_image.is_empty() { Shift::Same(&v) } else { Shift::PerImage(&per_image) };
     // The encoder's training set: every model's fingerprints on the training views.
     let local = |m: &Model| mown_access::LocalModel::new(m.clone(), p.level, None);
-    let mut data = fingerprints(&mut local(owner), p.level, train.images(), train_views, &v)?;
+    let mut data = fingerprints(&mut local(owner), p.level, train.images(), numel, train_views, shift)?;
     let mut labels = vec![0usize; p.train_views];
     for (_, role, model) in references {
-        data.extend(fingerprints(&mut local(model), p.level, train.images(), train_views, &v)?);
+        data.extend(fingerprints(&mut local(model), p.level, train.images(), numel, train_views, shift)?);
         labels.extend(std::iter::repeat_n(usize::from(*role == ReferenceRole::Homologous), p.train_views));
     }
     let dim = data.len() / labels.len();
@@ -203,7 +263,10 @@ pub fn generate(
     let views: Vec<Vec<usize>> =
         verify_views.iter().map(|view| view.iter().map(|i| distinct.binary_search(i).unwrap_or(0)).collect()).collect();
     let points = gather_images(train.images(), numel, &distinct)?;
-    let owner_fingerprints = fingerprints(&mut local(owner), p.level, &points, &views, &v)?;
+    let local_perturbations =
+        if per_image.is_empty() { Vec::new() } else { gather_images(&per_image, numel, &distinct)? };
+    let verify_shift = if per_image.is_empty() { Shift::Same(&v) } else { Shift::PerImage(&local_perturbations) };
+    let owner_fingerprints = fingerprints(&mut local(owner), p.level, &points, numel, &views, verify_shift)?;
     Ok(UapFingerprint {
         format_version: UAP_FORMAT,
         params: p.clone(),
@@ -212,10 +275,8 @@ pub fn generate(
         input_shape: owner.input_shape(),
         num_classes: owner.num_classes(),
         perturbation: v,
-        uap_stats: serde_json::json!({
-            "fooling_rate": uap.fooling_rate, "norm": uap.norm, "xi": uap.xi, "passes": uap.passes,
-            "clusters": clusters.len(),
-        }),
+        local_perturbations,
+        uap_stats,
         points,
         views,
         owner_fingerprints,
@@ -228,7 +289,45 @@ pub fn generate(
     })
 }
 
+/// Each image of `views` shifted by its own DeepFool perturbation on the owner, in a buffer of
+/// `train`'s layout (zero where no view looks), and DeepFool's flip rate and median norm.
+fn local_perturbations(
+    owner: &Model,
+    train: &Dataset,
+    views: &[Vec<usize>],
+) -> Result<(Vec<f32>, serde_json::Value), MethodError> {
+    let numel = owner.input_shape().numel();
+    let mut used: Vec<usize> = views.iter().flatten().copied().collect();
+    used.sort_unstable();
+    used.dedup();
+    let found = mown_adversary::deepfool::deepfool(
+        owner,
+        &gather_images(train.images(), numel, &used)?,
+        &mown_adversary::deepfool::DeepFoolParams::default(),
+    )?;
+    let mut per_image = vec![0f32; train.len() * numel];
+    for (&i, r) in used.iter().zip(found.perturbations.chunks(numel)) {
+        per_image[i * numel..(i + 1) * numel].copy_from_slice(r);
+    }
+    let mut norms = found.norms();
+    norms.sort_by(f64::total_cmp);
+    let flipped = found.flipped.iter().filter(|&&f| f).count() as f64 / used.len().max(1) as f64;
+    let stats = serde_json::json!({
+        "images": used.len(), "flip_rate": flipped, "median_norm": norms.get(norms.len() / 2).copied().unwrap_or(0.0),
+    });
+    Ok((per_image, stats))
+}
+
 impl UapFingerprint {
+    /// What the points are shifted by at verification.
+    fn shift(&self) -> Shift<'_> {
+        if self.local_perturbations.is_empty() {
+            Shift::Same(&self.perturbation)
+        } else {
+            Shift::PerImage(&self.local_perturbations)
+        }
+    }
+
     /// Points per fingerprint.
     pub fn n(&self) -> usize {
         self.views.first().map_or(0, Vec::len)
@@ -250,8 +349,17 @@ impl UapFingerprint {
         let numel = self.input_shape.numel();
         let n = self.n();
         let count = self.points.len() / numel.max(1);
-        if self.perturbation.len() != numel || self.points.len() != count * numel {
-            return Err(format!("the perturbation or points are not images of {}", self.input_shape));
+        let shifts_fit = match self.params.perturbation {
+            PerturbationKind::Universal => self.perturbation.len() == numel && self.local_perturbations.is_empty(),
+            PerturbationKind::Local => {
+                self.perturbation.is_empty() && self.local_perturbations.len() == self.points.len()
+            }
+        };
+        if !shifts_fit || self.points.len() != count * numel {
+            return Err(format!(
+                "the {:?} perturbation or the points are not images of {}",
+                self.params.perturbation, self.input_shape
+            ));
         }
         if self.views.len() < 2 || n == 0 || self.views.iter().any(|v| v.len() != n || v.iter().any(|&i| i >= count)) {
             return Err("views must be at least 2 lists of n indices into the points".into());
@@ -264,7 +372,11 @@ impl UapFingerprint {
             ));
         }
         let finite = |x: &[f32]| x.iter().all(|v| v.is_finite());
-        if !finite(&self.perturbation) || !finite(&self.points) || !finite(&self.owner_fingerprints) {
+        if !finite(&self.perturbation)
+            || !finite(&self.local_perturbations)
+            || !finite(&self.points)
+            || !finite(&self.owner_fingerprints)
+        {
             return Err("NaN or infinite values".into());
         }
         let encoder = self.encoder()?;
@@ -327,7 +439,8 @@ impl Evidence for UapFingerprint {
         check_task(suspect, self.input_shape, self.num_classes)?;
         let encoder = self.encoder().map_err(MethodError::BadParameter)?;
         let before = suspect.queries_used();
-        let theirs = fingerprints(suspect, self.params.level, &self.points, &self.views, &self.perturbation)?;
+        let numel = self.input_shape.numel();
+        let theirs = fingerprints(suspect, self.params.level, &self.points, numel, &self.views, self.shift())?;
         let (a, b) = (encoder.encode(&self.owner_fingerprints)?, encoder.encode(&theirs)?);
         let d = a.len() / self.views.len();
         let sims: Vec<f64> =
@@ -344,7 +457,8 @@ impl Evidence for UapFingerprint {
     }
 
     fn artefacts(&self) -> Vec<(String, String)> {
-        let v: Vec<u8> = self.perturbation.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let shifts = if self.local_perturbations.is_empty() { &self.perturbation } else { &self.local_perturbations };
+        let v: Vec<u8> = shifts.iter().flat_map(|x| x.to_le_bytes()).collect();
         let mut out = vec![
             ("owner weights".to_string(), self.owner_sha256.clone()),
             ("encoder".into(), self.encoder_sha256.clone()),
@@ -355,6 +469,9 @@ impl Evidence for UapFingerprint {
     }
 
     fn warnings(&self) -> Vec<String> {
+        if self.params.perturbation == PerturbationKind::Local {
+            return Vec::new(); // no universal perturbation, no fooling rate
+        }
         let rate = self.uap_stats["fooling_rate"].as_f64().unwrap_or(1.0);
         let target = self.params.uap.target_fooling_rate;
         (rate < target)

@@ -1,7 +1,8 @@
 //! UAP fingerprinting (Peng et al., "Fingerprinting Deep Neural Networks Globally via Universal
 //! Adversarial Perturbations"; seed 003).
 //!
-//! - [`deepfool`]: multi-class L2 DeepFool (Moosavi-Dezfooli et al., CVPR 2016), batched.
+//! - `deepfool` (in mown-adversary, which also trains with it): multi-class L2 DeepFool
+//!   (Moosavi-Dezfooli et al., CVPR 2016), batched.
 //! - [`universal`]: the universal perturbation v of Moosavi-Dezfooli et al. (CVPR 2017, Alg. 1).
 //! - [`points`]: K-means on the owner's outputs, one point per cluster, and the multi-view
 //!   sampling that makes positives for contrastive training (seed 003 §4.2-4.3, Algorithm 1).
@@ -12,16 +13,17 @@
 //! Everything works on plain buffers: NCHW pixels in [0, 1] and row-major probability rows, so
 //! that the suspect side needs nothing but a black-box query interface.
 
-pub mod deepfool;
 pub mod encoder;
 pub mod fingerprint;
 pub mod points;
 pub mod universal;
 pub mod vector;
 
-pub use deepfool::{CandidateClasses, DeepFoolParams, DeepFoolResult, deepfool};
 pub use encoder::{Encoder, EncoderConfig, EncoderParams, supcon_loss, train_encoder};
-pub use fingerprint::{ReferenceRecord, ReferenceRole, UapFingerprint, UapFingerprintParams, generate};
+pub use fingerprint::{
+    PerturbationKind, ReferenceRecord, ReferenceRole, UapFingerprint, UapFingerprintParams, generate,
+};
+pub use mown_adversary::deepfool::{CandidateClasses, DeepFoolParams, DeepFoolResult, deepfool};
 pub use points::{Clusters, KMeansParams, cluster_outputs, kmeans, sample_views};
 pub use universal::{Radius, UapParams, UapResult, universal_perturbation};
 pub use vector::{fingerprint_vector, gather_images, query_images};

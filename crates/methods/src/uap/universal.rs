@@ -33,8 +33,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use super::deepfool::{CandidateClasses, DeepFoolParams, deepfool};
 use crate::MethodError;
+use mown_adversary::deepfool::{CandidateClasses, DeepFoolParams, deepfool};
 
 /// The L2 bound ξ on v, in pixel-[0, 1] units.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -123,7 +123,7 @@ impl UapParams {
         if self.batch == 0 || self.max_passes == 0 || self.deepfool_iterations == 0 || self.checks == 0 {
             return bad("UAP batch, max passes, checks and DeepFool iterations must be at least 1".into());
         }
-        self.deepfool().validate()
+        Ok(self.deepfool().validate()?)
     }
 
     fn deepfool(&self) -> DeepFoolParams {
