@@ -8,7 +8,7 @@ set -euo pipefail
 out=${1:-docs/results/uap-paper-fmnist}
 zoo=bench/zoo-uap-paper-fmnist.toml
 piracy='extract(arc-b,probs,same,budget=5000,epochs=2);extract(arc-c,probs,same,budget=3000,epochs=2);extract(arc-d,probs,same,budget=4000,epochs=1);extract(arc-e,probs,same,budget=6000,epochs=2);extract(lenet5,probs,same,budget=7500,epochs=2)'
-homologous='train(arc-b,fmnist,seed=201,epochs=2,part=1/8,overlap=0.5,opt=adam);train(arc-c,fmnist,seed=202,epochs=2,part=1/8,overlap=0.4,batch=64);train(arc-d,fmnist,seed=203,epochs=2,part=1/8,overlap=0.6,opt=rmsprop);train(arc-e,fmnist,seed=204,epochs=2,part=1/8,overlap=0.2,batch=256);train(lenet5,fmnist,seed=205,epochs=3,part=1/8,overlap=0.8)'
+homologous='train(arc-b,fmnist,seed=201,epochs=2,part=1/8,overlap=0.5,opt=adam);train(arc-c,fmnist,seed=202,epochs=2,part=1/8,overlap=0.4,batch=64);train(arc-d,fmnist,seed=203,epochs=2,part=1/8,overlap=0.6,opt=rmsprop,batch=256);train(arc-e,fmnist,seed=204,epochs=2,part=1/8,overlap=0.2,batch=256);train(lenet5,fmnist,seed=205,epochs=3,part=1/8,overlap=0.8)'
 # Built by `cargo build --release --workspace --all-targets` (one feature set: no rebuild of dependencies).
 run() { target/release/examples/uap_paper_zoo "$zoo" "$piracy" "$homologous" "$@"; }
 run methods=uap,ipguard,akh,sac-m json="$out.json" 2>&1 | tee "$out.txt"

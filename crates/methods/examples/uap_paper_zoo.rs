@@ -119,10 +119,13 @@ fn main() -> Result<(), Error> {
                 };
                 p.kmeans.clusters = opt(&args, "clusters", "100").parse()?;
                 let fp = mown_methods::uap::generate(&victim, &data.owner, &data.test, &references, &p)?;
+                let t = |k: &str| fp.timings[k].as_f64().unwrap_or(f64::NAN);
                 println!(
-                    "# uap: {} ({:.1} s to generate)",
+                    "# uap: {} ({:.1} s to generate: K-means and perturbation {:.1} s, encoder {:.1} s)",
                     fp.uap_stats,
-                    fp.timings["seconds"].as_f64().unwrap_or(0.0)
+                    t("seconds"),
+                    t("perturbation_seconds"),
+                    t("encoder_seconds")
                 );
                 Box::new(fp)
             }

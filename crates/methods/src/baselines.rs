@@ -138,7 +138,7 @@ impl Fingerprinter for Baseline {
 
 /// CW-L2 in tanh space with per-point early stopping; writes the result into `out`.
 #[allow(clippy::too_many_arguments)]
-fn cw_l2(
+pub(crate) fn cw_l2(
     owner: &Model,
     x0: &[f32],
     j: &[usize],

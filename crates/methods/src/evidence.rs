@@ -60,15 +60,17 @@ pub enum EvidenceKind {
     UapFingerprint,
     SacFingerprint,
     AkhFingerprint,
+    NearBoundary,
 }
 
 impl EvidenceKind {
-    pub const ALL: [EvidenceKind; 5] = [
+    pub const ALL: [EvidenceKind; 6] = [
         EvidenceKind::Fingerprint,
         EvidenceKind::WatermarkKey,
         EvidenceKind::UapFingerprint,
         EvidenceKind::SacFingerprint,
         EvidenceKind::AkhFingerprint,
+        EvidenceKind::NearBoundary,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,6 +80,7 @@ impl EvidenceKind {
             EvidenceKind::UapFingerprint => "uap-fingerprint",
             EvidenceKind::SacFingerprint => "sac-fingerprint",
             EvidenceKind::AkhFingerprint => "akh-fingerprint",
+            EvidenceKind::NearBoundary => "near-boundary",
         }
     }
 }
@@ -308,5 +311,6 @@ pub fn load(path: &Path) -> Result<Box<dyn Evidence>, MethodError> {
         EvidenceKind::UapFingerprint => Box::new(crate::uap::UapFingerprint::load(path)?),
         EvidenceKind::SacFingerprint => Box::new(crate::sac::SacFingerprint::load(path)?),
         EvidenceKind::AkhFingerprint => Box::new(crate::akh::AkhFingerprint::load(path)?),
+        EvidenceKind::NearBoundary => Box::new(crate::near_boundary::NearBoundaryEvidence::load(path)?),
     })
 }

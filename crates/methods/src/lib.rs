@@ -13,6 +13,7 @@ pub mod baselines;
 pub mod evidence;
 pub mod fingerprint;
 pub mod ipguard;
+pub mod near_boundary;
 pub mod probes;
 pub mod registry;
 pub mod sac;

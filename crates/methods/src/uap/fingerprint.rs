@@ -244,6 +244,7 @@ pub fn generate(
             (Vec::new(), per_image, serde_json::json!({ "local": stats, "clusters": clusters.len() }))
         }
     };
+    let perturbation_seconds = started.elapsed().as_secs_f64();
     let shift = if per_image.is_empty() { Shift::Same(&v) } else { Shift::PerImage(&per_image) };
     // The encoder's training set: every model's fingerprints on the training views.
     let local = |m: &Model| mown_access::LocalModel::new(m.clone(), p.level, None);
@@ -254,7 +255,9 @@ pub fn generate(
         labels.extend(std::iter::repeat_n(usize::from(*role == ReferenceRole::Homologous), p.train_views));
     }
     let dim = data.len() / labels.len();
+    let encoder_started = std::time::Instant::now();
     let encoder = super::train_encoder(&data, dim, &labels, &EncoderParams { seed: p.seed, ..p.encoder.clone() })?;
+    let encoder_seconds = encoder_started.elapsed().as_secs_f64();
     let encoder_bytes = encoder.to_bytes()?;
     // Verification views, re-indexed into their own distinct images.
     let mut distinct: Vec<usize> = verify_views.iter().flatten().copied().collect();
@@ -285,7 +288,12 @@ pub fn generate(
         references: refs,
         producer: format!("mown {}", env!("CARGO_PKG_VERSION")),
         stats: serde_json::json!({ "encoder_fingerprints": labels.len(), "fingerprint_length": dim }),
-        timings: serde_json::json!({ "seconds": started.elapsed().as_secs_f64() }),
+        // The rest of "seconds" is K-means and the reference models' fingerprints.
+        timings: serde_json::json!({
+            "seconds": started.elapsed().as_secs_f64(),
+            "perturbation_seconds": perturbation_seconds,
+            "encoder_seconds": encoder_seconds,
+        }),
     })
 }
 

@@ -1,0 +1,130 @@
+//! Phase 3 of seed 000: fine-tune the owner's (s, t) boundary onto its near-boundary samples.
+//!
+//! Loss_FT = (1/n) Σ (g_t(x'_i) − g_s(x'_i))² (Eq. 4) over the n evidence samples, on
+//! probabilities by default or on logits ("probability (or logit)": the paper does not choose).
+//! It "alternates" with the source model's own loss (§2.4): our reading is one optimizer step on
+//! Loss_FT, then one on cross-entropy of a training batch, and so on over `epochs` passes of the
+//! training data, at a fine-tuning rate. The paper gives no ratio, rate or stopping rule.
+
+use mown_data::Dataset;
+use mown_nn::burn::prelude::*;
+use mown_nn::burn::tensor::activation::softmax;
+use mown_nn::train::{Objective, train_with};
+use mown_nn::{Model, TrainConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::MethodError;
+
+/// Where Loss_FT compares g_t and g_s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FtSpace {
+    #[default]
+    Probabilities,
+    Logits,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FineTuneParams {
+    /// Passes over the training data (steps alternate between Loss_FT and a training batch).
+    pub epochs: usize,
+    pub lr: f64,
+    pub batch_size: usize,
+    pub space: FtSpace,
+    pub seed: u64,
+}
+
+impl Default for FineTuneParams {
+    fn default() -> Self {
+        FineTuneParams { epochs: 1, lr: 0.01, batch_size: 64, space: FtSpace::Probabilities, seed: 0 }
+    }
+}
+
+/// Loss_FT of `logits` rows on the pair (s, t).
+fn boundary_loss(logits: Tensor<2>, s: usize, t: usize, space: FtSpace) -> Tensor<1> {
+    let [n, c] = logits.dims();
+    let values = match space {
+        FtSpace::Probabilities => softmax(logits, 1),
+        FtSpace::Logits => logits,
+    };
+    let mut mask = vec![0f32; n * c];
+    for r in 0..n {
+        mask[r * c + t] = 1.0;
+        mask[r * c + s] = -1.0;
+    }
+    let mask = Tensor::<1>::from_floats(mask.as_slice(), &values.device()).reshape([n, c]);
+    let gap = (values * mask).sum_dim(1);
+    (gap.clone() * gap).mean()
+}
+
+/// Loss_FT of `model` (evaluation mode) on `samples` (NCHW pixels).
+pub fn boundary_loss_value(
+    model: &Model,
+    samples: &[f32],
+    s: usize,
+    t: usize,
+    space: FtSpace,
+) -> Result<f64, MethodError> {
+    let logits = model.logits(samples)?;
+    let c = model.num_classes();
+    let n = logits.len() / c;
+    let mut total = 0.0;
+    for row in logits.chunks(c) {
+        let values: Vec<f32> = match space {
+            FtSpace::Logits => row.to_vec(),
+            FtSpace::Probabilities => {
+                let mut p = row.to_vec();
+                mown_nn::model::softmax_rows(&mut p, c);
+                p
+            }
+        };
+        total += f64::from(values[t] - values[s]).powi(2);
+    }
+    Ok(total / n.max(1) as f64)
+}
+
+/// Alternates Loss_FT steps on the samples with cross-entropy steps on training batches.
+struct BoundaryTuning {
+    samples: Vec<f32>,
+    shape: mown_data::ImageShape,
+    s: usize,
+    t: usize,
+    space: FtSpace,
+    steps: usize,
+}
+
+impl Objective for BoundaryTuning {
+    fn loss(&mut self, model: &Model, images: Tensor<4>, labels: &[usize]) -> Tensor<1> {
+        self.steps += 1;
+        if self.steps % 2 == 1 {
+            let x = mown_nn::model::images_tensor(&self.samples, self.shape, &images.device());
+            boundary_loss(model.forward(x), self.s, self.t, self.space)
+        } else {
+            mown_nn::loss::cross_entropy(model.forward(images), labels)
+        }
+    }
+}
+
+/// The owner fine-tuned onto its (s, t) samples, and Loss_FT before and after.
+pub fn finetune_boundary(
+    owner: &Model,
+    train: &Dataset,
+    samples: &[f32],
+    s: usize,
+    t: usize,
+    p: &FineTuneParams,
+) -> Result<(Model, serde_json::Value), MethodError> {
+    if p.epochs == 0 || !p.lr.is_finite() || p.lr <= 0.0 || p.batch_size == 0 {
+        return Err(MethodError::BadParameter("boundary fine-tuning needs epochs, lr and batch size > 0".into()));
+    }
+    let before = boundary_loss_value(owner, samples, s, t, p.space)?;
+    // Steps alternate: odd ones take Loss_FT (that batch is skipped), even ones cross-entropy on
+    // their batch, so an epoch trains on half the batches.
+    let cfg =
+        TrainConfig { epochs: p.epochs, lr: p.lr, batch_size: p.batch_size, seed: p.seed, ..TrainConfig::default() };
+    let mut objective =
+        BoundaryTuning { samples: samples.to_vec(), shape: owner.input_shape(), s, t, space: p.space, steps: 0 };
+    let (tuned, _) = train_with(owner.clone(), train, None, &cfg, &mut objective)?;
+    let after = boundary_loss_value(&tuned, samples, s, t, p.space)?;
+    Ok((tuned, serde_json::json!({ "loss_ft_before": before, "loss_ft_after": after, "steps": objective.steps })))
+}
