@@ -131,7 +131,7 @@ pub struct UapArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct FingerprintArgs {
-    /// ipguard, cw-l2, fgsm, igsm, random, uap, sac or akh.
+    /// ipguard, cw-l2, fgsm, igsm, random, uap, sac, akh or near-boundary.
     pub method: String,
     /// The owner's model file.
     #[arg(long)]
@@ -146,6 +146,8 @@ pub struct FingerprintArgs {
     pub generation: GenArgs,
     #[command(flatten)]
     pub uap: UapArgs,
+    #[command(flatten)]
+    pub near_boundary: super::near_boundary::NearBoundaryArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -230,6 +232,9 @@ pub fn run(a: FingerprintArgs) -> anyhow::Result<()> {
     let mut builder = Builder::new(None, device, TrainConfig::default());
     if a.method.eq_ignore_ascii_case("uap") {
         return run_uap(&a, &owner, &mut builder, &data);
+    }
+    if a.method.eq_ignore_ascii_case("near-boundary") {
+        return super::near_boundary::run(&a, &owner, &mut builder, &data);
     }
     if ["sac", "akh"].iter().any(|m| a.method.eq_ignore_ascii_case(m)) {
         return run_probes(&a, &owner, &mut builder, &data);

@@ -1,0 +1,58 @@
+//! `mown fingerprint near-boundary` and `mown verify --evidence` on it as a user runs them: phase 3
+//! needs somewhere to write the tuned owner, the verdict on the tuned owner's copy reports the
+//! samples rule, the lower-is-closer direction and the queries.
+
+mod common;
+
+use common::{assert_clean_failure, mown, ok, train_digits_mlp};
+
+#[test]
+fn near_boundary_evidence_and_its_verdict_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    train_digits_mlp(&p("owner"), "8", "1");
+    for (out, seed) in [("neg1", "21"), ("neg2", "22"), ("neg3", "23")] {
+        train_digits_mlp(&p(out), "8", seed);
+    }
+    let args = ["fingerprint", "near-boundary", "--model", &p("owner"), "--boundary", "3,5", "--seeds", "120"];
+    let out = p("nb.json");
+    assert_clean_failure(&mown(&[&args[..], &["--out", &out]].concat()), "--tuned-out");
+    let t = ok(mown(&[&args[..], &["--out", &out, "--n", "40", "--tuned-out", &p("tuned")]].concat()));
+    assert!(t.contains("near-boundary(3,5): 40 samples") && t.contains("boundary-tuned owner written"), "{t}");
+    ok(mown(&["steal", "--victim", &p("tuned"), "--attack", "ftal(1,lr=0.001)", "--out", &p("copy")]));
+    let negatives = format!("{},{},{}", p("neg1"), p("neg2"), p("neg3"));
+    let t = ok(mown(&[
+        "verify",
+        "--evidence",
+        &out,
+        "--suspect",
+        &p("copy"),
+        "--negatives",
+        &negatives,
+        "--pooled-threshold",
+        "--report",
+        &p("v.json"),
+    ]));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p("v.json")).unwrap()).unwrap();
+    assert_eq!((v["queries"].as_u64(), v["direction"].as_str()), (Some(40), Some("lower")), "{t}");
+    assert!(v["rule"].as_str().unwrap().starts_with("samples") && v["p_value"].is_number(), "{t}");
+    assert_eq!(v["method"], "near-boundary(3,5)", "{t}");
+    let e: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(e["kind"], "near-boundary");
+    assert_ne!(e["owner_sha256"], e["untuned_owner_sha256"]);
+    // A boundary outside the owner's classes is a clear error.
+    assert_clean_failure(
+        &mown(&[
+            "fingerprint",
+            "near-boundary",
+            "--model",
+            &p("owner"),
+            "--boundary",
+            "3,12",
+            "--no-finetune",
+            "--out",
+            &out,
+        ]),
+        "two different classes",
+    );
+}
