@@ -45,6 +45,8 @@ enum Command {
     EvalWatermark(commands::eval_watermark::EvalWatermarkArgs),
     /// Verify a suspect against ownership evidence (a fingerprint or a watermark key) and print the verdict.
     Verify(commands::verify::VerifyArgs),
+    /// Settle a dispute: two parties' near-boundary evidence for one boundary, on the disputed model.
+    Dispute(commands::dispute::DisputeArgs),
     /// R/U/ARUC, ROC AUC and TPR@1%FPR of fingerprinting methods over a zoo.
     EvalMethod(commands::eval_method::EvalMethodArgs),
     /// The main job on the embedded digits: train an owner model and evaluate it.
@@ -96,6 +98,7 @@ fn main() {
         Command::Steal(a) => commands::steal::run(a),
         Command::Fingerprint(a) => commands::fingerprint::run(a),
         Command::Verify(a) => commands::verify::run(a),
+        Command::Dispute(a) => commands::dispute::run(a),
         Command::EvalMethod(a) => commands::eval_method::run(a),
         Command::Watermark(a) => commands::watermark::run(a),
         Command::EvalWatermark(a) => commands::eval_watermark::run(a),

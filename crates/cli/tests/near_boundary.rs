@@ -40,6 +40,39 @@ fn near_boundary_evidence_and_its_verdict_from_the_command_line() {
     let e: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(e["kind"], "near-boundary");
     assert_ne!(e["owner_sha256"], e["untuned_owner_sha256"]);
+    // A thief forges evidence on the copy; `mown dispute` measures both on it and says who wins.
+    ok(mown(&[
+        "fingerprint",
+        "near-boundary",
+        "--model",
+        &p("copy"),
+        "--boundary",
+        "3,5",
+        "--seeds",
+        "120",
+        "--n",
+        "40",
+        "--no-finetune",
+        "--seed",
+        "9",
+        "--out",
+        &p("forged.json"),
+    ]));
+    let t = ok(mown(&[
+        "dispute",
+        "--owner-evidence",
+        &out,
+        "--claimant-evidence",
+        &p("forged.json"),
+        "--suspect",
+        &p("copy"),
+        "--report",
+        &p("d.json"),
+    ]));
+    assert!(t.contains("DISPUTE over boundary (3, 5)"), "{t}");
+    let d: serde_json::Value = serde_json::from_slice(&std::fs::read(p("d.json")).unwrap()).unwrap();
+    assert!(["owner", "claimant", "neither"].contains(&d["winner"].as_str().unwrap()), "{t}");
+    assert_eq!(d["queries"], 80, "{t}");
     // A boundary outside the owner's classes is a clear error.
     assert_clean_failure(
         &mown(&[

@@ -32,6 +32,7 @@ pub use decision::{
 pub use fitted::BetaBinomialNull;
 pub use metrics::{OperatingPoint, RuPoint, aruc, robustness, roc_auc, ru_curve, tpr_at_fpr, uniqueness};
 pub use pvalue::{TTest, binomial_lower_tail, binomial_upper_tail, fpr_upper_bound, welch_t_test_greater};
+pub use resample::{RepeatedTest, welch_repeated};
 pub use summary::{MethodSummary, summarize, summary_table};
 pub use threshold::{Threshold, ThresholdSource, calibrate, from_chance, given};
 pub use verdict::{Decision, NegativeRecord, NegativesSummary, PValue, Verdict, format_p};

@@ -16,7 +16,7 @@ use crate::decision::{Direction, Resampling};
 use crate::{EvalError, TTest, welch_t_test_greater};
 
 /// The outcome of [`welch_repeated`], in the oriented units (higher = more like a copy).
-pub(crate) struct RepeatedTest {
+pub struct RepeatedTest {
     /// The decision's p-value (the single test's, or 2 × mean over draws, capped at 1).
     pub p: f64,
     /// The papers' statistic: the mean p over the draws (the single p without draws).
@@ -32,7 +32,9 @@ pub(crate) struct RepeatedTest {
     pub full: Option<TTest>,
 }
 
-pub(crate) fn welch_repeated(a: &[f64], b: &[f64], resampling: Option<Resampling>) -> Result<RepeatedTest, EvalError> {
+/// One-sided Welch test of H1: mean(a) > mean(b), on all samples or repeated over random draws
+/// of `resampling.size` per side (p = min(1, 2 x mean p); see the module doc).
+pub fn welch_repeated(a: &[f64], b: &[f64], resampling: Option<Resampling>) -> Result<RepeatedTest, EvalError> {
     let full = match welch_t_test_greater(a, b) {
         Ok(t) => Some(t),
         Err(EvalError::BadParameter(m)) if m.contains("constant") => None,

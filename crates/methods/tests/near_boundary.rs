@@ -115,3 +115,48 @@ fn near_boundary_evidence_catches_a_fine_tuned_copy_and_not_an_independent_model
     let bad = NearBoundaryParams { target: 3, ..params() };
     assert!(generate(&owner, &data.owner, &data.test, &bad).unwrap_err().to_string().contains("two different classes"));
 }
+
+#[test]
+fn disputes_over_a_stolen_copy() {
+    use mown_methods::near_boundary::{Winner, dispute, natural};
+    let mut b = Builder::new(None, Device::flex(), TrainConfig { batch_size: 64, ..TrainConfig::default() });
+    let root: Chain = "train(arc-c,digits,seed=1,epochs=15,part=1/2)".parse().unwrap();
+    let owner = b.build(&root).unwrap().model;
+    let data = b.step_data(&root.steps[0]).unwrap();
+    let (evidence, tuned) = generate(&owner, &data.owner, &data.test, &params()).unwrap();
+    let steps: Vec<Step> = Chain::parse_attack("ftal(1,lr=0.001)").unwrap();
+    let stolen = b.build_on("owner-nb", &tuned, &root.steps[0], &steps).unwrap().model;
+    let unrelated = b.build(&"train(arc-c,digits,seed=41,epochs=10,part=2/2)".parse().unwrap()).unwrap().model;
+    let on = |m: &Model| LocalModel::new(m.clone(), AccessLevel::Probabilities, None);
+    // Claims to compare with the owner's on the stolen copy: evidence made on an unrelated model,
+    // and the thief's forgeries on the stolen model itself (seed 000 §5.3).
+    let forged_params = NearBoundaryParams { finetune: None, seed: 9, ..params() };
+    let mut claims = vec![
+        ("made on an unrelated model", generate(&unrelated, &data.attacker, &data.test, &forged_params).unwrap().0),
+        ("CW-L2 forged on the stolen copy", generate(&stolen, &data.attacker, &data.test, &forged_params).unwrap().0),
+    ];
+    // Natural images near (3, 5) are rare on the digits: the thief takes any whose top two are 3
+    // and 5 (tau 0.9), if it finds a draw's worth.
+    match natural(&stolen, &data.attacker, &NearBoundaryParams { tau: 0.9, ..forged_params.clone() }) {
+        Ok(found) => claims.push(("natural images near the stolen copy's boundary", found)),
+        Err(e) => eprintln!("no natural forgery: {e}"),
+    }
+    for (what, claim) in &claims {
+        let outcome = dispute(&evidence, claim, &mut on(&stolen), 0.05).unwrap();
+        eprintln!("claimant {what}:\n{outcome}");
+    }
+    let unrelated_claim = dispute(&evidence, &claims[0].1, &mut on(&stolen), 0.05).unwrap();
+    assert_eq!(unrelated_claim.winner, Winner::Owner, "{unrelated_claim}");
+    assert!(unrelated_claim.delta_mu > 0.0 && unrelated_claim.queries == evidence.len() + claims[0].1.len());
+    // The thief's CW-L2 forgery on the stolen copy sits closer to its boundary than the owner's
+    // samples (they moved with the fine-tuning): the data does not give the owner the win, and
+    // only the claims' verified times can (docs/results/near-boundary-digits.txt).
+    let forged = dispute(&evidence, &claims[1].1, &mut on(&stolen), 0.05).unwrap();
+    assert_ne!(forged.winner, Winner::Owner, "{forged}");
+    assert!(forged.claimant_mean < forged.owner_mean, "{forged}");
+    // Evidence for another boundary cannot be compared.
+    let other = NearBoundaryParams { source: 1, target: 7, ..forged_params };
+    let elsewhere = generate(&stolen, &data.attacker, &data.test, &other).unwrap().0;
+    let err = dispute(&evidence, &elsewhere, &mut on(&stolen), 0.05).unwrap_err().to_string();
+    assert!(err.contains("agreed boundary"), "{err}");
+}

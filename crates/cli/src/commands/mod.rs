@@ -2,6 +2,7 @@ pub mod bench;
 pub mod bench_serve;
 pub mod claim;
 pub mod demo;
+pub mod dispute;
 pub mod eval;
 pub mod eval_method;
 pub mod eval_watermark;

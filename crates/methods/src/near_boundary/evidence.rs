@@ -147,7 +147,7 @@ impl Evidence for NearBoundaryEvidence {
     fn warnings(&self) -> Vec<String> {
         vec![format!("privatisation: {}", self.privatisation)]
             .into_iter()
-            .filter(|_| self.privatisation.starts_with("none"))
+            .filter(|_| self.privatisation.starts_with("none:"))
             .collect()
     }
 }

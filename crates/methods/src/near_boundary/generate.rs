@@ -164,3 +164,42 @@ pub fn generate(
     };
     Ok((evidence, tuned))
 }
+
+/// Evidence from natural images: the images of `data` that are near `model`'s (s, t) boundary
+/// by Definition 2 at `p.tau`, at most `p.samples` (seed 000 §5.3's first forged claim: "near-
+/// boundary data selected from the original data"). Nothing is generated or tuned.
+pub fn natural(model: &Model, data: &Dataset, p: &NearBoundaryParams) -> Result<NearBoundaryEvidence, MethodError> {
+    p.validate(model.num_classes())?;
+    mown_nn::model::check_dataset_shape(data, model.input_shape())?;
+    let classes = model.num_classes();
+    let probs = model.probabilities(data.images())?;
+    let near: Vec<usize> = (0..data.len())
+        .filter(|&i| is_near_boundary(&probs[i * classes..(i + 1) * classes], p.source, p.target, p.tau))
+        .take(p.samples)
+        .collect();
+    if near.len() < p.draw_size {
+        return Err(MethodError::BadParameter(format!(
+            "only {} of {} images are near the ({}, {}) boundary at tau = {}",
+            near.len(),
+            data.len(),
+            p.source,
+            p.target,
+            p.tau
+        )));
+    }
+    let sha = mown_nn::io::model_sha256(model)?;
+    Ok(NearBoundaryEvidence {
+        format_version: NEAR_BOUNDARY_FORMAT,
+        params: NearBoundaryParams { finetune: None, ..p.clone() },
+        owner_sha256: sha.clone(),
+        untuned_owner_sha256: sha,
+        owner_derivation: model.meta.provenance.derivation.clone(),
+        input_shape: model.input_shape(),
+        num_classes: classes,
+        samples: crate::uap::gather_images(data.images(), model.input_shape().numel(), &near)?,
+        privatisation: "natural images near the boundary, picked from the data".into(),
+        stats: serde_json::json!({ "candidates": data.len(), "near_boundary": near.len() }),
+        producer: format!("mown {}", env!("CARGO_PKG_VERSION")),
+        timings: serde_json::Value::Null,
+    })
+}

@@ -14,14 +14,18 @@
 //!   probabilities (§2.5's reading of "the distance to the target classification boundary"),
 //!   lower is closer; `mown_eval::decide` runs the one-sided Welch test against the negatives'
 //!   distances, 30 draws of 10 samples (§5.2).
+//! - The dispute ([`dispute`]): the owner's and a claimant's evidence on the same model; whose
+//!   samples sit closer wins.
 
+pub mod dispute;
 mod evidence;
 pub mod finetune;
 mod generate;
 
+pub use dispute::{DisputeOutcome, Winner, dispute};
 pub use evidence::{NEAR_BOUNDARY_FORMAT, NearBoundaryEvidence};
 pub use finetune::{FineTuneParams, FtSpace, boundary_loss_value, finetune_boundary};
-pub use generate::{NearBoundaryParams, generate};
+pub use generate::{NearBoundaryParams, generate, natural};
 
 /// Definition 2: classes s and t are the top two of `probs` (ties allowed: the smaller of the two
 /// is at least every other class) and their probabilities differ by at most `tau`.
