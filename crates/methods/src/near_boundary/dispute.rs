@@ -94,11 +94,8 @@ pub fn dispute(
     check_task(suspect, owner.input_shape, owner.num_classes)?;
     let before = suspect.queries_used();
     let ours = owner.distances(suspect)?;
-    // The claimant's samples are scored on the same pair (d is symmetric in s and t).
-    let mut claimant_same = claimant.clone();
-    claimant_same.params.source = boundary.0;
-    claimant_same.params.target = boundary.1;
-    let others = claimant_same.distances(suspect)?;
+    // d = |g_t - g_s| is symmetric in s and t: a claimant's (t, s) scores the same pair.
+    let others = claimant.distances(suspect)?;
     let queries = suspect.queries_used() - before;
     let size = owner.params.draw_size.min(ours.len()).min(others.len());
     let resampling =

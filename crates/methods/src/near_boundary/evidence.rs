@@ -145,9 +145,10 @@ impl Evidence for NearBoundaryEvidence {
     }
 
     fn warnings(&self) -> Vec<String> {
-        vec![format!("privatisation: {}", self.privatisation)]
-            .into_iter()
-            .filter(|_| self.privatisation.starts_with("none:"))
-            .collect()
+        if self.privatisation.starts_with("none:") {
+            vec![format!("privatisation: {}", self.privatisation)]
+        } else {
+            Vec::new()
+        }
     }
 }

@@ -65,21 +65,13 @@ pub fn boundary_loss_value(
     t: usize,
     space: FtSpace,
 ) -> Result<f64, MethodError> {
-    let logits = model.logits(samples)?;
-    let c = model.num_classes();
-    let n = logits.len() / c;
-    let mut total = 0.0;
-    for row in logits.chunks(c) {
-        let values: Vec<f32> = match space {
-            FtSpace::Logits => row.to_vec(),
-            FtSpace::Probabilities => {
-                let mut p = row.to_vec();
-                mown_nn::model::softmax_rows(&mut p, c);
-                p
-            }
-        };
-        total += f64::from(values[t] - values[s]).powi(2);
-    }
+    let values = match space {
+        FtSpace::Logits => model.logits(samples)?,
+        FtSpace::Probabilities => model.probabilities(samples)?,
+    };
+    let rows = values.chunks(model.num_classes());
+    let n = rows.len();
+    let total: f64 = rows.map(|row| f64::from(row[t] - row[s]).powi(2)).sum();
     Ok(total / n.max(1) as f64)
 }
 

@@ -133,10 +133,7 @@ pub fn generate(
     let accuracy_before = owner.accuracy(test)?;
     let (tuned, finetune_stats) = match &p.finetune {
         None => (owner.clone(), serde_json::Value::Null),
-        Some(ft) => {
-            let (tuned, stats) = finetune_boundary(owner, train, &samples, p.source, p.target, ft)?;
-            (tuned, stats)
-        }
+        Some(ft) => finetune_boundary(owner, train, &samples, p.source, p.target, ft)?,
     };
     let accuracy_after = tuned.accuracy(test)?;
     let tuned_probs = tuned.probabilities(&samples)?;

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Encoder, EncoderParams, KMeansParams, UapParams, cluster_outputs, gather_images, query_images, sample_views,
+    shifted_queries,
 };
 use crate::evidence::{Evidence, EvidenceKind, Measured, answer_rows, check_task};
 use crate::{MethodError, sha256_hex};
@@ -168,16 +169,6 @@ fn fingerprints(
         out.extend(answer_rows(model, level, &queries, numel)?);
     }
     Ok(out)
-}
-
-/// Each point, then the point plus its own shift, clipped to [0, 1] (as [`query_images`]).
-fn shifted_queries(points: &[f32], shifts: &[f32], numel: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(2 * points.len());
-    for (x, r) in points.chunks(numel).zip(shifts.chunks(numel)) {
-        out.extend_from_slice(x);
-        out.extend(x.iter().zip(r).map(|(a, b)| (a + b).clamp(0.0, 1.0)));
-    }
-    out
 }
 
 /// Generates the UAP fingerprint of `owner` from its training data `train` (points and UAP) and

@@ -26,12 +26,10 @@ pub use fingerprint::{
 pub use mown_adversary::deepfool::{CandidateClasses, DeepFoolParams, DeepFoolResult, deepfool};
 pub use points::{Clusters, KMeansParams, cluster_outputs, kmeans, sample_views};
 pub use universal::{Radius, UapParams, UapResult, universal_perturbation};
-pub use vector::{fingerprint_vector, gather_images, query_images};
+pub use vector::{fingerprint_vector, gather_images, query_images, shifted_queries};
 
 /// L2 norm of a flat buffer, accumulated in f64 so that long images do not lose precision.
-pub(crate) fn l2_norm(values: &[f32]) -> f64 {
-    values.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt()
-}
+pub(crate) use mown_adversary::deepfool::l2_norm;
 
 /// A tiny owner for the unit tests: the embedded digits and an MLP trained on them for a few
 /// epochs (well under a second in release), as crates/nn/tests/common does.

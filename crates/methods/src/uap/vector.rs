@@ -16,12 +16,23 @@ pub fn query_images(points: &[f32], v: &[f32]) -> Result<Vec<f32>, MethodError> 
             v.len()
         )));
     }
+    Ok(interleave(points, v.len(), |_| v))
+}
+
+/// [`query_images`] with each point's own shift (`shifts` in the layout of `points`): the
+/// local-perturbation ablation. Both buffers must hold whole images of `numel` values.
+pub fn shifted_queries(points: &[f32], shifts: &[f32], numel: usize) -> Vec<f32> {
+    interleave(points, numel, |i| &shifts[i * numel..(i + 1) * numel])
+}
+
+/// Each point, then the point plus `shift(i)`, clipped to [0, 1].
+fn interleave<'a>(points: &[f32], numel: usize, shift: impl Fn(usize) -> &'a [f32]) -> Vec<f32> {
     let mut out = Vec::with_capacity(2 * points.len());
-    for x in points.chunks(v.len()) {
+    for (i, x) in points.chunks(numel).enumerate() {
         out.extend_from_slice(x);
-        out.extend(x.iter().zip(v).map(|(a, b)| (a + b).clamp(0.0, 1.0)));
+        out.extend(x.iter().zip(shift(i)).map(|(a, b)| (a + b).clamp(0.0, 1.0)));
     }
-    Ok(out)
+    out
 }
 
 /// F from the clean rows f(x_i) and the perturbed rows f(x_i + v) (`[n, classes]` each,
