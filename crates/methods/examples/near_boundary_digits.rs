@@ -45,22 +45,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "train(mlp,digits,seed=43,epochs=10,part=1/2)",
     ];
     let policy = Policy { family_bound: false, ..Policy::default() };
-    for (name, finetune) in [("with phase 3", true), ("without phase 3", false)] {
+    let d = NearBoundaryParams::default();
+    for (name, gan, finetune) in
+        [("phases 1-3", true, true), ("phases 1 and 3 (no DCGAN)", false, true), ("phase 1 only", false, false)]
+    {
         let p = NearBoundaryParams {
             source: 3,
             target: 5,
             seeds: 120,
             samples: 40,
             seed: 4,
-            finetune: if finetune { NearBoundaryParams::default().finetune } else { None },
+            privatise: if gan { d.privatise.clone() } else { None },
+            finetune: if finetune { d.finetune.clone() } else { None },
             ..Default::default()
         };
         let (evidence, tuned) = generate(&owner, &data.owner, &data.test, &p)?;
-        println!("## {name}: {} ({:.1} s)", evidence.stats, evidence.timings["seconds"].as_f64().unwrap_or(0.0));
-        let root_name = if finetune { "owner-nb" } else { "owner" };
+        println!("## {name}: {} ({})", evidence.stats, evidence.timings);
+        // Distinct names: each variant's tuned owner is its own derivation root.
+        let root_name = format!("owner-nb-{}{}", u8::from(gan), u8::from(finetune));
         for recipe in recipes {
             let steps = Chain::parse_attack(recipe)?;
-            let copy = b.build_on(root_name, &tuned, &root.steps[0], &steps)?.model;
+            let copy = b.build_on(&root_name, &tuned, &root.steps[0], &steps)?.model;
             let v = verify_models(&evidence, (recipe, copy), negatives.clone(), &policy)?;
             // Seed 000's delta-mu = mu_S - mu (independents' mean minus the suspect's): ours negated.
             let dmu = -v.effect_size.as_ref().and_then(|e| e["delta_mu"].as_f64()).unwrap_or(f64::NAN);

@@ -7,6 +7,7 @@
 pub mod alloc;
 pub mod arch;
 pub mod bench;
+pub mod dcgan;
 mod checkpoint;
 pub mod device;
 mod error;

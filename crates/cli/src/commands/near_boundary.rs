@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use mown_adversary::build::Builder;
-use mown_methods::near_boundary::{FineTuneParams, FtSpace, NearBoundaryParams, generate};
+use mown_methods::near_boundary::{FineTuneParams, FtSpace, NearBoundaryParams, PrivatiseParams, generate};
+use mown_nn::dcgan::DcganParams;
 
 /// Options of `mown fingerprint near-boundary`; `--n` is the number of samples (default 64).
 #[derive(clap::Args, Debug, Clone)]
@@ -32,8 +33,25 @@ pub struct NearBoundaryArgs {
     /// near-boundary: Loss_FT on probs (default) or logits (take a smaller --ft-lr).
     #[arg(long, default_value = "probs")]
     pub ft_space: String,
-    #[arg(long, default_value_t = 0.01)]
+    /// near-boundary: the first fine-tuning rate (halved while a tuning is rejected).
+    #[arg(long, default_value_t = 0.001)]
     pub ft_lr: f64,
+    /// near-boundary: the most accuracy (0-1, on held-out data) phase 3 may cost.
+    #[arg(long, default_value_t = 0.02)]
+    pub ft_max_drop: f64,
+    /// near-boundary: skip phase 2 (the evidence is then the CW-L2 examples, which a thief with
+    /// the same public data can rebuild).
+    #[arg(long)]
+    pub no_gan: bool,
+    /// near-boundary: DCGAN training steps (one discriminator and one generator step each).
+    #[arg(long, default_value_t = 1000)]
+    pub gan_steps: usize,
+    /// near-boundary: DCGAN generator widths from the projected map up (one stride-2 layer each).
+    #[arg(long, value_delimiter = ',', default_values_t = [128usize, 64])]
+    pub gan_widths: Vec<usize>,
+    /// near-boundary: DCGAN latent size.
+    #[arg(long, default_value_t = 100)]
+    pub gan_latent: usize,
 }
 
 pub fn run(
@@ -54,6 +72,7 @@ pub fn run(
         (false, Some(_)) => Some(FineTuneParams {
             epochs: nb.ft_epochs,
             lr: nb.ft_lr,
+            max_accuracy_drop: nb.ft_max_drop,
             space: match nb.ft_space.to_ascii_lowercase().as_str() {
                 "probs" | "probabilities" => FtSpace::Probabilities,
                 "logits" => FtSpace::Logits,
@@ -71,6 +90,15 @@ pub fn run(
         seeds: nb.seeds,
         samples: a.generation.n_or(64),
         finetune,
+        privatise: (!nb.no_gan).then(|| PrivatiseParams {
+            gan: DcganParams {
+                steps: nb.gan_steps,
+                widths: nb.gan_widths.clone(),
+                latent: nb.gan_latent,
+                ..DcganParams::default()
+            },
+            ..PrivatiseParams::default()
+        }),
         seed: a.generation.seed,
         ..NearBoundaryParams::default()
     };

@@ -1,5 +1,6 @@
-//! Generation of near-boundary evidence: phase 1 (targeted CW-L2, Definition 2's filter) and
-//! phase 3 (boundary fine-tuning of the owner); phase 2's DCGAN is not built yet.
+//! Generation of near-boundary evidence: phase 1 (targeted CW-L2, Definition 2's filter), phase 2
+//! (a DCGAN's samples near the boundary, [`super::privatise`]) and phase 3 (boundary fine-tuning
+//! of the owner).
 
 use mown_data::Dataset;
 use mown_nn::Model;
@@ -9,8 +10,9 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::evidence::{NEAR_BOUNDARY_FORMAT, NearBoundaryEvidence};
-use super::finetune::{FineTuneParams, finetune_boundary};
+use super::finetune::{FineTuneParams, tune_within_budget};
 use super::is_near_boundary;
+use super::privatise::{PrivatiseParams, privatise};
 use crate::MethodError;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,6 +33,10 @@ pub struct NearBoundaryParams {
     pub cw_c: f64,
     pub cw_lr: f64,
     pub cw_iterations: usize,
+    /// Phase 2; `None` keeps the phase-1 CW-L2 examples as the evidence (a thief with the same
+    /// public data can rebuild those, §2.3; the file says so).
+    #[serde(default)]
+    pub privatise: Option<PrivatiseParams>,
     /// Phase 3; `None` leaves the owner as it is (the evidence then names the untuned owner).
     pub finetune: Option<FineTuneParams>,
     /// Draws and samples per draw of the t-test (seed 000 §5.2: 30 of 10).
@@ -50,6 +56,7 @@ impl Default for NearBoundaryParams {
             cw_c: 1.0,
             cw_lr: 0.01,
             cw_iterations: 1000,
+            privatise: Some(PrivatiseParams::default()),
             finetune: Some(FineTuneParams::default()),
             draws: 30,
             draw_size: 10,
@@ -127,19 +134,46 @@ pub fn generate(
             p.draw_size
         )));
     }
-    let chosen: Vec<usize> = near.iter().copied().take(p.samples).collect();
-    let samples = crate::uap::gather_images(&examples, numel, &chosen)?;
     let phase1_seconds = started.elapsed().as_secs_f64();
+    let (samples, privatisation, phase2) = match &p.privatise {
+        None => {
+            let chosen: Vec<usize> = near.iter().copied().take(p.samples).collect();
+            let samples = crate::uap::gather_images(&examples, numel, &chosen)?;
+            let why = "none: phase 2 (the DCGAN) was skipped; the samples are the phase-1 CW-L2 examples".to_string();
+            (samples, why, serde_json::Value::Null)
+        }
+        Some(pp) => {
+            let real = crate::uap::gather_images(&examples, numel, &near)?;
+            let (samples, stats) = privatise(owner, &real, p.source, p.target, p.tau, p.samples, pp, p.seed)?;
+            let accepted = samples.len() / numel;
+            if accepted < p.draw_size {
+                return Err(MethodError::BadParameter(format!(
+                    "the DCGAN gave only {accepted} samples near the ({}, {}) boundary at tau = {} in {} \
+                     candidates (a draw needs {}): raise tau, the GAN's steps or max candidates, or skip phase 2",
+                    p.source, p.target, p.tau, stats["candidates"], p.draw_size
+                )));
+            }
+            let why = format!(
+                "dcgan: {accepted} generated samples near the boundary (Definition 2 on the untuned owner; \
+                 acceptance {:.3} of {} candidates)",
+                stats["acceptance_rate"].as_f64().unwrap_or(f64::NAN),
+                stats["candidates"]
+            );
+            (samples, why, stats)
+        }
+    };
+    let phase2_seconds = started.elapsed().as_secs_f64() - phase1_seconds;
     let accuracy_before = owner.accuracy(test)?;
     let (tuned, finetune_stats) = match &p.finetune {
         None => (owner.clone(), serde_json::Value::Null),
-        Some(ft) => finetune_boundary(owner, train, &samples, p.source, p.target, ft)?,
+        Some(ft) => tune_within_budget(owner, train, test, &samples, p.source, p.target, p.tau, ft)?,
     };
     let accuracy_after = tuned.accuracy(test)?;
     let tuned_probs = tuned.probabilities(&samples)?;
     let distances: Vec<f64> =
         tuned_probs.chunks(classes).map(|row| super::boundary_distance(row, p.source, p.target)).collect();
     let mean_distance = distances.iter().sum::<f64>() / distances.len() as f64;
+    let sample_count = samples.len() / numel;
     let evidence = NearBoundaryEvidence {
         format_version: NEAR_BOUNDARY_FORMAT,
         params: p.clone(),
@@ -149,54 +183,19 @@ pub fn generate(
         input_shape: owner.input_shape(),
         num_classes: classes,
         samples,
-        privatisation: "none: phase 2 (DCGAN) is not built; the samples are the phase-1 CW-L2 examples".into(),
+        privatisation,
         stats: serde_json::json!({
             "seeds": of_source.len(), "cw_iterations": iterations, "near_boundary": near.len(),
-            "kept_fraction": kept_fraction, "samples": chosen.len(),
+            "kept_fraction": kept_fraction, "samples": sample_count, "phase2": phase2,
             "accuracy_before": accuracy_before, "accuracy_after": accuracy_after,
             "owner_mean_distance": mean_distance, "finetune": finetune_stats,
         }),
         producer: format!("mown {}", env!("CARGO_PKG_VERSION")),
-        timings: serde_json::json!({ "phase1_seconds": phase1_seconds, "seconds": started.elapsed().as_secs_f64() }),
+        timings: serde_json::json!({
+            "phase1_seconds": phase1_seconds, "phase2_seconds": phase2_seconds,
+            "phase3_seconds": started.elapsed().as_secs_f64() - phase1_seconds - phase2_seconds,
+            "seconds": started.elapsed().as_secs_f64(),
+        }),
     };
     Ok((evidence, tuned))
-}
-
-/// Evidence from natural images: the images of `data` that are near `model`'s (s, t) boundary
-/// by Definition 2 at `p.tau`, at most `p.samples` (seed 000 §5.3's first forged claim: "near-
-/// boundary data selected from the original data"). Nothing is generated or tuned.
-pub fn natural(model: &Model, data: &Dataset, p: &NearBoundaryParams) -> Result<NearBoundaryEvidence, MethodError> {
-    p.validate(model.num_classes())?;
-    mown_nn::model::check_dataset_shape(data, model.input_shape())?;
-    let classes = model.num_classes();
-    let probs = model.probabilities(data.images())?;
-    let near: Vec<usize> = (0..data.len())
-        .filter(|&i| is_near_boundary(&probs[i * classes..(i + 1) * classes], p.source, p.target, p.tau))
-        .take(p.samples)
-        .collect();
-    if near.len() < p.draw_size {
-        return Err(MethodError::BadParameter(format!(
-            "only {} of {} images are near the ({}, {}) boundary at tau = {}",
-            near.len(),
-            data.len(),
-            p.source,
-            p.target,
-            p.tau
-        )));
-    }
-    let sha = mown_nn::io::model_sha256(model)?;
-    Ok(NearBoundaryEvidence {
-        format_version: NEAR_BOUNDARY_FORMAT,
-        params: NearBoundaryParams { finetune: None, ..p.clone() },
-        owner_sha256: sha.clone(),
-        untuned_owner_sha256: sha,
-        owner_derivation: model.meta.provenance.derivation.clone(),
-        input_shape: model.input_shape(),
-        num_classes: classes,
-        samples: crate::uap::gather_images(data.images(), model.input_shape().numel(), &near)?,
-        privatisation: "natural images near the boundary, picked from the data".into(),
-        stats: serde_json::json!({ "candidates": data.len(), "near_boundary": near.len() }),
-        producer: format!("mown {}", env!("CARGO_PKG_VERSION")),
-        timings: serde_json::Value::Null,
-    })
 }

@@ -6,8 +6,8 @@
 //! - Phase 1 ([`generate`]): targeted CW-L2 from training images of class s toward t (the CW-L2
 //!   baseline's optimiser, κ = 0 so each example stops just past the boundary); keep those near
 //!   the boundary by Definition 2 ([`is_near_boundary`]).
-//! - Phase 2 (a DCGAN trained on those examples): not built yet; the evidence is then the phase-1
-//!   set itself, and says so (`privatisation` in the file).
+//! - Phase 2 ([`privatise`]): a DCGAN trained on those examples; its samples near the boundary
+//!   are the private evidence (without it the evidence is the phase-1 set, and says so).
 //! - Phase 3 ([`finetune`]): Loss_FT (Eq. 4) on the evidence alternating with cross-entropy on the
 //!   training data; the tuned model is the owner the evidence names.
 //! - Inference ([`NearBoundaryEvidence`]): d(x) = |g_t(x) − g_s(x)| per sample on the suspect's
@@ -19,13 +19,17 @@
 
 pub mod dispute;
 mod evidence;
+pub mod forgery;
 pub mod finetune;
 mod generate;
+pub mod privatise;
 
 pub use dispute::{DisputeOutcome, Winner, dispute};
 pub use evidence::{NEAR_BOUNDARY_FORMAT, NearBoundaryEvidence};
-pub use finetune::{FineTuneParams, FtSpace, boundary_loss_value, finetune_boundary};
-pub use generate::{NearBoundaryParams, generate, natural};
+pub use finetune::{FineTuneParams, FtSpace, boundary_loss_value, finetune_boundary, tune_within_budget};
+pub use forgery::natural;
+pub use generate::{NearBoundaryParams, generate};
+pub use privatise::PrivatiseParams;
 
 /// Definition 2: classes s and t are the top two of `probs` (ties allowed: the smaller of the two
 /// is at least every other class) and their probabilities differ by at most `tau`.

@@ -1,7 +1,7 @@
 //! The networks. Each takes normalised NCHW images and returns logits; `Network` is the one type
 //! the rest of mown trains, saves and attacks, whatever the architecture.
 
-mod blocks;
+pub(crate) mod blocks;
 mod folded;
 mod lenet;
 mod mlp;
