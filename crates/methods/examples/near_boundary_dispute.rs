@@ -31,10 +31,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // forgery tunes the stolen model, and the thief deploys that one).
         let mut forgeries: Vec<(&str, Result<(NearBoundaryEvidence, Model), String>)> = Vec::new();
         let natural = NearBoundaryParams { tau: 0.9, ..cw_only.clone() };
-        forgeries.push(("natural images (tau 0.9)", forgery::natural(&stolen, &data.attacker, &natural).map(|e| (e, stolen.clone())).map_err(|e| e.to_string())));
-        forgeries.push(("targeted FGSM", forgery::fgsm(&stolen, &data.attacker, &cw_only, &eps).map(|e| (e, stolen.clone())).map_err(|e| e.to_string())));
-        forgeries.push(("CW-L2 (phase 1)", generate(&stolen, &data.attacker, &data.test, &cw_only).map(|(e, _)| (e, stolen.clone())).map_err(|e| e.to_string())));
-        forgeries.push(("whole pipeline (phases 1-3)", generate(&stolen, &data.attacker, &data.test, &thief).map_err(|e| e.to_string())));
+        forgeries.push((
+            "natural images (tau 0.9)",
+            forgery::natural(&stolen, &data.attacker, &natural).map(|e| (e, stolen.clone())).map_err(|e| e.to_string()),
+        ));
+        forgeries.push((
+            "targeted FGSM",
+            forgery::fgsm(&stolen, &data.attacker, &cw_only, &eps)
+                .map(|e| (e, stolen.clone()))
+                .map_err(|e| e.to_string()),
+        ));
+        forgeries.push((
+            "CW-L2 (phase 1)",
+            generate(&stolen, &data.attacker, &data.test, &cw_only)
+                .map(|(e, _)| (e, stolen.clone()))
+                .map_err(|e| e.to_string()),
+        ));
+        forgeries.push((
+            "whole pipeline (phases 1-3)",
+            generate(&stolen, &data.attacker, &data.test, &thief).map_err(|e| e.to_string()),
+        ));
         for (what, forged) in forgeries {
             match forged {
                 Err(e) => println!("  {what:<28} not available: {e}"),

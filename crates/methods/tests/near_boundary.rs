@@ -15,7 +15,8 @@ use mown_nn::burn::prelude::Device;
 use mown_nn::{Model, TrainConfig};
 
 fn params() -> NearBoundaryParams {
-    NearBoundaryParams { source: 3, target: 5, seeds: 120, samples: 40, seed: 4, ..Default::default() }
+    // Phase 2 (the DCGAN, ~60 s here) is left to mown-nn's own tests and the examples.
+    NearBoundaryParams { source: 3, target: 5, seeds: 120, samples: 40, seed: 4, privatise: None, ..Default::default() }
 }
 
 #[test]
@@ -73,7 +74,7 @@ fn near_boundary_evidence_catches_a_fine_tuned_copy_and_not_an_independent_model
     .collect();
     let policy = Policy { family_bound: false, ..Policy::default() };
     let mut highest_copy = 0f64;
-    for recipe in ["ftal(1,lr=0.001)", "prune(w,0.5)"] {
+    for recipe in ["ftal(1,lr=0.001)", "rtll(2)"] {
         let steps: Vec<Step> = Chain::parse_attack(recipe).unwrap();
         let copy = b.build_on("owner-nb", &tuned, &root.steps[0], &steps).unwrap().model;
         let stolen = verify_models(&evidence, (recipe, copy), negatives.clone(), &policy).unwrap();

@@ -230,7 +230,11 @@ pub fn train_dcgan(real: &[f32], shape: ImageShape, p: &DcganParams) -> Result<(
         let g_loss = -log_sigmoid(d.forward(fake)).mean();
         let g_value = g_loss.clone().into_scalar::<f32>();
         if !(d_value.is_finite() && g_value.is_finite()) {
-            return Err(NnError::Diverged { epoch: 1, batch: step + 1, loss: if d_value.is_finite() { g_value } else { d_value } });
+            return Err(NnError::Diverged {
+                epoch: 1,
+                batch: step + 1,
+                loss: if d_value.is_finite() { g_value } else { d_value },
+            });
         }
         let grads = GradientsParams::from_grads(g_loss.backward(), &g);
         g = g_opt.step(p.lr, g, grads);
@@ -306,7 +310,14 @@ mod tests {
             }
             (l - r) / (x.len() as f64 / 2.0)
         };
-        let p = DcganParams { widths: vec![32, 16], steps: 300, batch_size: 16, latent: 16, lr: 1e-3, ..Default::default() };
+        let p = DcganParams {
+            widths: vec![32, 16],
+            steps: 300,
+            batch_size: 16,
+            latent: 16,
+            lr: 1e-3,
+            ..Default::default()
+        };
         let (untrained, _) = train_dcgan(&real, s, &DcganParams { steps: 1, ..p.clone() }).unwrap();
         let (trained, report) = train_dcgan(&real, s, &p).unwrap();
         let (before, after) = (contrast(&untrained.sample(64, 1)), contrast(&trained.sample(64, 1)));

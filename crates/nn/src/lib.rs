@@ -7,8 +7,8 @@
 pub mod alloc;
 pub mod arch;
 pub mod bench;
-pub mod dcgan;
 mod checkpoint;
+pub mod dcgan;
 pub mod device;
 mod error;
 pub mod gradient;

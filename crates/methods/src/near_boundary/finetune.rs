@@ -188,7 +188,8 @@ pub fn tune_within_budget(
         let probs = tuned.probabilities(samples)?;
         let near = probs.chunks(classes).filter(|row| super::is_near_boundary(row, s, t, tau)).count();
         let near_fraction = near as f64 / probs.len().div_ceil(classes).max(1) as f64;
-        let (before, after) = (stats["loss_ft_before"].as_f64().unwrap_or(f64::NAN), stats["loss_ft_after"].as_f64().unwrap_or(f64::NAN));
+        let (before, after) =
+            (stats["loss_ft_before"].as_f64().unwrap_or(f64::NAN), stats["loss_ft_after"].as_f64().unwrap_or(f64::NAN));
         let drop = accuracy_before - accuracy;
         let ok = after <= before && near_fraction >= p.min_near_fraction && drop <= p.max_accuracy_drop;
         tries.push(serde_json::json!({
@@ -196,8 +197,11 @@ pub fn tune_within_budget(
             "accuracy_drop": drop, "accepted": ok,
         }));
         if ok {
-            return Ok((tuned, serde_json::json!({ "lr": lr, "loss_ft_before": before, "loss_ft_after": after,
-                "near_fraction": near_fraction, "steps": stats["steps"], "tries": tries })));
+            return Ok((
+                tuned,
+                serde_json::json!({ "lr": lr, "loss_ft_before": before, "loss_ft_after": after,
+                "near_fraction": near_fraction, "steps": stats["steps"], "tries": tries }),
+            ));
         }
         lr *= 0.5;
     }

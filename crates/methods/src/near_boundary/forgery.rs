@@ -66,7 +66,12 @@ pub fn natural(model: &Model, data: &Dataset, p: &NearBoundaryParams) -> Result<
 /// images of class s in `data` that `model` classifies as s, one signed-gradient step of each
 /// size in `eps` (ascending) down the cross-entropy of class t; an image's first step that lands
 /// near the boundary by Definition 2 is kept, at most `p.samples`.
-pub fn fgsm(model: &Model, data: &Dataset, p: &NearBoundaryParams, eps: &[f64]) -> Result<NearBoundaryEvidence, MethodError> {
+pub fn fgsm(
+    model: &Model,
+    data: &Dataset,
+    p: &NearBoundaryParams,
+    eps: &[f64],
+) -> Result<NearBoundaryEvidence, MethodError> {
     p.validate(model.num_classes())?;
     mown_nn::model::check_dataset_shape(data, model.input_shape())?;
     if eps.is_empty() || eps.iter().any(|e| !(e.is_finite() && *e > 0.0)) {

@@ -19,8 +19,8 @@
 
 pub mod dispute;
 mod evidence;
-pub mod forgery;
 pub mod finetune;
+pub mod forgery;
 mod generate;
 pub mod privatise;
 
