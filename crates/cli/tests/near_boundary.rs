@@ -14,7 +14,20 @@ fn near_boundary_evidence_and_its_verdict_from_the_command_line() {
     for (out, seed) in [("neg1", "21"), ("neg2", "22"), ("neg3", "23")] {
         train_digits_mlp(&p(out), "8", seed);
     }
-    let args = ["fingerprint", "near-boundary", "--model", &p("owner"), "--boundary", "3,5", "--seeds", "120"];
+    let args = [
+        "fingerprint",
+        "near-boundary",
+        "--model",
+        &p("owner"),
+        "--boundary",
+        "3,5",
+        "--seeds",
+        "120",
+        "--gan-steps",
+        "200",
+        "--gan-widths",
+        "32,16",
+    ];
     let out = p("nb.json");
     assert_clean_failure(&mown(&[&args[..], &["--out", &out]].concat()), "--tuned-out");
     let t = ok(mown(&[&args[..], &["--out", &out, "--n", "40", "--tuned-out", &p("tuned")]].concat()));
