@@ -13,6 +13,9 @@ use mown_nn::{Model, TrainConfig};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// A claimant's evidence and the model it is disputed on, or why the thief could not make it.
+type Forgery = Result<(NearBoundaryEvidence, Model), String>;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut b = Builder::new(None, Device::flex(), TrainConfig { batch_size: 64, ..TrainConfig::default() });
     let root: Chain = "train(arc-c,digits,seed=1,epochs=15,part=1/2)".parse()?;
@@ -29,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("## stolen by {recipe}");
         // Each forgery: the claimant's evidence and the model the dispute is about (the pipeline
         // forgery tunes the stolen model, and the thief deploys that one).
-        let mut forgeries: Vec<(&str, Result<(NearBoundaryEvidence, Model), String>)> = Vec::new();
+        let mut forgeries: Vec<(&str, Forgery)> = Vec::new();
         let natural = NearBoundaryParams { tau: 0.9, ..cw_only.clone() };
         forgeries.push((
             "natural images (tau 0.9)",

@@ -161,6 +161,16 @@ pub fn finetune_boundary(
     Ok((tuned, serde_json::json!({ "loss_ft_before": before, "loss_ft_after": after, "steps": objective.steps })))
 }
 
+/// A tuning that [`tune_within_budget`] accepted.
+pub struct Tuned {
+    pub model: Model,
+    /// Accuracy on the held-out data before and after tuning.
+    pub accuracy_before: f64,
+    pub accuracy_after: f64,
+    /// The rate taken, Loss_FT before and after, and every rate tried.
+    pub stats: serde_json::Value,
+}
+
 /// [`finetune_boundary`] at `p.lr`, then at half the rate each time the tuning raised Loss_FT,
 /// moved a sample off the boundary (Definition 2 at `tau`) or cost more than
 /// `p.max_accuracy_drop` of accuracy on `test`. Errors when no rate tried is acceptable.
@@ -174,7 +184,7 @@ pub fn tune_within_budget(
     t: usize,
     tau: f64,
     p: &FineTuneParams,
-) -> Result<(Model, serde_json::Value), MethodError> {
+) -> Result<Tuned, MethodError> {
     if !(p.max_accuracy_drop.is_finite() && p.max_accuracy_drop >= 0.0) {
         return Err(MethodError::BadParameter(format!("max accuracy drop must be >= 0, got {}", p.max_accuracy_drop)));
     }
@@ -197,11 +207,9 @@ pub fn tune_within_budget(
             "accuracy_drop": drop, "accepted": ok,
         }));
         if ok {
-            return Ok((
-                tuned,
-                serde_json::json!({ "lr": lr, "loss_ft_before": before, "loss_ft_after": after,
-                "near_fraction": near_fraction, "steps": stats["steps"], "tries": tries }),
-            ));
+            let stats = serde_json::json!({ "lr": lr, "loss_ft_before": before, "loss_ft_after": after,
+                "near_fraction": near_fraction, "steps": stats["steps"], "tries": tries });
+            return Ok(Tuned { model: tuned, accuracy_before, accuracy_after: accuracy, stats });
         }
         lr *= 0.5;
     }

@@ -163,12 +163,16 @@ pub fn generate(
         }
     };
     let phase2_seconds = started.elapsed().as_secs_f64() - phase1_seconds;
-    let accuracy_before = owner.accuracy(test)?;
-    let (tuned, finetune_stats) = match &p.finetune {
-        None => (owner.clone(), serde_json::Value::Null),
-        Some(ft) => tune_within_budget(owner, train, test, &samples, p.source, p.target, p.tau, ft)?,
+    let (tuned, finetune_stats, accuracy_before, accuracy_after) = match &p.finetune {
+        None => {
+            let accuracy = owner.accuracy(test)?;
+            (owner.clone(), serde_json::Value::Null, accuracy, accuracy)
+        }
+        Some(ft) => {
+            let t = tune_within_budget(owner, train, test, &samples, p.source, p.target, p.tau, ft)?;
+            (t.model, t.stats, t.accuracy_before, t.accuracy_after)
+        }
     };
-    let accuracy_after = tuned.accuracy(test)?;
     let tuned_probs = tuned.probabilities(&samples)?;
     let distances: Vec<f64> =
         tuned_probs.chunks(classes).map(|row| super::boundary_distance(row, p.source, p.target)).collect();

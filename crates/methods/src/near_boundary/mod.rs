@@ -26,7 +26,7 @@ pub mod privatise;
 
 pub use dispute::{DisputeOutcome, Winner, dispute};
 pub use evidence::{NEAR_BOUNDARY_FORMAT, NearBoundaryEvidence};
-pub use finetune::{FineTuneParams, FtSpace, boundary_loss_value, finetune_boundary, tune_within_budget};
+pub use finetune::{FineTuneParams, FtSpace, Tuned, boundary_loss_value, finetune_boundary, tune_within_budget};
 pub use forgery::natural;
 pub use generate::{NearBoundaryParams, generate};
 pub use privatise::PrivatiseParams;

@@ -19,6 +19,7 @@ use crate::MethodError;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PrivatiseParams {
+    /// The DCGAN; its `seed` is replaced by the evidence's seed, so one seed fixes the whole file.
     pub gan: DcganParams,
     /// Generated candidates at most; generation stops once enough are accepted.
     pub max_candidates: usize,
