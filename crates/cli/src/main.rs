@@ -37,8 +37,10 @@ enum Command {
     Zoo(commands::zoo::ZooArgs),
     /// Train independent models of several architecture families for a task (`verify --negatives`).
     Negatives(commands::negatives::NegativesArgs),
-    /// Fingerprint the owner's model (ipguard, cw-l2, fgsm, igsm, random).
+    /// Evidence of the owner's model from any fingerprinting method (`mown methods` lists them).
     Fingerprint(commands::fingerprint::FingerprintArgs),
+    /// The methods mown implements: papers, what each needs from a suspect, and their parameters.
+    Methods(commands::methods::MethodsArgs),
     /// Train the owner's model with a trigger-set watermark (margin, plain) and write its key.
     Watermark(commands::watermark::WatermarkArgs),
     /// Watermark accuracy of stolen copies and independent models for each scheme over a zoo.
@@ -97,6 +99,7 @@ fn main() {
         Command::Serve(a) => commands::serve::run(a),
         Command::Steal(a) => commands::steal::run(a),
         Command::Fingerprint(a) => commands::fingerprint::run(a),
+        Command::Methods(a) => commands::methods::run(a),
         Command::Verify(a) => commands::verify::run(a),
         Command::Dispute(a) => commands::dispute::run(a),
         Command::EvalMethod(a) => commands::eval_method::run(a),

@@ -5,7 +5,9 @@
 //! architecture and optimizer: mean / std similarity and mean p), AUC, TPR at the lowest FPR the
 //! negatives allow, the false-positive rate at alpha with its 95% bound, and costs.
 //!   cargo run --release -p mown-methods --example uap_paper_zoo -- ZOO.toml 'PIRACY;...' 'HOMOLOGOUS;...' \
-//!     [methods=uap,ipguard,akh,sac-m] [clusters=100] [level=probs] [perturbation=universal|local] [subset=K] [views=200] [verify=40] [seed=0] [json=PATH]
+//!     [methods=uap,ipguard,akh,sac-m] [subset=K] [seed=0] [json=PATH]
+//! Methods are registry specs with their own settings, e.g. `methods=uap[n=10,views=100,verify_views=20]`
+//! or `uap[perturbation=local,local_candidates=top:3]` (`mown methods uap` lists the keys).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -15,7 +17,8 @@ use mown_adversary::build::Builder;
 use mown_adversary::zoo::Zoo;
 use mown_adversary::{Chain, Step};
 use mown_eval::{Decision, NegativeScore, Policy};
-use mown_methods::uap::{PerturbationKind, ReferenceRole, UapFingerprintParams};
+use mown_methods::registry::{OwnerInputs, from_spec_with, split_specs};
+use mown_methods::uap::ReferenceRole;
 use mown_methods::verify::judge;
 use mown_methods::{Evidence, Measured};
 use mown_nn::Model;
@@ -101,45 +104,24 @@ fn main() -> Result<(), Error> {
     }
     println!("# victim {} test accuracy {victim_accuracy:.4}", zoo.victim);
     let methods = opt(&args, "methods", "uap,ipguard,akh,sac-m");
+    let seed = vec![("seed".to_string(), opt(&args, "seed", "0").to_string())];
+    let cfg = zoo.training.train_config();
+    let inputs = OwnerInputs {
+        model: &victim,
+        train: &data.owner,
+        held_out: &data.test,
+        references: &references,
+        train_config: &cfg,
+        clean: None,
+    };
     let mut report = Vec::new();
-    for method in methods.split(',') {
+    for spec in split_specs(methods)? {
         let t0 = Instant::now();
-        let evidence: Box<dyn Evidence> = match method {
-            "uap" => {
-                let mut p = UapFingerprintParams {
-                    train_views: opt(&args, "views", "200").parse()?,
-                    verify_views: opt(&args, "verify", "40").parse()?,
-                    level: opt(&args, "level", "probs").parse()?,
-                    seed: opt(&args, "seed", "0").parse()?,
-                    perturbation: match opt(&args, "perturbation", "universal") {
-                        "local" => PerturbationKind::Local,
-                        _ => PerturbationKind::Universal,
-                    },
-                    ..Default::default()
-                };
-                p.kmeans.clusters = opt(&args, "clusters", "100").parse()?;
-                let fp = mown_methods::uap::generate(&victim, &data.owner, &data.test, &references, &p)?;
-                let t = |k: &str| fp.timings[k].as_f64().unwrap_or(f64::NAN);
-                println!(
-                    "# uap: {} ({:.1} s to generate: K-means and perturbation {:.1} s, encoder {:.1} s)",
-                    fp.uap_stats,
-                    t("seconds"),
-                    t("perturbation_seconds"),
-                    t("encoder_seconds")
-                );
-                Box::new(fp)
-            }
-            "ipguard" => {
-                let k = mown_methods::ipguard::auto_k(&victim, &data.owner)?;
-                let options = mown_methods::registry::GenOptions { k, ..Default::default() };
-                Box::new(mown_methods::registry::by_name("ipguard", &options)?.generate(&victim, &data.owner)?)
-            }
-            "akh" => Box::new(mown_methods::akh::generate(&victim, &data.owner, &data.test, &Default::default())?),
-            sac => {
-                let p = mown_methods::sac::SacParams { probes: sac.parse()?, ..Default::default() };
-                Box::new(mown_methods::sac::generate(&victim, &data.owner, &data.test, &p)?)
-            }
-        };
+        // Every method of the registry, with its own settings: `uap[n=10,level=topk:3]`.
+        let method = from_spec_with(&spec, &seed)?;
+        let made = method.generate(&inputs)?;
+        println!("# {} ({}; {:.1} s)", made.summary, made.timings, t0.elapsed().as_secs_f64());
+        let evidence: Box<dyn Evidence> = made.evidence;
         let generated = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         let measured: Vec<Measured> = members

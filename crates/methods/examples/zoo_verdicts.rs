@@ -40,9 +40,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?),
         Box::new(mown_methods::sac::generate(&victim, &data.owner, &data.test, &Default::default())?),
     ];
-    let k = mown_methods::ipguard::auto_k(&victim, &data.owner)?;
-    let options = mown_methods::registry::GenOptions { k, ..Default::default() };
-    evidence.push(Box::new(mown_methods::registry::by_name("ipguard", &options)?.generate(&victim, &data.owner)?));
+    // IPGuard with k = auto, the default: scaled to the victim's logits.
+    let inputs = mown_methods::registry::OwnerInputs {
+        model: &victim,
+        train: &data.owner,
+        held_out: &data.test,
+        references: &[],
+        train_config: &Default::default(),
+        clean: None,
+    };
+    evidence.push(mown_methods::registry::method("ipguard", &[])?.generate(&inputs)?.evidence);
     for (name, policy) in
         [("bounded", Policy::default()), ("pooled", Policy { family_bound: false, ..Policy::default() })]
     {

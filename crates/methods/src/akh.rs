@@ -139,6 +139,10 @@ impl crate::evidence::EvidenceFile for AkhFingerprint {
 }
 
 impl Evidence for AkhFingerprint {
+    fn write(&self, path: &std::path::Path) -> Result<(), MethodError> {
+        AkhFingerprint::save(self, path)
+    }
+
     fn kind(&self) -> EvidenceKind {
         EvidenceKind::AkhFingerprint
     }

@@ -61,16 +61,19 @@ pub enum EvidenceKind {
     SacFingerprint,
     AkhFingerprint,
     NearBoundary,
+    #[serde(rename = "extfeat-key")]
+    ExtFeatKey,
 }
 
 impl EvidenceKind {
-    pub const ALL: [EvidenceKind; 6] = [
+    pub const ALL: [EvidenceKind; 7] = [
         EvidenceKind::Fingerprint,
         EvidenceKind::WatermarkKey,
         EvidenceKind::UapFingerprint,
         EvidenceKind::SacFingerprint,
         EvidenceKind::AkhFingerprint,
         EvidenceKind::NearBoundary,
+        EvidenceKind::ExtFeatKey,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +84,7 @@ impl EvidenceKind {
             EvidenceKind::SacFingerprint => "sac-fingerprint",
             EvidenceKind::AkhFingerprint => "akh-fingerprint",
             EvidenceKind::NearBoundary => "near-boundary",
+            EvidenceKind::ExtFeatKey => "extfeat-key",
         }
     }
 }
@@ -113,6 +117,8 @@ pub trait Evidence {
     fn task(&self) -> (ImageShape, usize);
     /// Measures a suspect.
     fn measure(&self, suspect: &mut dyn QueryModel) -> Result<Measured, MethodError>;
+    /// Writes the evidence file (with its kind tag) to `path`.
+    fn write(&self, path: &Path) -> Result<(), MethodError>;
     /// SHA-256s of the models a part of the verifier was fitted on (e.g. UAP's encoder): they are
     /// neither suspects nor negatives.
     fn reference_models(&self) -> Vec<String> {
@@ -312,5 +318,20 @@ pub fn load(path: &Path) -> Result<Box<dyn Evidence>, MethodError> {
         EvidenceKind::SacFingerprint => Box::new(crate::sac::SacFingerprint::load(path)?),
         EvidenceKind::AkhFingerprint => Box::new(crate::akh::AkhFingerprint::load(path)?),
         EvidenceKind::NearBoundary => Box::new(crate::near_boundary::NearBoundaryEvidence::load(path)?),
+        EvidenceKind::ExtFeatKey => Box::new(crate::extfeat::ExtFeatKey::load(path)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EvidenceKind;
+
+    /// The tag written into files is the name errors and reports print.
+    #[test]
+    fn every_kind_tag_is_its_name() {
+        for kind in EvidenceKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+            assert_eq!(serde_json::from_value::<EvidenceKind>(kind.name().into()).unwrap(), kind);
+        }
+    }
 }

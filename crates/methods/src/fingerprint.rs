@@ -121,6 +121,10 @@ impl LabelProbe for Fingerprint {
 }
 
 impl Evidence for Fingerprint {
+    fn write(&self, path: &std::path::Path) -> Result<(), MethodError> {
+        Fingerprint::save(self, path)
+    }
+
     fn kind(&self) -> EvidenceKind {
         EvidenceKind::Fingerprint
     }

@@ -11,6 +11,7 @@
 pub mod akh;
 pub mod baselines;
 pub mod evidence;
+pub mod extfeat;
 pub mod fingerprint;
 pub mod ipguard;
 pub mod near_boundary;
@@ -36,6 +37,8 @@ pub enum MethodError {
     BadKey { path: std::path::PathBuf, reason: String },
     #[error("evidence file {path}: {reason}")]
     BadEvidence { path: std::path::PathBuf, reason: String },
+    #[error("style transform {0}")]
+    Style(String),
     #[error("suspect refused: {0}")]
     Refused(String),
     #[error(transparent)]

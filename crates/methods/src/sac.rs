@@ -254,6 +254,10 @@ impl crate::evidence::EvidenceFile for SacFingerprint {
 }
 
 impl Evidence for SacFingerprint {
+    fn write(&self, path: &std::path::Path) -> Result<(), MethodError> {
+        SacFingerprint::save(self, path)
+    }
+
     fn kind(&self) -> EvidenceKind {
         EvidenceKind::SacFingerprint
     }

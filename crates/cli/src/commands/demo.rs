@@ -9,8 +9,7 @@ use std::sync::Arc;
 use mown_adversary::Chain;
 use mown_adversary::build::{Builder, StepData};
 use mown_data::{DataSource, Dataset};
-use mown_methods::Fingerprinter;
-use mown_methods::ipguard::{IpGuard, IpGuardParams};
+use mown_methods::registry::{self, OwnerInputs};
 use mown_nn::burn::prelude::Device;
 use mown_nn::{Arch, LrSchedule, Model, ModelMeta, ModelSpec, OptimizerKind, TrainConfig, io};
 
@@ -71,7 +70,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let same = reloaded.predict(test.images())? == owner.predict(test.images())?;
     println!("2. reloaded from disk: predictions identical = {same}");
     let suspects = steal_and_compare(&owner, &train, &test, &device, a.seed)?;
-    fingerprint_and_verify(&owner, &train, suspects, &device, a.seed)?;
+    fingerprint_and_verify(&owner, &train, &test, suspects, &device, a.seed)?;
     println!("done in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -123,21 +122,22 @@ fn steal_and_compare(
 fn fingerprint_and_verify(
     owner: &Model,
     train: &Dataset,
+    test: &Dataset,
     suspects: Vec<(String, Model)>,
     device: &Device,
     seed: u64,
 ) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let k = mown_methods::ipguard::auto_k(owner, train)?;
-    let params = IpGuardParams { k, seed, ..IpGuardParams::default() };
-    let fp = IpGuard(params).generate(owner, train)?;
+    // k = auto (the default): 0.4 x the owner's median logit margin.
+    let cfg = TrainConfig::default();
+    let inputs = OwnerInputs { model: owner, train, held_out: test, references: &[], train_config: &cfg, clean: None };
+    let generated = registry::method("ipguard", &[("seed".into(), seed.to_string())])?.generate(&inputs)?;
     println!(
-        "4. IPGuard fingerprint of the owner (k = {k:.2}, 0.4 x its median logit margin): {} points on its decision \
-         boundary ({} converged, {:.1}s)",
-        fp.len(),
-        fp.stats["converged"],
+        "4. IPGuard fingerprint of the owner, points on its decision boundary: {} ({:.1}s)",
+        generated.summary,
         t0.elapsed().as_secs_f64()
     );
+    let fp = generated.evidence;
     let mut builder = Builder::new(None, device.clone(), TrainConfig { batch_size: 64, ..TrainConfig::default() });
     let mut negatives = Vec::new();
     // Four architecture families, two models each: the verdict's threshold must also hold for a
@@ -156,7 +156,7 @@ fn fingerprint_and_verify(
     println!("5. verdicts (labels-only queries; the independent suspect is none of those models):");
     let policy = mown_eval::Policy::default();
     for (name, model) in suspects {
-        let verdict = mown_methods::verify::verify_models(&fp, (&name, model), negatives.clone(), &policy)?;
+        let verdict = mown_methods::verify::verify_models(fp.as_ref(), (&name, model), negatives.clone(), &policy)?;
         println!("{}", verdict.to_string().lines().map(|l| format!("   {l}")).collect::<Vec<_>>().join("\n"));
     }
     Ok(())

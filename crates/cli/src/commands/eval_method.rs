@@ -3,20 +3,21 @@
 
 use std::path::PathBuf;
 
-use mown_access::{AccessLevel, LocalModel};
+use mown_access::LocalModel;
 use mown_adversary::AttackFamily;
 use mown_adversary::build::Builder;
 use mown_adversary::zoo::Zoo;
-use mown_methods::LabelProbe;
-use mown_methods::registry::by_name;
+use mown_methods::registry::{self, Method, OwnerEffect, OwnerInputs};
+use mown_methods::uap::ReferenceRole;
 
 use super::DeviceArgs;
-use super::fingerprint::GenArgs;
+use super::fingerprint::MethodFlags;
 
 #[derive(clap::Args, Debug)]
 pub struct EvalMethodArgs {
-    /// Comma-separated methods: ipguard, cw-l2, fgsm, igsm, random, uap, sac-w, sac-m, akh
-    /// (SAC on labels: sac-w[labels], sac-m[labels]).
+    /// Comma-separated methods of the registry (`mown methods`), each NAME or NAME[KEY=VALUE,...]:
+    /// ipguard, cw-l2, fgsm, igsm, random, uap, sac-w, sac-m, akh (SAC on labels: sac-w[labels]).
+    /// The parameter flags below apply to every listed method that has the parameter.
     pub methods: String,
     /// uap: attack recipes applied to the victim for the encoder's piracy references,
     /// ';'-separated (none of the zoo's own models may be among them).
@@ -25,9 +26,6 @@ pub struct EvalMethodArgs {
     /// uap: train(...) chains of the encoder's homologous references, ';'-separated.
     #[arg(long, value_delimiter = ';')]
     pub uap_homologous: Vec<String>,
-    /// uap: views per reference model for the encoder (seed 003: 200).
-    #[arg(long, default_value_t = 200)]
-    pub uap_views: usize,
     /// The zoo (victim, stolen variants, independent models); built or loaded from its cache.
     #[arg(long)]
     pub zoo: PathBuf,
@@ -41,7 +39,7 @@ pub struct EvalMethodArgs {
     #[arg(long)]
     pub allow_other_victim: bool,
     #[command(flatten)]
-    pub generation: GenArgs,
+    pub flags: MethodFlags,
     /// Write the summaries (with the R/U curves and every score) as JSON here: `all` (every stolen
     /// model) and `by_family` (post-processing, functionality stealing, adversarial training).
     #[arg(long)]
@@ -69,7 +67,6 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
         }
         victim = given;
     }
-    let seeds = builder.step_data(&zoo.victim.steps[0])?.owner;
     // (name, attack family or None for an independent model, model)
     let mut members = Vec::new();
     for chain in zoo.stolen.iter().chain(&zoo.independent) {
@@ -84,22 +81,36 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
     families.sort();
     families.dedup();
     let (mut summaries, mut by_family) = (Vec::new(), Vec::new());
-    for method in a.methods.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+    let data = builder.step_data(&zoo.victim.steps[0])?;
+    let flags = a.flags.settings()?;
+    for spec in registry::split_specs(&a.methods)? {
         let t0 = std::time::Instant::now();
-        let (name, scores) = if method.eq_ignore_ascii_case("uap") {
-            uap_scores(&a, &zoo, &mut builder, &victim, &members)?
-        } else if let Some(evidence) = probe_evidence(method, &a, &zoo, &mut builder, &victim)? {
-            evidence_scores(evidence.as_ref(), &members)?
-        } else {
-            let fp = by_name(method, &a.generation.options(&victim, &seeds)?)?.generate(&victim, &seeds)?;
-            let mut scores = Vec::with_capacity(members.len());
-            for (_, _, model) in &members {
-                scores.push(
-                    fp.match_suspect(&mut LocalModel::new(model.clone(), AccessLevel::Labels, None))?.matching_rate,
-                );
-            }
-            (fp.method, scores)
+        let (entry_name, _) = registry::parse_spec(&spec)?;
+        let entry = registry::entry(&entry_name)?;
+        // Shared flags go to the methods that take them; a spec's own settings are checked.
+        let shared: Vec<(String, String)> =
+            flags.iter().filter(|(k, _)| entry.params.iter().any(|p| p.key == k.replace('-', "_"))).cloned().collect();
+        let method = registry::from_spec_with(&spec, &shared)?;
+        if entry.effect != OwnerEffect::Reads {
+            anyhow::bail!(
+                "{} changes the owner, so the zoo's copies of the victim are not copies of the model its evidence \
+                 names: use `mown eval-watermark` for watermarks",
+                entry.name
+            );
+        }
+        let references = if entry.references { uap_references(&a, &zoo, &mut builder, &members)? } else { Vec::new() };
+        let cfg = zoo.training.train_config();
+        let inputs = OwnerInputs {
+            model: &victim,
+            train: &data.owner,
+            held_out: &data.test,
+            references: &references,
+            train_config: &cfg,
+            clean: None,
         };
+        let generated = method.generate(&inputs)?;
+        eprintln!("{}", generated.summary);
+        let (name, scores) = evidence_scores(generated.evidence.as_ref(), method.as_ref(), &members)?;
         eprintln!("{name}: scored {} models in {:.1}s", members.len(), t0.elapsed().as_secs_f64());
         let (mut pos, mut neg) = (Vec::new(), Vec::new());
         for ((member, family, _), score) in members.iter().zip(scores) {
@@ -137,48 +148,17 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SAC and AKH evidence of the victim, from its own training and held-out data (`None` for
-/// other methods). SAC's variant follows the method's name: sac-w, sac-m, and `[labels]` for
-/// label-only answers (e.g. `sac-m[labels]`).
-fn probe_evidence(
-    method: &str,
-    a: &EvalMethodArgs,
-    zoo: &Zoo,
-    builder: &mut Builder,
-    victim: &mown_nn::Model,
-) -> anyhow::Result<Option<Box<dyn mown_methods::Evidence>>> {
-    use mown_methods::{akh, sac};
-    let lower = method.to_ascii_lowercase();
-    let (base, level) = match lower.split_once('[') {
-        Some((base, rest)) => (base.to_string(), rest.trim_end_matches(']').parse()?),
-        None => (lower.clone(), AccessLevel::Probabilities),
-    };
-    if !["sac-w", "sac-m", "akh"].contains(&base.as_str()) {
-        return Ok(None);
-    }
-    let data = builder.step_data(&zoo.victim.steps[0])?;
-    let seed = a.generation.seed;
-    Ok(Some(if base == "akh" {
-        let p = akh::AkhParams { n: a.generation.n(), seed, ..Default::default() };
-        Box::new(akh::generate(victim, &data.owner, &data.test, &p)?)
-    } else {
-        let probes = base.parse()?;
-        let n = a.generation.n_or(sac::SacParams::default().n);
-        let p = sac::SacParams { probes, n, level, seed, ..Default::default() };
-        Box::new(sac::generate(victim, &data.owner, &data.test, &p)?)
-    }))
-}
-
 /// Every member's score on `evidence`, turned so that higher is closer to the owner (SAC's
 /// distances are negated; the summary's name says so).
 fn evidence_scores(
     evidence: &dyn mown_methods::Evidence,
+    method: &dyn Method,
     members: &[(String, Option<AttackFamily>, mown_nn::Model)],
 ) -> anyhow::Result<(String, Vec<f64>)> {
     let direction = evidence.direction();
     let mut scores = Vec::with_capacity(members.len());
     for (_, _, model) in members {
-        let mut api = LocalModel::new(model.clone(), evidence.requires(), None);
+        let mut api = LocalModel::new(model.clone(), method.requires(), None);
         scores.push(direction.orient(evidence.measure(&mut api)?.measurement.score()));
     }
     let name = match direction {
@@ -188,18 +168,14 @@ fn evidence_scores(
     Ok((name, scores))
 }
 
-/// UAP (seed 003): the encoder's references are built from the victim (piracy) and from their
-/// own chains (homologous), none of them a zoo member; each member's score is its mean
-/// fingerprint similarity with the victim.
-fn uap_scores(
+/// UAP's encoder references (seed 003): copies made from the victim by `--uap-piracy` recipes and
+/// homologous models of `--uap-homologous` chains, none of them a zoo member.
+fn uap_references(
     a: &EvalMethodArgs,
     zoo: &Zoo,
     builder: &mut Builder,
-    victim: &mown_nn::Model,
     members: &[(String, Option<AttackFamily>, mown_nn::Model)],
-) -> anyhow::Result<(String, Vec<f64>)> {
-    use mown_methods::Evidence;
-    use mown_methods::uap::{ReferenceRole, UapFingerprintParams, generate};
+) -> anyhow::Result<Vec<(String, ReferenceRole, mown_nn::Model)>> {
     let mut references = Vec::new();
     for recipe in &a.uap_piracy {
         let chain = zoo.victim.then(&mown_adversary::Chain::parse_attack(recipe)?);
@@ -215,16 +191,5 @@ fn uap_scores(
             r.0
         );
     }
-    let data = builder.step_data(&zoo.victim.steps[0])?;
-    let mut p =
-        UapFingerprintParams { train_views: a.uap_views, seed: a.generation.seed, ..UapFingerprintParams::default() };
-    p.kmeans.clusters = a.generation.n();
-    let fp = generate(victim, &data.owner, &data.test, &references, &p)?;
-    eprintln!("uap: {} ({:.1}s)", fp.uap_stats, fp.timings["seconds"].as_f64().unwrap_or(f64::NAN));
-    let mut scores = Vec::with_capacity(members.len());
-    for (_, _, model) in members {
-        let mut api = LocalModel::new(model.clone(), AccessLevel::Probabilities, None);
-        scores.push(fp.measure(&mut api)?.measurement.score());
-    }
-    Ok((fp.method(), scores))
+    Ok(references)
 }

@@ -1,94 +1,182 @@
-//! `mown fingerprint METHOD`: fingerprint the owner's model (white-box).
+//! `mown fingerprint METHOD`: evidence of the owner's model (white-box) from the method registry.
+//! The flags below are shorthands for the methods' own parameters (`--n 50` is `--set n=50`); a
+//! flag the method does not take is an error, never silently ignored.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use mown_adversary::build::Builder;
-use mown_methods::registry::{GenOptions, by_name, parse_suffix};
+use mown_methods::registry::{self, OwnerEffect, OwnerInputs};
+use mown_methods::uap::ReferenceRole;
 use mown_nn::{TrainConfig, io};
 
 use super::DeviceArgs;
 
-/// Generation options on the command line (shared with `eval-method`).
-#[derive(clap::Args, Debug, Clone)]
-pub struct GenArgs {
-    /// Number of fingerprint points (IPGuard and baselines, UAP clusters, AKH probes: 100; SAC
-    /// probes: 200).
+/// Shorthand flags for method parameters: each one that is given becomes `KEY=VALUE` for the
+/// method (`mown methods` lists every method's keys and defaults).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct MethodFlags {
+    /// Points (IPGuard and baselines, UAP clusters), probes (SAC, AKH), samples (near-boundary).
     #[arg(long)]
     pub n: Option<usize>,
-    /// IPGuard margin k (CW-L2 confidence): a number, or auto (0.4 x the owner's median logit
-    /// margin on the seed images; its best k grows with the owner's logits).
-    #[arg(long, default_value = "auto")]
-    pub k: String,
+    /// IPGuard margin k / CW-L2 confidence: a number, or auto (0.4 x the owner's median logit
+    /// margin on the seed images; the default).
+    #[arg(long)]
+    pub k: Option<String>,
     /// Adam learning rate on the input (IPGuard, CW-L2).
-    #[arg(long, default_value_t = 0.01)]
-    pub lr: f64,
-    #[arg(long, default_value_t = 1000)]
-    pub iterations: usize,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub iterations: Option<usize>,
     /// Initialisation and target label: TL, TR, RL or RR (IPGuard §5.1.4).
-    #[arg(long, default_value = "TL")]
-    pub init: String,
+    #[arg(long)]
+    pub init: Option<String>,
     /// FGSM/IGSM radius.
-    #[arg(long, default_value_t = 0.1)]
-    pub eps: f64,
+    #[arg(long)]
+    pub eps: Option<String>,
     /// CW-L2 constant c.
-    #[arg(long, default_value_t = 1.0)]
-    pub c: f64,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// IPGuard: start points optimised to obtain n converged ones; the first n to converge are
-    /// kept and the rest abandoned (0 = exactly n, the paper's procedure).
-    #[arg(long, default_value_t = 0)]
-    pub candidates: usize,
-    /// IPGuard: draw this many start points and optimise the max(candidates, n) with the lowest
-    /// initial loss (0 = no ranking, the paper's random start points).
-    #[arg(long, default_value_t = 0)]
-    pub screen: usize,
+    #[arg(long)]
+    pub c: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// IPGuard: start points optimised to obtain n converged ones.
+    #[arg(long)]
+    pub candidates: Option<usize>,
+    /// IPGuard: start points drawn and ranked by initial loss.
+    #[arg(long)]
+    pub screen: Option<usize>,
+    /// UAP: views per model in the encoder's training set (seed 003: 200).
+    #[arg(long, alias = "uap-views")]
+    pub views: Option<usize>,
+    /// UAP: views kept for verification (2n queries each).
+    #[arg(long)]
+    pub verify_views: Option<usize>,
+    /// UAP: the perturbation's L2 radius as a root-mean-square per pixel.
+    #[arg(long)]
+    pub xi_rms: Option<f64>,
+    /// UAP: encoder training epochs.
+    #[arg(long)]
+    pub encoder_epochs: Option<usize>,
+    /// UAP: universal (the method) or local (the LAP ablation).
+    #[arg(long)]
+    pub perturbation: Option<String>,
+    /// UAP, SAC: what suspects will reveal: probs, topk:K or labels.
+    #[arg(long)]
+    pub level: Option<String>,
+    /// SAC: wrong (SAC-w) or cutmix (SAC-m).
+    #[arg(long)]
+    pub probes: Option<String>,
+    /// SAC: probes per block.
+    #[arg(long)]
+    pub block: Option<usize>,
+    /// SAC-w, AKH: no augmented images when natural mistakes run out.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// near-boundary: the boundary S,T (class indices).
+    #[arg(long)]
+    pub boundary: Option<String>,
+    /// near-boundary: Definition 2's largest gap.
+    #[arg(long)]
+    pub tau: Option<f64>,
+    /// near-boundary: training images of class S that CW-L2 starts from.
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    /// near-boundary: skip phase 3 (the evidence then names the owner as it is).
+    #[arg(long)]
+    pub no_finetune: bool,
+    /// near-boundary: epochs of boundary fine-tuning.
+    #[arg(long)]
+    pub ft_epochs: Option<usize>,
+    /// near-boundary: Loss_FT on probs or logits.
+    #[arg(long)]
+    pub ft_space: Option<String>,
+    /// near-boundary: the first fine-tuning rate.
+    #[arg(long)]
+    pub ft_lr: Option<f64>,
+    /// near-boundary: the most accuracy (0-1) phase 3 may cost.
+    #[arg(long)]
+    pub ft_max_drop: Option<f64>,
+    /// near-boundary: skip phase 2 (the DCGAN).
+    #[arg(long)]
+    pub no_gan: bool,
+    /// near-boundary: DCGAN training steps.
+    #[arg(long)]
+    pub gan_steps: Option<usize>,
+    /// near-boundary: DCGAN generator widths, e.g. 128,64.
+    #[arg(long)]
+    pub gan_widths: Option<String>,
+    /// near-boundary: DCGAN latent size.
+    #[arg(long)]
+    pub gan_latent: Option<usize>,
+    /// Any method parameter as KEY=VALUE (repeatable), e.g. --set local_candidates=top:3.
+    #[arg(long = "set", short = 's')]
+    pub set: Vec<String>,
 }
 
-impl GenArgs {
-    /// `--n`, or the default of 100 points.
-    pub fn n(&self) -> usize {
-        self.n_or(100)
-    }
-
-    /// `--n`, or a method's own default (SAC: 200 probes).
-    pub fn n_or(&self, default: usize) -> usize {
-        self.n.unwrap_or(default)
-    }
-
-    /// The options for fingerprinting `owner` from `seeds` (which `--k auto` reads).
-    pub fn options(&self, owner: &mown_nn::Model, seeds: &mown_data::Dataset) -> anyhow::Result<GenOptions> {
-        let (init, target) = parse_suffix(&self.init)?;
-        let k = if self.k.eq_ignore_ascii_case("auto") {
-            let k = mown_methods::ipguard::auto_k(owner, seeds)?;
-            eprintln!(
-                "--k auto: k = {k:.3} ({} x the owner's median logit margin)",
-                mown_methods::ipguard::AUTO_K_FRACTION
-            );
-            k
-        } else {
-            self.k.parse().map_err(|_| anyhow::anyhow!("--k must be a number or auto, got '{}'", self.k))?
+impl MethodFlags {
+    /// The given flags, then `--set`, as `KEY=VALUE` pairs.
+    pub fn settings(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        let mut put = |key: &str, value: Option<String>| {
+            if let Some(v) = value {
+                out.push((key.to_string(), v));
+            }
         };
-        Ok(GenOptions {
-            n: self.n(),
-            k,
-            lr: self.lr,
-            iterations: self.iterations,
-            init,
-            target,
-            eps: self.eps,
-            c: self.c,
-            seed: self.seed,
-            candidates: self.candidates,
-            screen: self.screen,
-        })
+        let s = |v: &Option<String>| v.clone();
+        put("n", self.n.map(|v| v.to_string()));
+        put("k", s(&self.k));
+        put("lr", self.lr.map(|v| v.to_string()));
+        put("iterations", self.iterations.map(|v| v.to_string()));
+        put("init", s(&self.init));
+        put("eps", s(&self.eps));
+        put("c", self.c.map(|v| v.to_string()));
+        put("seed", self.seed.map(|v| v.to_string()));
+        put("candidates", self.candidates.map(|v| v.to_string()));
+        put("screen", self.screen.map(|v| v.to_string()));
+        put("views", self.views.map(|v| v.to_string()));
+        put("verify_views", self.verify_views.map(|v| v.to_string()));
+        put("xi_rms", self.xi_rms.map(|v| v.to_string()));
+        put("encoder_epochs", self.encoder_epochs.map(|v| v.to_string()));
+        put("perturbation", s(&self.perturbation));
+        put("level", s(&self.level));
+        put("probes", s(&self.probes));
+        put("block", self.block.map(|v| v.to_string()));
+        put("augment", self.no_augment.then(|| "false".into()));
+        put("boundary", s(&self.boundary));
+        put("tau", self.tau.map(|v| v.to_string()));
+        put("seeds", self.seeds.map(|v| v.to_string()));
+        put("finetune", self.no_finetune.then(|| "false".into()));
+        put("ft_epochs", self.ft_epochs.map(|v| v.to_string()));
+        put("ft_space", s(&self.ft_space));
+        put("ft_lr", self.ft_lr.map(|v| v.to_string()));
+        put("ft_max_drop", self.ft_max_drop.map(|v| v.to_string()));
+        put("gan", self.no_gan.then(|| "false".into()));
+        put("gan_steps", self.gan_steps.map(|v| v.to_string()));
+        put("gan_widths", s(&self.gan_widths));
+        put("gan_latent", self.gan_latent.map(|v| v.to_string()));
+        for text in &self.set {
+            out.push(registry::parse_setting(text)?);
+        }
+        Ok(out)
     }
 }
 
-/// Options of `mown fingerprint uap` (seed 003); `--n` is the number of clusters (points).
-#[derive(clap::Args, Debug, Clone)]
-pub struct UapArgs {
+#[derive(clap::Args, Debug)]
+pub struct FingerprintArgs {
+    /// The method (`mown methods` lists them): ipguard, cw-l2, fgsm, igsm, random, uap, sac-w,
+    /// sac-m, akh or near-boundary; NAME[KEY=VALUE,...] sets parameters too.
+    pub method: String,
+    /// The owner's model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The owner's data (digits, fmnist, mnist, cifar10, any with [A-B] for classes A to B):
+    /// training images and held-out ones; default: the model's dataset.
+    #[arg(long)]
+    pub data: Option<String>,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub flags: MethodFlags,
     /// UAP: piracy reference models for the encoder (copies of the owner), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub piracy: Vec<PathBuf>,
@@ -96,163 +184,63 @@ pub struct UapArgs {
     /// Neither kind may be used as a suspect or as a negative later.
     #[arg(long, value_delimiter = ',')]
     pub homologous: Vec<PathBuf>,
-    /// UAP: views per model in the encoder's training set (seed 003: 200).
-    #[arg(long, default_value_t = 200)]
-    pub views: usize,
-    /// UAP: views kept for verification (2n queries each); the t-test draws 20 of them 30 times.
-    #[arg(long, default_value_t = 40)]
-    pub verify_views: usize,
-    /// UAP: the L2 radius of the perturbation as a root-mean-square per pixel (xi = r sqrt(d)).
-    #[arg(long, default_value_t = 0.3)]
-    pub xi_rms: f64,
-    /// UAP: encoder training epochs.
-    #[arg(long, default_value_t = 50)]
-    pub encoder_epochs: usize,
-    /// UAP: universal (the method) or local: each point's own DeepFool perturbation (seed 003's
-    /// LAP ablation).
-    #[arg(long, default_value = "universal")]
-    pub perturbation: String,
-    /// UAP, SAC: what suspects will reveal: probs (the papers), topk:K (zero-filled) or labels
-    /// (one-hot).
-    #[arg(long, default_value = "probs")]
-    pub level: String,
-    /// SAC: probes that are the owner's mistakes (wrong: SAC-w) or CutMix mixtures of training
-    /// images (cutmix: SAC-m).
-    #[arg(long, default_value = "wrong")]
-    pub probes: String,
-    /// SAC: probes per block; each block's correlation distance is one sample of the t-test.
-    #[arg(long, default_value_t = 20)]
-    pub block: usize,
-    /// SAC-w, AKH: look for owner mistakes among held-out and training images only, without
-    /// augmented ones.
-    #[arg(long)]
-    pub no_augment: bool,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct FingerprintArgs {
-    /// ipguard, cw-l2, fgsm, igsm, random, uap, sac, akh or near-boundary.
-    pub method: String,
-    /// The owner's model file.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Seed images for "T" initialisation (digits, fmnist, mnist, cifar10, any with [A-B] for
-    /// classes A to B); default: the model's dataset.
-    #[arg(long)]
-    pub data: Option<String>,
-    #[arg(long)]
-    pub out: PathBuf,
-    #[command(flatten)]
-    pub generation: GenArgs,
-    #[command(flatten)]
-    pub uap: UapArgs,
-    #[command(flatten)]
-    pub near_boundary: super::near_boundary::NearBoundaryArgs,
+    /// Methods that change the owner (near-boundary's phase 3): where the changed owner is
+    /// written. The evidence names its SHA-256, and it is the model to deploy.
+    #[arg(long, alias = "tuned-out")]
+    pub owner_out: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
 
-fn run_uap(a: &FingerprintArgs, owner: &mown_nn::Model, builder: &mut Builder, data: &str) -> anyhow::Result<()> {
-    use mown_methods::uap::{ReferenceRole, UapFingerprintParams, generate};
-    let (train, test) = builder.dataset(data).with_context(|| format!("training images '{data}' (set --data)"))?;
-    let mut references = Vec::new();
-    for (paths, role) in [(&a.uap.piracy, ReferenceRole::Piracy), (&a.uap.homologous, ReferenceRole::Homologous)] {
-        for path in paths {
-            references.push((path.display().to_string(), role, io::load(path, &builder.device)?));
-        }
-    }
-    let mut p = UapFingerprintParams {
-        train_views: a.uap.views,
-        verify_views: a.uap.verify_views,
-        level: a.uap.level.parse()?,
-        perturbation: match a.uap.perturbation.to_ascii_lowercase().as_str() {
-            "universal" | "uap" => mown_methods::uap::PerturbationKind::Universal,
-            "local" | "lap" => mown_methods::uap::PerturbationKind::Local,
-            other => anyhow::bail!("--perturbation {other}: universal or local"),
-        },
-        seed: a.generation.seed,
-        ..UapFingerprintParams::default()
-    };
-    p.kmeans.clusters = a.generation.n();
-    p.uap.xi = mown_methods::uap::Radius::Rms(a.uap.xi_rms);
-    p.encoder.epochs = a.uap.encoder_epochs;
-    let fp = generate(owner, &train, &test, &references, &p)?;
-    fp.save(&a.out)?;
-    println!(
-        "uap: {} verification fingerprints of {} points of {} written to {} (UAP {}; encoder on {} models; {:.1}s)",
-        fp.views.len(),
-        fp.n(),
-        a.model.display(),
-        a.out.display(),
-        fp.uap_stats,
-        references.len() + 1,
-        fp.timings["seconds"].as_f64().unwrap_or(f64::NAN)
-    );
-    for w in mown_methods::Evidence::warnings(&fp) {
-        eprintln!("warning: {w}");
-    }
-    Ok(())
-}
-
-/// SAC and AKH: probes without optimisation, from the owner's training and held-out data.
-fn run_probes(a: &FingerprintArgs, owner: &mown_nn::Model, builder: &mut Builder, data: &str) -> anyhow::Result<()> {
-    let (train, test) = builder.dataset(data).with_context(|| format!("images '{data}' (set --data)"))?;
-    let mistakes = mown_methods::probes::MistakeParams { augment: !a.uap.no_augment, ..Default::default() };
-    let (evidence, saved): (Box<dyn mown_methods::Evidence>, _) = if a.method.eq_ignore_ascii_case("sac") {
-        let p = mown_methods::sac::SacParams {
-            probes: a.uap.probes.parse()?,
-            n: a.generation.n_or(mown_methods::sac::SacParams::default().n),
-            block: a.uap.block,
-            level: a.uap.level.parse()?,
-            mistakes,
-            seed: a.generation.seed,
-        };
-        let fp = mown_methods::sac::generate(owner, &train, &test, &p)?;
-        fp.save(&a.out)?;
-        let what = format!("{} probes in {} blocks, {}", fp.probes(), fp.probes() / p.block, fp.origins);
-        (Box::new(fp), what)
-    } else {
-        let p = mown_methods::akh::AkhParams { n: a.generation.n(), mistakes, seed: a.generation.seed };
-        let fp = mown_methods::akh::generate(owner, &train, &test, &p)?;
-        fp.save(&a.out)?;
-        let what = format!("{} owner mistakes, {}", fp.len(), fp.origins);
-        (Box::new(fp), what)
-    };
-    println!("{}: {saved} of {} written to {}", evidence.method(), a.model.display(), a.out.display());
-    for w in evidence.warnings() {
-        eprintln!("warning: {w}");
-    }
-    Ok(())
-}
-
 pub fn run(a: FingerprintArgs) -> anyhow::Result<()> {
+    let method = registry::from_spec_with(&a.method, &a.flags.settings()?)?;
+    let entry = method.entry();
+    if entry.effect == OwnerEffect::Trains {
+        anyhow::bail!(
+            "{} trains the owner from the start: use `mown watermark {}` (or `mown bench`), not `mown fingerprint`",
+            entry.name,
+            entry.name
+        );
+    }
+    if entry.effect == OwnerEffect::Tunes && a.owner_out.is_none() {
+        anyhow::bail!(
+            "{} changes the owner: give --owner-out FILE (or --tuned-out FILE) for the changed model \
+             (near-boundary: or --no-finetune)",
+            entry.name
+        );
+    }
+    if !entry.references && !(a.piracy.is_empty() && a.homologous.is_empty()) {
+        anyhow::bail!("{} takes no reference models (--piracy, --homologous are UAP's)", entry.name);
+    }
     let device = a.device.device()?;
     let owner = io::load(&a.model, &device)?;
     let data = a.data.clone().unwrap_or_else(|| owner.meta.provenance.dataset.clone());
     let mut builder = Builder::new(None, device, TrainConfig::default());
-    if a.method.eq_ignore_ascii_case("uap") {
-        return run_uap(&a, &owner, &mut builder, &data);
+    let (train, held_out) = builder.dataset(&data).with_context(|| format!("owner data '{data}' (set --data)"))?;
+    let mut references = Vec::new();
+    for (paths, role) in [(&a.piracy, ReferenceRole::Piracy), (&a.homologous, ReferenceRole::Homologous)] {
+        for path in paths {
+            references.push((path.display().to_string(), role, io::load(path, &builder.device)?));
+        }
     }
-    if a.method.eq_ignore_ascii_case("near-boundary") {
-        return super::near_boundary::run(&a, &owner, &mut builder, &data);
+    let cfg = TrainConfig::default();
+    let inputs = OwnerInputs {
+        model: &owner,
+        train: &train,
+        held_out: &held_out,
+        references: &references,
+        train_config: &cfg,
+        clean: None,
+    };
+    let generated = method.generate(&inputs)?;
+    generated.evidence.write(&a.out)?;
+    if let (Some(path), Some(changed)) = (&a.owner_out, &generated.owner) {
+        let meta = io::save(changed, path)?;
+        println!("changed owner written to {} (sha256 {})", path.display(), meta.weights_sha256);
     }
-    if ["sac", "akh"].iter().any(|m| a.method.eq_ignore_ascii_case(m)) {
-        return run_probes(&a, &owner, &mut builder, &data);
-    }
-    let (train, _) = builder.dataset(&data).with_context(|| format!("seed images '{data}' (set --data)"))?;
-    let generator = by_name(&a.method, &a.generation.options(&owner, &train)?)?;
-    let fp = generator.generate(&owner, &train)?;
-    fp.save(&a.out)?;
-    println!(
-        "{}: {} points of {} written to {} ({}; {})",
-        fp.method,
-        fp.len(),
-        a.model.display(),
-        a.out.display(),
-        fp.stats,
-        fp.timings
-    );
-    if let Some(w) = fp.convergence_warning() {
+    let seconds = generated.timings["seconds"].as_f64().map(|s| format!("; {s:.1}s")).unwrap_or_default();
+    println!("{} of {} written to {}{seconds}", generated.summary, a.model.display(), a.out.display());
+    for w in generated.evidence.warnings() {
         eprintln!("warning: {w}");
     }
     Ok(())

@@ -9,7 +9,7 @@ pub mod eval_watermark;
 pub mod export;
 pub mod fingerprint;
 pub mod info;
-pub mod near_boundary;
+pub mod methods;
 pub mod negatives;
 pub mod serve;
 pub mod steal;

@@ -1,19 +1,25 @@
-//! `mown watermark margin|plain`: train the owner's model with a trigger-set watermark (seed 004)
-//! and write the model and its secret key.
+//! `mown watermark margin|plain|extfeat`: train the owner's model with a watermark (the trigger
+//! sets of seed 004, or seed 001's external features) and write the model and its secret key.
+//! Every scheme is a registry method that trains the owner; the flags below are the trigger sets'.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use mown_methods::watermark::{LabelRule, Scheme, TriggerWatermark, WatermarkParams, without_triggers};
-use mown_methods::{Evidence, Watermarker};
+use mown_methods::registry::{self, OwnerEffect, OwnerInputs};
+use mown_methods::watermark::{LabelRule, Scheme, WatermarkParams};
 use mown_nn::io;
 
 use super::train::{TrainArgs, setup};
 
 #[derive(clap::Args, Debug)]
 pub struct WatermarkArgs {
-    /// margin (seed 004) or plain (trigger set without margin, the paper's baseline).
+    /// margin (seed 004), plain (trigger set without margin, the paper's baseline) or extfeat
+    /// (seed 001: stylised training images; set its gamma and style with --set).
     pub scheme: String,
+    /// Any parameter of the scheme as KEY=VALUE (repeatable; `mown methods extfeat` lists them),
+    /// e.g. --set gamma=0.1 --set style=multistyle26:19:4.
+    #[arg(long = "set", short = 's')]
+    pub set: Vec<String>,
     /// Where to write the watermark key (the secret triggers and labels).
     #[arg(long)]
     pub key: PathBuf,
@@ -26,7 +32,7 @@ pub struct WatermarkArgs {
 /// Watermark parameters shared by `watermark` and `eval-watermark`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct WatermarkOptions {
-    /// Number of triggers, drawn from the test split (which then excludes them).
+    /// margin, plain: number of triggers, drawn from the test split (which then excludes them).
     #[arg(long, default_value_t = 100)]
     pub triggers: usize,
     /// Watermark labels: random (wrong class), most or least (likely under --clean).
@@ -81,47 +87,66 @@ impl WatermarkOptions {
     }
 }
 
-pub fn run(a: WatermarkArgs) -> anyhow::Result<()> {
-    let scheme: Scheme = a.scheme.parse()?;
-    let params = a.wm.params(scheme)?;
-    let s = setup(&a.train)?;
-    let mut marker = TriggerWatermark::new(params);
-    if let Some(path) = &a.wm.clean {
-        marker.clean =
-            Some(io::load(path, &s.model.device()).with_context(|| format!("clean model {}", path.display()))?);
+impl WatermarkOptions {
+    /// The trigger-set flags as registry settings.
+    fn settings(&self) -> Vec<(String, String)> {
+        let mut out = vec![
+            ("n".to_string(), self.triggers.to_string()),
+            ("labels".to_string(), self.labels.clone()),
+            ("eps".to_string(), self.eps.clone()),
+            ("pga_steps".to_string(), self.pga_steps.to_string()),
+            ("lambda".to_string(), self.lambda.to_string()),
+            ("trigger_batch".to_string(), self.trigger_batch.to_string()),
+            ("seed".to_string(), self.wm_seed.to_string()),
+            ("trigger_aug".to_string(), self.trigger_aug.clone()),
+        ];
+        if let Some(step) = self.pga_step_size {
+            out.push(("pga_step_size".to_string(), step.to_string()));
+        }
+        out
     }
-    eprintln!(
-        "training {} with a {scheme} watermark ({} triggers from {}) on {} ({} images)",
-        s.arch,
-        marker.params.n,
-        s.test.name,
-        s.source,
-        s.train.len()
-    );
-    let (mut model, mut key) = marker.embed(s.model, &s.train, &s.test, &s.cfg)?;
-    let clean_test = without_triggers(&s.test, &key.source_indices)?;
-    let accuracy = model.accuracy(&clean_test)?;
-    key.stats["clean_accuracy"] = serde_json::json!(accuracy);
-    key.stats["clean_test_images"] = serde_json::json!(clean_test.len());
-    model.meta.provenance.test_accuracy = Some(accuracy);
+}
+
+pub fn run(a: WatermarkArgs) -> anyhow::Result<()> {
+    let entry = registry::entry(&a.scheme)?;
+    if entry.effect != OwnerEffect::Trains {
+        anyhow::bail!(
+            "{} is not a watermark trained into the owner: use `mown fingerprint {}`",
+            entry.name,
+            entry.name
+        );
+    }
+    let trigger_set = a.scheme.parse::<Scheme>().is_ok();
+    let mut settings = if trigger_set { a.wm.settings() } else { Vec::new() };
+    for text in &a.set {
+        settings.push(registry::parse_setting(text)?);
+    }
+    let method = registry::method(entry.name, &settings)?;
+    let s = setup(&a.train)?;
+    let clean = match &a.wm.clean {
+        Some(path) => {
+            Some(io::load(path, &s.model.device()).with_context(|| format!("clean model {}", path.display()))?)
+        }
+        None => None,
+    };
+    eprintln!("training {} with the {} watermark on {} ({} images)", s.arch, method.name(), s.source, s.train.len());
+    let inputs = OwnerInputs {
+        model: &s.model,
+        train: &s.train,
+        held_out: &s.test,
+        references: &[],
+        train_config: &s.cfg,
+        clean: clean.as_ref(),
+    };
+    let generated = method.generate(&inputs)?;
+    let model = generated.owner.context("the watermark returned no model")?;
     let meta = io::save(&model, &a.train.out)?;
-    key.save(&a.key)?;
-    println!(
-        "saved {} (clean accuracy {accuracy:.4} on {} test images without the triggers, weights sha256 {})",
-        a.train.out.display(),
-        clean_test.len(),
-        meta.weights_sha256
-    );
-    println!(
-        "saved key {} ({}: watermark accuracy {:.4} on {} triggers, {:.1}s); keep it secret until a dispute",
-        a.key.display(),
-        key.method(),
-        key.stats["watermark_accuracy"].as_f64().unwrap_or(f64::NAN),
-        key.len(),
-        key.timings["seconds"].as_f64().unwrap_or(f64::NAN)
-    );
-    if let Some(warning) = key.embedding_warning() {
-        eprintln!("{warning}");
+    generated.evidence.write(&a.key)?;
+    println!("saved {} (weights sha256 {})", a.train.out.display(), meta.weights_sha256);
+    let seconds = generated.timings["seconds"].as_f64().unwrap_or(f64::NAN);
+    println!("saved key {} ({}; {seconds:.1}s); keep it secret until a dispute", a.key.display(), generated.summary);
+    for warning in generated.evidence.warnings() {
+        eprintln!("warning: {}", warning.trim_start_matches("warning: "));
     }
     Ok(())
 }

@@ -94,6 +94,10 @@ impl crate::evidence::EvidenceFile for NearBoundaryEvidence {
 }
 
 impl Evidence for NearBoundaryEvidence {
+    fn write(&self, path: &std::path::Path) -> Result<(), MethodError> {
+        NearBoundaryEvidence::save(self, path)
+    }
+
     fn kind(&self) -> EvidenceKind {
         EvidenceKind::NearBoundary
     }

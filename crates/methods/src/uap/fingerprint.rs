@@ -17,6 +17,7 @@ use std::path::Path;
 
 use base64::Engine;
 use mown_access::{AccessLevel, QueryModel};
+use mown_adversary::deepfool::CandidateClasses;
 use mown_data::{Dataset, ImageShape};
 use mown_eval::{Measurement, Resampling};
 use mown_nn::Model;
@@ -59,7 +60,20 @@ pub struct UapFingerprintParams {
     /// DeepFool perturbation (seed 003 §5.4's local-perturbation ablation, "AP"/LAP).
     #[serde(default)]
     pub perturbation: PerturbationKind,
+    /// With [`PerturbationKind::Local`]: the classes DeepFool linearises per point. All of them
+    /// is DeepFool's Algorithm 2; the top few make LAP affordable at Fashion-MNIST scale (one
+    /// gradient pass per candidate, on every distinct image of every view).
+    #[serde(default = "all_classes", skip_serializing_if = "is_all_classes")]
+    pub local_candidates: CandidateClasses,
     pub seed: u64,
+}
+
+fn all_classes() -> CandidateClasses {
+    CandidateClasses::All
+}
+
+fn is_all_classes(c: &CandidateClasses) -> bool {
+    *c == CandidateClasses::All
 }
 
 /// See [`UapFingerprintParams::perturbation`].
@@ -87,6 +101,7 @@ impl Default for UapFingerprintParams {
             encoder: EncoderParams::default(),
             level: AccessLevel::Probabilities,
             perturbation: PerturbationKind::Universal,
+            local_candidates: CandidateClasses::All,
             seed: 0,
         }
     }
@@ -231,7 +246,7 @@ pub fn generate(
             (uap.v, Vec::new(), stats)
         }
         PerturbationKind::Local => {
-            let (per_image, stats) = local_perturbations(owner, train, &all_views)?;
+            let (per_image, stats) = local_perturbations(owner, train, &all_views, p.local_candidates)?;
             (Vec::new(), per_image, serde_json::json!({ "local": stats, "clusters": clusters.len() }))
         }
     };
@@ -294,6 +309,7 @@ fn local_perturbations(
     owner: &Model,
     train: &Dataset,
     views: &[Vec<usize>],
+    candidates: CandidateClasses,
 ) -> Result<(Vec<f32>, serde_json::Value), MethodError> {
     let numel = owner.input_shape().numel();
     let mut used: Vec<usize> = views.iter().flatten().copied().collect();
@@ -302,7 +318,7 @@ fn local_perturbations(
     let found = mown_adversary::deepfool::deepfool(
         owner,
         &gather_images(train.images(), numel, &used)?,
-        &mown_adversary::deepfool::DeepFoolParams::default(),
+        &mown_adversary::deepfool::DeepFoolParams { candidates, ..Default::default() },
     )?;
     let mut per_image = vec![0f32; train.len() * numel];
     for (&i, r) in used.iter().zip(found.perturbations.chunks(numel)) {
@@ -406,6 +422,10 @@ impl crate::evidence::EvidenceFile for UapFingerprint {
 }
 
 impl Evidence for UapFingerprint {
+    fn write(&self, path: &std::path::Path) -> Result<(), MethodError> {
+        UapFingerprint::save(self, path)
+    }
+
     fn kind(&self) -> EvidenceKind {
         EvidenceKind::UapFingerprint
     }

@@ -131,6 +131,10 @@ impl LabelProbe for WatermarkKey {
 }
 
 impl Evidence for WatermarkKey {
+    fn write(&self, path: &std::path::Path) -> Result<(), MethodError> {
+        WatermarkKey::save(self, path)
+    }
+
     fn kind(&self) -> EvidenceKind {
         EvidenceKind::WatermarkKey
     }
