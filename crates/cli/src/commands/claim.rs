@@ -41,8 +41,20 @@ pub enum ClaimCommand {
     /// parameters, creation time). Publish the claim before any dispute.
     Create(CreateArgs),
     /// Check a signed claim (or a signed verification report): signature, canonical form, and
-    /// optionally the signer's key, the evidence file and the owner model.
+    /// optionally the signer's key, the evidence file, the owner model and an RFC 3161 time stamp.
     Check(CheckArgs),
+    /// Write the RFC 3161 time-stamp request for a claim file (SHA-256 imprint), to send to a
+    /// time-stamping authority; its answer (a .tsr) is checked with `check --stamp`.
+    StampRequest(StampRequestArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StampRequestArgs {
+    /// The signed claim to time-stamp (its exact bytes are hashed).
+    pub claim: PathBuf,
+    /// Where to write the DER request (.tsq).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -81,12 +93,48 @@ pub struct CheckArgs {
     /// The owner model: check that its weights are the ones claimed (SHA-256).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// An RFC 3161 time stamp of the claim file (a TSA's response .tsr, or its token): the
+    /// claim's time is then the TSA's, not the signer's own statement.
+    #[arg(long, requires = "tsa_cert")]
+    pub stamp: Option<PathBuf>,
+    /// The certificate (PEM or DER) of the time-stamping authority you trust for --stamp.
+    #[arg(long)]
+    pub tsa_cert: Option<PathBuf>,
+}
+
+/// The TSA's verified time for `claim_bytes`, from a stamp file and the trusted certificate.
+pub fn stamped_time(claim_bytes: &[u8], stamp: &Path, tsa_cert: &Path) -> anyhow::Result<mown_claim::StampedTime> {
+    let token = std::fs::read(stamp).with_context(|| format!("reading {}", stamp.display()))?;
+    let cert = std::fs::read(tsa_cert).with_context(|| format!("reading {}", tsa_cert.display()))?;
+    mown_claim::verify_timestamp(&token, claim_bytes, &cert)
+        .with_context(|| format!("{} FAILED the time-stamp check", stamp.display()))
+}
+
+fn stamp_request(a: StampRequestArgs) -> anyhow::Result<()> {
+    let bytes = std::fs::read(&a.claim).with_context(|| format!("reading {}", a.claim.display()))?;
+    // Only a claim that checks is worth a third party's time stamp.
+    mown_claim::check(&bytes, None, None, None)
+        .map_err(|e| anyhow::anyhow!("{} is not a valid signed claim: {e}", a.claim.display()))?;
+    std::fs::write(&a.out, mown_claim::timestamp_request(&bytes, None)?)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    println!(
+        "time-stamp request for {} (SHA-256 {}) written to {}",
+        a.claim.display(),
+        mown_claim::sha256_hex(&bytes),
+        a.out.display()
+    );
+    println!(
+        "  send it to a time-stamping authority, e.g. `openssl ts -reply -queryfile {} ...` or an RFC 3161 HTTP service",
+        a.out.display()
+    );
+    Ok(())
 }
 
 pub fn run(a: ClaimArgs) -> anyhow::Result<()> {
     match a.command {
         ClaimCommand::Create(a) => create(a),
         ClaimCommand::Check(a) => check(a),
+        ClaimCommand::StampRequest(a) => stamp_request(a),
     }
 }
 
@@ -184,6 +232,13 @@ fn check(a: CheckArgs) -> anyhow::Result<()> {
     }
     if let Some(note) = &c.note {
         println!("  note: {note}");
+    }
+    match (&a.stamp, &a.tsa_cert) {
+        (Some(stamp), Some(cert)) => {
+            let t = stamped_time(&bytes, stamp, cert)?;
+            println!("  time-stamped {} by {} (serial {}, policy {}): verified", t.time, t.tsa, t.serial, t.policy);
+        }
+        _ => println!("  created {} is the signer's own statement; a TSA's time stamp (--stamp) proves it", c.created),
     }
     Ok(())
 }

@@ -28,6 +28,19 @@ pub struct DisputeArgs {
     /// ONNX suspects: probs, logits or auto (see `mown verify`).
     #[arg(long, default_value = "auto")]
     pub onnx_output: String,
+    /// The owner's signed claim to its evidence, with its RFC 3161 time stamp (--owner-stamp).
+    #[arg(long, requires_all = ["owner_stamp", "tsa_cert"])]
+    pub owner_claim: Option<PathBuf>,
+    #[arg(long)]
+    pub owner_stamp: Option<PathBuf>,
+    /// The claimant's signed claim to its evidence, with its time stamp (--claimant-stamp).
+    #[arg(long, requires_all = ["claimant_stamp", "tsa_cert"])]
+    pub claimant_claim: Option<PathBuf>,
+    #[arg(long)]
+    pub claimant_stamp: Option<PathBuf>,
+    /// The time-stamping authority's certificate (PEM or DER) both stamps are checked against.
+    #[arg(long)]
+    pub tsa_cert: Option<PathBuf>,
     /// Also write the outcome as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -51,8 +64,62 @@ pub fn run(a: DisputeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("a dispute needs {level} answers from {}", a.suspect))?;
     let outcome = dispute(&owner, &claimant, &mut *suspect, a.alpha)?;
     print!("{outcome}");
+    let priority = priority(&a)?;
+    let mut report = serde_json::to_value(&outcome)?;
+    if let Some(p) = &priority {
+        println!("{}", p.text);
+        report["priority"] = serde_json::to_value(p)?;
+    }
     if let Some(path) = &a.report {
-        std::fs::write(path, serde_json::to_vec_pretty(&outcome)?)?;
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
     }
     Ok(())
+}
+
+/// Who claimed first, by the time-stamping authority's verified times only (a claim's own
+/// `created` is the signer's statement and is not used).
+#[derive(Debug, serde::Serialize)]
+struct Priority {
+    owner: mown_claim::StampedTime,
+    claimant: mown_claim::StampedTime,
+    /// "owner", "claimant" or "tie".
+    first: &'static str,
+    text: String,
+}
+
+/// Checks each party's claim (signature, and that it claims the evidence file given here) and
+/// its time stamp; `None` when no claims were given.
+fn priority(a: &DisputeArgs) -> anyhow::Result<Option<Priority>> {
+    let (Some(owner_claim), Some(claimant_claim)) = (&a.owner_claim, &a.claimant_claim) else {
+        if a.owner_claim.is_some() || a.claimant_claim.is_some() {
+            anyhow::bail!("priority needs both parties' claims (--owner-claim and --claimant-claim) with their stamps");
+        }
+        return Ok(None);
+    };
+    let cert = a.tsa_cert.as_deref().context("--tsa-cert is needed to check time stamps")?;
+    let stamped = |claim: &std::path::Path, evidence: &std::path::Path, stamp: Option<&std::path::Path>| {
+        let bytes = std::fs::read(claim).with_context(|| format!("reading {}", claim.display()))?;
+        let evidence_bytes = std::fs::read(evidence).with_context(|| format!("reading {}", evidence.display()))?;
+        mown_claim::check(&bytes, None, Some(&evidence_bytes), None)
+            .map_err(|e| anyhow::anyhow!("{} FAILED the check against {}: {e}", claim.display(), evidence.display()))?;
+        super::claim::stamped_time(&bytes, stamp.context("each claim needs its --*-stamp")?, cert)
+    };
+    let owner = stamped(owner_claim, &a.owner_evidence, a.owner_stamp.as_deref())?;
+    let claimant = stamped(claimant_claim, &a.claimant_evidence, a.claimant_stamp.as_deref())?;
+    let first = match owner.unix_seconds.cmp(&claimant.unix_seconds) {
+        std::cmp::Ordering::Less => "owner",
+        std::cmp::Ordering::Greater => "claimant",
+        std::cmp::Ordering::Equal => "tie",
+    };
+    let text = format!(
+        "priority (verified RFC 3161 time stamps): owner's claim {}, claimant's claim {}: {}",
+        owner.time,
+        claimant.time,
+        match first {
+            "owner" => "the owner claimed this evidence first",
+            "claimant" => "the claimant claimed its evidence first",
+            _ => "the same second: time stamps do not settle it",
+        }
+    );
+    Ok(Some(Priority { owner, claimant, first, text }))
 }

@@ -202,7 +202,7 @@ pub fn run(a: FingerprintArgs) -> anyhow::Result<()> {
             entry.name
         );
     }
-    if entry.effect == OwnerEffect::Tunes && a.owner_out.is_none() {
+    if method.changes_owner() && a.owner_out.is_none() {
         anyhow::bail!(
             "{} changes the owner: give --owner-out FILE (or --tuned-out FILE) for the changed model \
              (near-boundary: or --no-finetune)",
@@ -236,7 +236,11 @@ pub fn run(a: FingerprintArgs) -> anyhow::Result<()> {
     generated.evidence.write(&a.out)?;
     if let (Some(path), Some(changed)) = (&a.owner_out, &generated.owner) {
         let meta = io::save(changed, path)?;
-        println!("changed owner written to {} (sha256 {})", path.display(), meta.weights_sha256);
+        println!(
+            "boundary-tuned owner written to {} (sha256 {}): the model to deploy",
+            path.display(),
+            meta.weights_sha256
+        );
     }
     let seconds = generated.timings["seconds"].as_f64().map(|s| format!("; {s:.1}s")).unwrap_or_default();
     println!("{} of {} written to {}{seconds}", generated.summary, a.model.display(), a.out.display());

@@ -69,3 +69,41 @@ pub fn serve(args: &[&str]) -> (Server, String) {
     let url = first.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("{first}"));
     (server, url.to_string())
 }
+
+/// A local RFC 3161 time-stamping authority in `dir` (made on first use: an RSA key and a
+/// time-stamping certificate `tsa.crt`, by `openssl req`), answering the request file `query`
+/// with the response file `response`, by `openssl ts -reply`.
+pub fn tsa_reply(dir: &std::path::Path, query: &str, response: &str) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").current_dir(dir).args(args).output().expect("run openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    if !dir.join("tsa.cnf").exists() {
+        run(&[
+            "req",
+            "-x509",
+            "-nodes",
+            "-newkey",
+            "rsa:2048",
+            "-keyout",
+            "tsa.key",
+            "-out",
+            "tsa.crt",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=mown test TSA",
+            "-addext",
+            "extendedKeyUsage=critical,timeStamping",
+        ]);
+        std::fs::write(dir.join("tsa-serial"), "01\n").unwrap();
+        let cnf = format!(
+            "[ tsa ]\ndefault_tsa = tsa1\n[ tsa1 ]\ndir = {}\nserial = $dir/tsa-serial\ncrypto_device = builtin\n\
+             signer_cert = $dir/tsa.crt\nsigner_key = $dir/tsa.key\nsigner_digest = sha256\n\
+             default_policy = 1.2.3.4.1\ndigests = sha256\naccuracy = secs:1\ness_cert_id_alg = sha256\n",
+            dir.display()
+        );
+        std::fs::write(dir.join("tsa.cnf"), cnf).unwrap();
+    }
+    run(&["ts", "-reply", "-config", "tsa.cnf", "-queryfile", query, "-out", response]);
+}

@@ -110,6 +110,11 @@ pub trait Method {
     fn set(&mut self, key: &str, value: &str) -> Result<(), MethodError>;
     /// Every parameter as it is now, for reports and configuration files.
     fn settings(&self) -> serde_json::Value;
+    /// Whether generation, as configured, returns a changed owner (near-boundary without phase 3
+    /// does not).
+    fn changes_owner(&self) -> bool {
+        self.entry().effect != OwnerEffect::Reads
+    }
     /// What a suspect must reveal for the evidence this method makes.
     fn requires(&self) -> AccessLevel {
         self.entry().needs

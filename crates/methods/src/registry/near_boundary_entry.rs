@@ -89,6 +89,10 @@ impl Method for NearBoundary {
         serde_json::to_value(self.params()).unwrap_or_default()
     }
 
+    fn changes_owner(&self) -> bool {
+        self.finetune
+    }
+
     fn generate(&self, inputs: &OwnerInputs<'_>) -> Result<Generated, MethodError> {
         let p = self.params();
         let (evidence, tuned) = generate(inputs.model, inputs.train, inputs.held_out, &p)?;
