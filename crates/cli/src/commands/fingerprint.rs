@@ -209,7 +209,8 @@ pub fn run(a: FingerprintArgs) -> anyhow::Result<()> {
             entry.name
         );
     }
-    if !entry.references && !(a.piracy.is_empty() && a.homologous.is_empty()) {
+    let has_references = !a.piracy.is_empty() || !a.homologous.is_empty();
+    if has_references && !entry.references {
         anyhow::bail!("{} takes no reference models (--piracy, --homologous are UAP's)", entry.name);
     }
     let device = a.device.device()?;

@@ -204,7 +204,12 @@ impl TextureStandIn {
             .map(|_| {
                 let angle = rng.random::<f32>() * std::f32::consts::PI;
                 let freq = 0.6 + 1.4 * rng.random::<f32>();
-                (angle.cos() * freq, angle.sin() * freq, rng.random::<f32>() * 6.283, 0.5 + rng.random::<f32>())
+                (
+                    angle.cos() * freq,
+                    angle.sin() * freq,
+                    rng.random::<f32>() * std::f32::consts::TAU,
+                    0.5 + rng.random::<f32>(),
+                )
             })
             .collect();
         let total: f32 = waves.iter().map(|w| w.3).sum();
@@ -242,7 +247,7 @@ impl StyleTransform for TextureStandIn {
 }
 
 fn check(images: &[f32], shape: ImageShape) -> Result<(), MethodError> {
-    if shape.numel() == 0 || images.len() % shape.numel() != 0 {
+    if shape.numel() == 0 || !images.len().is_multiple_of(shape.numel()) {
         return Err(MethodError::BadParameter(format!("{} values are not whole {shape} images", images.len())));
     }
     if shape.channels != 1 && shape.channels != 3 {
