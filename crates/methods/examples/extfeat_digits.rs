@@ -55,8 +55,7 @@ fn main() -> Result<(), Error> {
     ];
     let t0 = Instant::now();
     let model = fresh()?;
-    let inputs =
-        OwnerInputs { model: &model, train: &train, held_out: &test, references: &[], train_config: &cfg, clean: None };
+    let inputs = OwnerInputs::new(&model, &train, &test, &cfg);
     let made = method("extfeat", &settings)?.generate(&inputs)?;
     let owner = made.owner.ok_or("extfeat returned no owner")?;
     let key = made.evidence;

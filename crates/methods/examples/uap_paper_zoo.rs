@@ -106,14 +106,7 @@ fn main() -> Result<(), Error> {
     let methods = opt(&args, "methods", "uap,ipguard,akh,sac-m");
     let seed = vec![("seed".to_string(), opt(&args, "seed", "0").to_string())];
     let cfg = zoo.training.train_config();
-    let inputs = OwnerInputs {
-        model: &victim,
-        train: &data.owner,
-        held_out: &data.test,
-        references: &references,
-        train_config: &cfg,
-        clean: None,
-    };
+    let inputs = OwnerInputs::new(&victim, &data.owner, &data.test, &cfg).with_references(&references);
     let mut report = Vec::new();
     for spec in split_specs(methods)? {
         let t0 = Instant::now();

@@ -41,14 +41,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Box::new(mown_methods::sac::generate(&victim, &data.owner, &data.test, &Default::default())?),
     ];
     // IPGuard with k = auto, the default: scaled to the victim's logits.
-    let inputs = mown_methods::registry::OwnerInputs {
-        model: &victim,
-        train: &data.owner,
-        held_out: &data.test,
-        references: &[],
-        train_config: &Default::default(),
-        clean: None,
-    };
+    let cfg = Default::default();
+    let inputs = mown_methods::registry::OwnerInputs::new(&victim, &data.owner, &data.test, &cfg);
     evidence.push(mown_methods::registry::method("ipguard", &[])?.generate(&inputs)?.evidence);
     for (name, policy) in
         [("bounded", Policy::default()), ("pooled", Policy { family_bound: false, ..Policy::default() })]

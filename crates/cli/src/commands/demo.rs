@@ -130,7 +130,7 @@ fn fingerprint_and_verify(
     let t0 = Instant::now();
     // k = auto (the default): 0.4 x the owner's median logit margin.
     let cfg = TrainConfig::default();
-    let inputs = OwnerInputs { model: owner, train, held_out: test, references: &[], train_config: &cfg, clean: None };
+    let inputs = OwnerInputs::new(owner, train, test, &cfg);
     let generated = registry::method("ipguard", &[("seed".into(), seed.to_string())])?.generate(&inputs)?;
     println!(
         "4. IPGuard fingerprint of the owner, points on its decision boundary: {} ({:.1}s)",

@@ -100,14 +100,7 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
         }
         let references = if entry.references { uap_references(&a, &zoo, &mut builder, &members)? } else { Vec::new() };
         let cfg = zoo.training.train_config();
-        let inputs = OwnerInputs {
-            model: &victim,
-            train: &data.owner,
-            held_out: &data.test,
-            references: &references,
-            train_config: &cfg,
-            clean: None,
-        };
+        let inputs = OwnerInputs::new(&victim, &data.owner, &data.test, &cfg).with_references(&references);
         let generated = method.generate(&inputs)?;
         eprintln!("{}", generated.summary);
         let (name, scores) = evidence_scores(generated.evidence.as_ref(), method.as_ref(), &members)?;

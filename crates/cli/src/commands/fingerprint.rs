@@ -225,14 +225,7 @@ pub fn run(a: FingerprintArgs) -> anyhow::Result<()> {
         }
     }
     let cfg = TrainConfig::default();
-    let inputs = OwnerInputs {
-        model: &owner,
-        train: &train,
-        held_out: &held_out,
-        references: &references,
-        train_config: &cfg,
-        clean: None,
-    };
+    let inputs = OwnerInputs::new(&owner, &train, &held_out, &cfg).with_references(&references);
     let generated = method.generate(&inputs)?;
     generated.evidence.write(&a.out)?;
     if let (Some(path), Some(changed)) = (&a.owner_out, &generated.owner) {

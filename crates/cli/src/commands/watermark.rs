@@ -130,14 +130,7 @@ pub fn run(a: WatermarkArgs) -> anyhow::Result<()> {
         None => None,
     };
     eprintln!("training {} with the {} watermark on {} ({} images)", s.arch, method.name(), s.source, s.train.len());
-    let inputs = OwnerInputs {
-        model: &s.model,
-        train: &s.train,
-        held_out: &s.test,
-        references: &[],
-        train_config: &s.cfg,
-        clean: clean.as_ref(),
-    };
+    let inputs = OwnerInputs::new(&s.model, &s.train, &s.test, &s.cfg).with_clean(clean.as_ref());
     let generated = method.generate(&inputs)?;
     let model = generated.owner.context("the watermark returned no model")?;
     let meta = io::save(&model, &a.train.out)?;

@@ -88,6 +88,21 @@ pub struct OwnerInputs<'a> {
     pub clean: Option<&'a Model>,
 }
 
+impl<'a> OwnerInputs<'a> {
+    /// The owner, its data and training configuration; no reference models, no clean model.
+    pub fn new(model: &'a Model, train: &'a Dataset, held_out: &'a Dataset, train_config: &'a TrainConfig) -> Self {
+        OwnerInputs { model, train, held_out, references: &[], train_config, clean: None }
+    }
+
+    pub fn with_references(self, references: &'a [(String, ReferenceRole, Model)]) -> Self {
+        OwnerInputs { references, ..self }
+    }
+
+    pub fn with_clean(self, clean: Option<&'a Model>) -> Self {
+        OwnerInputs { clean, ..self }
+    }
+}
+
 /// What generation produced.
 pub struct Generated {
     pub evidence: Box<dyn Evidence>,

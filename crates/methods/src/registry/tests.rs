@@ -100,8 +100,7 @@ fn tiny_task() -> (Model, Dataset) {
 fn generation_through_the_registry_writes_evidence_that_loads_back() {
     let (model, data) = tiny_task();
     let cfg = TrainConfig::default();
-    let inputs =
-        OwnerInputs { model: &model, train: &data, held_out: &data, references: &[], train_config: &cfg, clean: None };
+    let inputs = OwnerInputs::new(&model, &data, &data, &cfg);
     let dir = std::env::temp_dir().join(format!("mown-registry-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for spec in ["random[n=6]", "fgsm[n=6,eps=0.05]"] {
