@@ -39,6 +39,14 @@ check_sha256() { # file expected
     fi
 }
 
+# Installs Debian packages with apt-get, through sudo when not root.
+apt_install() {
+    local sudo=()
+    if [[ "$(id -u)" -ne 0 ]]; then sudo=(sudo); fi
+    "${sudo[@]}" apt-get update
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y "$@"
+}
+
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
@@ -48,10 +56,7 @@ if [[ -f "$fashion_dir/t10k-labels-idx1-ubyte.gz" ]]; then
     log "Fashion-MNIST already installed in $fashion_dir"
 else
     log "installing dataset-fashion-mnist with apt-get"
-    sudo=()
-    if [[ "$(id -u)" -ne 0 ]]; then sudo=(sudo); fi
-    "${sudo[@]}" apt-get update
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y dataset-fashion-mnist
+    apt_install dataset-fashion-mnist
     [[ -f "$fashion_dir/t10k-labels-idx1-ubyte.gz" ]] || {
         log "dataset-fashion-mnist installed but $fashion_dir is incomplete"
         exit 1
@@ -109,10 +114,7 @@ if command -v openssl >/dev/null 2>&1; then
     log "openssl already installed"
 else
     log "installing openssl with apt-get"
-    sudo=()
-    if [[ "$(id -u)" -ne 0 ]]; then sudo=(sudo); fi
-    "${sudo[@]}" apt-get update
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y openssl
+    apt_install openssl
 fi
 
 # --- Python onnx (ONNX fixtures for the ONNX suspect tests) -----------------

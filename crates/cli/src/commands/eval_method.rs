@@ -7,7 +7,7 @@ use mown_access::LocalModel;
 use mown_adversary::AttackFamily;
 use mown_adversary::build::Builder;
 use mown_adversary::zoo::Zoo;
-use mown_methods::registry::{self, Method, OwnerEffect, OwnerInputs};
+use mown_methods::registry::{self, OwnerEffect, OwnerInputs};
 use mown_methods::uap::ReferenceRole;
 
 use super::DeviceArgs;
@@ -103,7 +103,7 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
         let inputs = OwnerInputs::new(&victim, &data.owner, &data.test, &cfg).with_references(&references);
         let generated = method.generate(&inputs)?;
         eprintln!("{}", generated.summary);
-        let (name, scores) = evidence_scores(generated.evidence.as_ref(), method.as_ref(), &members)?;
+        let (name, scores) = evidence_scores(generated.evidence.as_ref(), &members)?;
         eprintln!("{name}: scored {} models in {:.1}s", members.len(), t0.elapsed().as_secs_f64());
         let (mut pos, mut neg) = (Vec::new(), Vec::new());
         for ((member, family, _), score) in members.iter().zip(scores) {
@@ -145,13 +145,12 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
 /// distances are negated; the summary's name says so).
 fn evidence_scores(
     evidence: &dyn mown_methods::Evidence,
-    method: &dyn Method,
     members: &[(String, Option<AttackFamily>, mown_nn::Model)],
 ) -> anyhow::Result<(String, Vec<f64>)> {
     let direction = evidence.direction();
     let mut scores = Vec::with_capacity(members.len());
     for (_, _, model) in members {
-        let mut api = LocalModel::new(model.clone(), method.requires(), None);
+        let mut api = LocalModel::new(model.clone(), evidence.requires(), None);
         scores.push(direction.orient(evidence.measure(&mut api)?.measurement.score()));
     }
     let name = match direction {

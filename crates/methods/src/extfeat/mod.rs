@@ -159,15 +159,18 @@ pub fn embed(
     // Verification twins and the cost, from seeded held-out images.
     let mut held: Vec<usize> = (0..held_out.len()).collect();
     held.shuffle(&mut StdRng::seed_from_u64(mown_nn::seed::derive(p.seed, 1)));
-    let verify: Vec<usize> = held[..p.verify_images].to_vec();
-    let clean = crate::uap::gather_images(held_out.images(), numel, &verify)?;
-    let stylised = transform.stylise(&clean, shape)?;
+    // Both sets are prefixes of one shuffle: stylise the longer once (each image on its own, so a
+    // prefix of the result is the shorter set's stylisation).
+    let styled_held = held[..p.verify_images.max(p.cost_images).min(held.len())].to_vec();
+    let all_styled = transform.stylise(&crate::uap::gather_images(held_out.images(), numel, &styled_held)?, shape)?;
+    let verify = &styled_held[..p.verify_images];
+    let clean = crate::uap::gather_images(held_out.images(), numel, verify)?;
+    let stylised = all_styled[..verify.len() * numel].to_vec();
     let labels: Vec<usize> = verify.iter().map(|&i| held_out.labels()[i]).collect();
-    let cost: Vec<usize> = held[..p.cost_images.min(held.len())].to_vec();
-    let cost_images = transform.stylise(&crate::uap::gather_images(held_out.images(), numel, &cost)?, shape)?;
-    let predicted = model.predict(&cost_images)?;
+    let cost = &styled_held[..p.cost_images.min(styled_held.len())];
+    let predicted = model.predict(&all_styled[..cost.len() * numel])?;
     let stylised_accuracy =
-        predicted.iter().zip(&cost).filter(|(p, i)| **p == held_out.labels()[**i]).count() as f64 / cost.len() as f64;
+        predicted.iter().zip(cost).filter(|(p, i)| **p == held_out.labels()[**i]).count() as f64 / cost.len() as f64;
     let clean_accuracy = model.accuracy(held_out)?;
     model.meta.provenance.test_accuracy = Some(clean_accuracy);
     let derivation = format!("{}-extfeat(gamma={},seed={})", model.meta.provenance.derivation, p.gamma, p.seed);
