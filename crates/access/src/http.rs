@@ -155,6 +155,9 @@ impl HttpModel {
         }
         let served: AccessLevel =
             info.output.parse().map_err(|_| model.suspect(format!("unknown output level '{}'", info.output)))?;
+        if served == AccessLevel::WhiteBox {
+            return Err(model.suspect("/v1/info claims white-box output: a prediction API answers with outputs only"));
+        }
         let level = model.opts.level.unwrap_or(served);
         if !level.within(served) {
             return Err(AccessError::LevelUnavailable { requested: level, available: served });
@@ -425,6 +428,7 @@ pub fn check_reply(reply: PredictResponse, rows: usize, classes: usize, level: A
     };
     let prob_ok = |p: f32| p.is_finite() && (-1e-6..=1.0 + 1e-6).contains(&p);
     match level {
+        AccessLevel::WhiteBox => Err("a prediction API cannot answer at the white-box level".into()),
         AccessLevel::Labels => {
             let labels = reply.labels.ok_or("reply has no 'labels'")?;
             count(labels.len())?;

@@ -18,19 +18,26 @@ pub use onnx::{OnnxModel, OnnxOptions, OnnxOutput, export_onnx, open_onnx};
 use mown_data::ImageShape;
 use serde::{Deserialize, Serialize};
 
-/// How much of the output a suspect reveals (ordered: labels < top-k < probabilities).
+/// How much of the output a suspect reveals (ordered: labels < top-k < probabilities <
+/// white-box).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "k")]
 pub enum AccessLevel {
     Labels,
     TopK(usize),
     Probabilities,
+    /// The model's parameters: probabilities and parameter gradients (seed 001's meta-classifier).
+    /// Only a model file the verifier holds gives it (an arbitration setting, seed 001 §1); no
+    /// HTTP API or ONNX suspect does.
+    WhiteBox,
 }
 
 impl AccessLevel {
     /// Whether answers at `self` can be produced from answers at `available`.
     pub fn within(self, available: AccessLevel) -> bool {
         match (self, available) {
+            (_, AccessLevel::WhiteBox) => true,
+            (AccessLevel::WhiteBox, _) => false,
             (_, AccessLevel::Probabilities) => true,
             (AccessLevel::Labels, _) => true,
             (AccessLevel::TopK(a), AccessLevel::TopK(b)) => a <= b,
@@ -45,6 +52,7 @@ impl std::fmt::Display for AccessLevel {
             AccessLevel::Labels => f.write_str("labels"),
             AccessLevel::TopK(k) => write!(f, "topk:{k}"),
             AccessLevel::Probabilities => f.write_str("probs"),
+            AccessLevel::WhiteBox => f.write_str("white-box"),
         }
     }
 }
@@ -55,13 +63,14 @@ impl std::str::FromStr for AccessLevel {
         match s.trim() {
             "labels" | "label" => Ok(AccessLevel::Labels),
             "probs" | "probabilities" => Ok(AccessLevel::Probabilities),
+            "white-box" | "whitebox" => Ok(AccessLevel::WhiteBox),
             other => other
                 .strip_prefix("topk:")
                 .and_then(|k| k.parse().ok())
                 .filter(|&k| k >= 1)
                 .map(AccessLevel::TopK)
                 .ok_or_else(|| {
-                    AccessError::BadRequest(format!("unknown access level '{other}' (labels, topk:K, probs)"))
+                    AccessError::BadRequest(format!("unknown access level '{other}' (labels, topk:K, probs, white-box)"))
                 }),
         }
     }
@@ -160,6 +169,22 @@ pub trait QueryModel {
     /// Images that may still be asked about (None: unlimited).
     fn queries_left(&self) -> Option<usize>;
 
+    /// The suspect's architecture (e.g. "arc-c"), when it is a model file mown can read.
+    fn architecture(&self) -> Option<String> {
+        None
+    }
+
+    /// White-box suspects only: per-parameter gradients of the mean cross-entropy of `images`
+    /// with `labels` (`Model::parameter_gradients`), counting every image as a query.
+    fn parameter_gradients(
+        &mut self,
+        images: &[f32],
+        labels: &[usize],
+    ) -> Result<Vec<mown_nn::ParamGradient>, AccessError> {
+        let _ = (images, labels);
+        Err(AccessError::LevelUnavailable { requested: AccessLevel::WhiteBox, available: self.access() })
+    }
+
     /// Convenience: top-1 labels (works at every access level).
     fn labels(&mut self, images: &[f32]) -> Result<Vec<usize>, AccessError> {
         let classes = self.num_classes();
@@ -198,7 +223,15 @@ pub fn open_suspect(
     opts: &SuspectOptions,
     device: &mown_nn::burn::prelude::Device,
 ) -> Result<Box<dyn QueryModel>, AccessError> {
-    if spec.starts_with("http://") || spec.starts_with("https://") {
+    let remote = spec.starts_with("http://") || spec.starts_with("https://");
+    if opts.level == AccessLevel::WhiteBox && (remote || spec.to_ascii_lowercase().ends_with(".onnx")) {
+        return Err(AccessError::BadRequest(format!(
+            "the method needs the suspect's parameters (white-box: parameter gradients), and {spec} is {}: give the \
+             suspect as a mown model file, or use a black-box method",
+            if remote { "a prediction API, which answers only with outputs" } else { "an ONNX file, which mown runs as a black box" }
+        )));
+    }
+    if remote {
         let mut http = HttpOptions::new(spec);
         http.token = opts.token.clone().or_else(|| std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()));
         http.level = Some(opts.level);
@@ -250,7 +283,7 @@ pub fn check_batch(images: &[f32], shape: ImageShape) -> Result<usize, AccessErr
 /// Turns probabilities into the answer for `level`.
 pub fn answer_from_probabilities(probs: Vec<f32>, classes: usize, level: AccessLevel) -> Answer {
     match level {
-        AccessLevel::Probabilities => Answer::Probabilities(probs),
+        AccessLevel::Probabilities | AccessLevel::WhiteBox => Answer::Probabilities(probs),
         AccessLevel::Labels => Answer::Labels(mown_nn::model::argmax_rows(&probs, classes)),
         AccessLevel::TopK(k) => Answer::TopK(
             probs
@@ -276,11 +309,27 @@ mod tests {
         assert!(!AccessLevel::TopK(5).within(AccessLevel::TopK(3)));
         assert!(!AccessLevel::Probabilities.within(AccessLevel::TopK(10)));
         assert!(AccessLevel::TopK(10).within(AccessLevel::Probabilities));
-        for level in [AccessLevel::Labels, AccessLevel::TopK(3), AccessLevel::Probabilities] {
+        assert!(AccessLevel::Probabilities.within(AccessLevel::WhiteBox));
+        assert!(!AccessLevel::WhiteBox.within(AccessLevel::Probabilities));
+        for level in [AccessLevel::Labels, AccessLevel::TopK(3), AccessLevel::Probabilities, AccessLevel::WhiteBox] {
             assert_eq!(level.to_string().parse::<AccessLevel>().unwrap(), level);
         }
         assert!("topk:0".parse::<AccessLevel>().is_err());
         assert!("everything".parse::<AccessLevel>().unwrap_err().to_string().contains("everything"));
+    }
+
+    #[test]
+    fn white_box_is_refused_for_apis_and_onnx_files() {
+        let device = mown_nn::burn::prelude::Device::flex();
+        let opts = SuspectOptions::new(AccessLevel::WhiteBox);
+        for spec in ["http://127.0.0.1:9/", "suspect.onnx"] {
+            match open_suspect(spec, &opts, &device) {
+                Ok(_) => panic!("{spec} opened white-box"),
+                Err(e) => assert!(e.to_string().contains("white-box"), "{spec}: {e}"),
+            }
+        }
+        let onnx = open_onnx("suspect.onnx", OnnxOptions { level: AccessLevel::WhiteBox, ..OnnxOptions::default() });
+        assert!(onnx.err().is_some_and(|e| e.to_string().contains("black boxes")));
     }
 
     #[test]

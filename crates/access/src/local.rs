@@ -60,6 +60,22 @@ impl QueryModel for LocalModel {
         Ok(answer_from_probabilities(probs, self.num_classes(), level))
     }
 
+    fn architecture(&self) -> Option<String> {
+        Some(self.model.meta.spec.arch.to_string())
+    }
+
+    /// Only when the owner of this handle granted white-box access (`AccessLevel::WhiteBox`).
+    fn parameter_gradients(
+        &mut self,
+        images: &[f32],
+        labels: &[usize],
+    ) -> Result<Vec<mown_nn::ParamGradient>, AccessError> {
+        let n = crate::admit(images, self.input_shape(), AccessLevel::WhiteBox, self.level, self.budget, self.used)?;
+        let grads = self.model.parameter_gradients(images, labels)?;
+        self.used += n;
+        Ok(grads)
+    }
+
     fn queries_used(&self) -> usize {
         self.used
     }

@@ -116,3 +116,92 @@ fn extfeat_watermark_through_the_registry_writes_a_key_that_verifies() {
     ]);
     assert_clean_failure(&o, "extfeat has no parameter 'triggers'");
 }
+
+/// The paper's white-box verifier (`verifier=meta`): the key holds a meta-classifier, a model
+/// file of the owner's architecture is measured through its parameter gradients, and what cannot
+/// give them (a prediction API, a model of another architecture) is a clear error.
+#[test]
+fn extfeat_meta_classifier_needs_white_box_suspects_of_the_owners_architecture() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let t = ok(mown(&[
+        "watermark",
+        "extfeat",
+        "-s",
+        "style=texture:3",
+        "-s",
+        "verify_images=40",
+        "-s",
+        "verifier=meta",
+        "-s",
+        "benign=1",
+        "-s",
+        "train_images=60",
+        "-s",
+        "classifier_epochs=5",
+        "--arch",
+        "mlp",
+        "--data",
+        "digits",
+        "--epochs",
+        "8",
+        "--no-progress",
+        "--out",
+        &p("owner.safetensors"),
+        "--key",
+        &p("key.json"),
+    ]));
+    assert!(t.contains("meta-classifier on") && t.contains("gradient features"), "{t}");
+    let key: serde_json::Value = serde_json::from_slice(&std::fs::read(p("key.json")).unwrap()).unwrap();
+    assert_eq!(key["method"].as_str(), Some("extfeat-meta"));
+    let meta = &key["meta"];
+    assert_eq!(meta["architecture"].as_str(), Some("mlp"));
+    assert_eq!(meta["benign_sha256"].as_array().unwrap().len(), 1, "honest protocol: one benign, one reference");
+    assert_eq!(meta["reference_scores"].as_array().unwrap().len(), 40);
+    // The owner file is measured white-box; Definition 2 is reported beside the verdict.
+    train_digits_mlp(&p("other.safetensors"), "6", "7");
+    let report = p("verdict.json");
+    ok(mown(&["verify", "--evidence", &p("key.json"), "--suspect", &p("owner.safetensors"), "--report", &report]));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(v["details"]["definition_2"]["result"]["m"], 10, "{v}");
+    assert!(v["score"].as_f64().unwrap() > 0.5, "the owner's P(stolen): {v}");
+    ok(mown(&[
+        "verify",
+        "--evidence",
+        &p("key.json"),
+        "--suspect",
+        &p("owner.safetensors"),
+        "--negatives",
+        &p("other.safetensors"),
+    ]));
+    // A prediction API cannot give parameter gradients, whatever it serves.
+    let o = mown(&["verify", "--evidence", &p("key.json"), "--suspect", "http://127.0.0.1:9/"]);
+    assert_clean_failure(&o, "white-box");
+    // Gradients of another architecture live in another space.
+    ok(mown(&[
+        "train", "--arch", "lenet5", "--data", "digits", "--epochs", "1", "--out", &p("lenet.safetensors"),
+        "--no-progress",
+    ]));
+    let o = mown(&["verify", "--evidence", &p("key.json"), "--suspect", &p("lenet.safetensors")]);
+    assert_clean_failure(&o, "reads gradients of mlp models only");
+}
+
+/// BadNets (seed 001's Table 6 baseline) through the registry: stamped held-out images trained to
+/// one target class; the owner holds its trigger and margin-only flags are not passed to it.
+#[test]
+fn badnets_watermark_trains_its_target_and_verifies_the_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let t = ok(mown(&[
+        "watermark", "badnets", "-s", "target=3", "-s", "n=40", "--arch", "mlp", "--data", "digits", "--epochs", "10",
+        "--no-progress", "--out", &p("owner.safetensors"), "--key", &p("key.json"),
+    ]));
+    assert!(t.contains("watermark accuracy"), "{t}");
+    let key: serde_json::Value = serde_json::from_slice(&std::fs::read(p("key.json")).unwrap()).unwrap();
+    assert_eq!(key["scheme"].as_str(), Some("badnets"));
+    assert!(key["labels"].as_array().unwrap().iter().all(|l| l == 3));
+    assert!(key["true_labels"].as_array().unwrap().iter().all(|l| l != 3));
+    assert!(key["stats"]["watermark_accuracy"].as_f64().unwrap() > 0.8, "{}", key["stats"]);
+    let o = mown(&["watermark", "badnets", "-s", "eps=0.1", "--arch", "mlp", "--data", "digits", "--out", &p("x"), "--key", &p("y")]);
+    assert_clean_failure(&o, "badnets has no parameter 'eps'");
+}

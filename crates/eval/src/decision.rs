@@ -138,6 +138,10 @@ pub struct MethodTraits {
     pub direction: Direction,
     /// The per-probe rate a non-copy reaches by chance, when the method defines one (counts).
     pub chance_rate: Option<f64>,
+    /// The one architecture the method can measure (seed 001's white-box meta-classifier): the
+    /// suspect and every negative share it, so no family bound applies and one family is no
+    /// warning.
+    pub architecture: Option<String>,
 }
 
 /// Decides one suspect. `queries` (images sent to the suspect) and `details` are passed through.
@@ -162,11 +166,18 @@ pub fn decide(
         Measurement::Samples { values } => samples(traits.direction, values, negatives, policy)?,
     };
     verdict.rule = outcome.rule;
+    let family_bound = policy.family_bound && traits.architecture.is_none();
+    if let Some(arch) = &traits.architecture {
+        verdict.rule.push_str(&format!(
+            " (a white-box method: suspect and independent models are all {arch} models, the owner's architecture, so \
+             no bound for other architecture families applies)"
+        ));
+    }
     // The negatives' scores turned so that higher is more copy-like, with their families.
     let oriented: Vec<(Option<&str>, f64)> =
         negatives.iter().map(|n| (n.family.as_deref(), traits.direction.orient(n.measurement.score()))).collect();
     verdict.threshold = match outcome.threshold {
-        Some(t) if policy.threshold.is_none() && policy.family_bound => {
+        Some(t) if policy.threshold.is_none() && family_bound => {
             Some(widen_for_new_families(t, traits.direction, &oriented, policy.target_fpr)?)
         }
         other => other,
@@ -186,7 +197,7 @@ pub fn decide(
     // One family bounds nothing about another: a claimant cannot skip the bound by choosing
     // negatives of a single family.
     let groups = crate::family::family_groups(&oriented);
-    if policy.family_bound
+    if family_bound
         && policy.threshold.is_none()
         && groups.len() == 1
         && outcome.p.as_ref().is_some_and(|p| p.p < policy.alpha)
@@ -203,7 +214,7 @@ pub fn decide(
     verdict.other_p_values = outcome.others;
     verdict.effect_size = outcome.effect;
     verdict.reasons.extend(outcome.reasons);
-    verdict.warnings.extend(negative_warnings(negatives, &verdict.negatives, policy));
+    verdict.warnings.extend(negative_warnings(negatives, &verdict.negatives, policy, traits.architecture.is_some()));
     verdict.decide();
     Ok(verdict)
 }
@@ -251,7 +262,12 @@ fn summarize_negatives(negatives: &[NegativeScore]) -> NegativesSummary {
     NegativesSummary::new(families, models)
 }
 
-fn negative_warnings(negatives: &[NegativeScore], summary: &NegativesSummary, policy: &Policy) -> Vec<String> {
+fn negative_warnings(
+    negatives: &[NegativeScore],
+    summary: &NegativesSummary,
+    policy: &Policy,
+    one_architecture: bool,
+) -> Vec<String> {
     let mut out = Vec::new();
     let m = negatives.len();
     if m == 0 {
@@ -265,7 +281,7 @@ fn negative_warnings(negatives: &[NegativeScore], summary: &NegativesSummary, po
         ));
     }
     let known = negatives.iter().filter(|n| n.family.is_some()).count();
-    if known == m && summary.families.len() < MIN_FAMILIES {
+    if known == m && summary.families.len() < MIN_FAMILIES && !one_architecture {
         out.push(format!(
             "the independent models span {} architecture famil{} ({}); models of another family may score higher \
              (use >= {MIN_FAMILIES} families)",

@@ -31,7 +31,10 @@ pub use decision::{
 };
 pub use fitted::BetaBinomialNull;
 pub use metrics::{OperatingPoint, RuPoint, aruc, robustness, roc_auc, ru_curve, tpr_at_fpr, uniqueness};
-pub use pvalue::{TTest, binomial_lower_tail, binomial_upper_tail, fpr_upper_bound, welch_t_test_greater};
+pub use pvalue::{
+    TTest, binomial_lower_tail, binomial_upper_tail, fpr_upper_bound, paired_t_test_greater, welch_t_test_greater,
+    welch_t_test_two_sided,
+};
 pub use resample::{RepeatedTest, welch_repeated};
 pub use summary::{MethodSummary, summarize, summary_table};
 pub use threshold::{Threshold, ThresholdSource, calibrate, from_chance, given};

@@ -123,6 +123,42 @@ pub fn welch_t_test_greater(a: &[f64], b: &[f64]) -> Result<TTest, EvalError> {
     Ok(TTest { t, df, p, mean_diff: ma - mb })
 }
 
+/// The paired one-sided t-test of H0: mean(a - b) <= 0 against H1: mean(a - b) > 0 (seed 001,
+/// Definition 2: the suspect's and the benign model's scores on the same images). `df` is
+/// n - 1 and `mean_diff` the mean difference. Differences that are all equal leave t undefined:
+/// an error, for the caller to count as a degenerate draw.
+pub fn paired_t_test_greater(a: &[f64], b: &[f64]) -> Result<TTest, EvalError> {
+    check_scores("first sample", a)?;
+    check_scores("second sample", b)?;
+    if a.len() != b.len() || a.len() < 2 {
+        return Err(EvalError::BadParameter(format!(
+            "a paired t-test needs two samples of one length >= 2, got {} and {}",
+            a.len(),
+            b.len()
+        )));
+    }
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let (md, vd) = mean_var(&d);
+    let se2 = vd / d.len() as f64;
+    if se2 <= 0.0 || !se2.is_finite() {
+        return Err(EvalError::BadParameter("the paired differences are constant: the t statistic is undefined".into()));
+    }
+    let t = md / se2.sqrt();
+    let df = (d.len() - 1) as f64;
+    let dist = StudentsT::new(0.0, 1.0, df)
+        .map_err(|e| EvalError::BadParameter(format!("Student's t with df = {df}: {e}")))?;
+    Ok(TTest { t, df, p: checked_probability(dist.sf(t), "paired p-value")?, mean_diff: md })
+}
+
+/// Welch's two-sided test (H1: mean(a) != mean(b)), as the official code of seed 001 runs it
+/// (`scipy.stats.ttest_ind(equal_var=False)`): the one-sided test's t and df, p doubled from the
+/// nearer tail.
+pub fn welch_t_test_two_sided(a: &[f64], b: &[f64]) -> Result<TTest, EvalError> {
+    let one = welch_t_test_greater(a, b)?;
+    let p = (2.0 * one.p.min(1.0 - one.p)).clamp(0.0, 1.0);
+    Ok(TTest { p, ..one })
+}
+
 /// Mean and unbiased sample variance, two-pass for accuracy.
 fn mean_var(x: &[f64]) -> (f64, f64) {
     let n = x.len() as f64;
@@ -134,6 +170,29 @@ fn mean_var(x: &[f64]) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paired_and_two_sided_tests_against_hand_worked_values() {
+        // Two pairs: differences 3 and 1, mean 2, sd sqrt(2), t = 2 / (sqrt(2) / sqrt(2)) = 2 on
+        // 1 df (Cauchy): p = 1/2 - atan(2) / pi = 0.147583617650433.
+        let t = paired_t_test_greater(&[4.0, 2.0], &[1.0, 1.0]).unwrap();
+        close(t.t, 2.0, 1e-12);
+        close(t.p, 0.5 - 2f64.atan() / std::f64::consts::PI, 1e-9);
+        assert_eq!(t.mean_diff, 2.0);
+        // Pairing matters: the same values unpaired (Welch) are far less significant here.
+        let a = [10.0, 20.0, 30.0, 40.0];
+        let b = [9.0, 19.5, 29.0, 39.5];
+        assert!(paired_t_test_greater(&a, &b).unwrap().p < 0.01);
+        assert!(welch_t_test_greater(&a, &b).unwrap().p > 0.4);
+        // Two-sided = twice the nearer tail, whichever side the difference lies on.
+        let one = welch_t_test_greater(&b, &a).unwrap();
+        let two = welch_t_test_two_sided(&b, &a).unwrap();
+        close(two.p, 2.0 * (1.0 - one.p), 1e-12);
+        close(welch_t_test_two_sided(&a, &b).unwrap().p, two.p, 1e-12);
+        // Constant differences and mismatched lengths are errors, not NaN.
+        assert!(paired_t_test_greater(&[2.0, 3.0], &[1.0, 2.0]).is_err());
+        assert!(paired_t_test_greater(&[2.0, 3.0, 4.0], &[1.0, 2.0]).is_err());
+    }
 
     fn close(got: f64, want: f64, rel: f64) {
         assert!((got - want).abs() <= rel * want.abs(), "got {got:e}, want {want:e}");

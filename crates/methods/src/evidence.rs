@@ -134,9 +134,19 @@ pub trait Evidence {
     fn artefacts(&self) -> Vec<(String, String)> {
         vec![("owner weights".into(), self.owner_sha256().to_string())]
     }
+    /// The one architecture this evidence can measure (white-box methods whose features live in
+    /// the owner's parameter space); None: any model of the task.
+    fn architecture(&self) -> Option<String> {
+        None
+    }
     /// What `mown_eval::decide` needs to know about the method.
     fn traits(&self) -> MethodTraits {
-        MethodTraits { method: self.method(), direction: self.direction(), chance_rate: self.chance_rate() }
+        MethodTraits {
+            method: self.method(),
+            direction: self.direction(),
+            chance_rate: self.chance_rate(),
+            architecture: self.architecture(),
+        }
     }
 }
 

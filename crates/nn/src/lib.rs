@@ -19,10 +19,12 @@ pub mod models;
 pub mod param_gradient;
 pub mod seed;
 pub mod train;
+pub mod vector_mlp;
 
 pub use arch::{Arch, ModelSpec};
 pub use burn;
 pub use device::Backend;
 pub use error::NnError;
 pub use model::{Model, ModelMeta, Provenance};
+pub use param_gradient::ParamGradient;
 pub use train::{LrSchedule, OptimizerKind, TrainConfig, TrainReport};

@@ -49,6 +49,9 @@ impl AppState {
         if config.max_batch == 0 || config.max_images_per_request == 0 {
             return bad("max batch and max images per request must be at least 1".into());
         }
+        if config.level == AccessLevel::WhiteBox {
+            return bad("a prediction API answers with outputs (labels, topk:K or probs), never white-box".into());
+        }
         if config.max_body_bytes < 1024 {
             return bad(format!("a body limit of {} bytes cannot hold a request", config.max_body_bytes));
         }

@@ -118,6 +118,12 @@ impl Default for OnnxOptions {
 /// applied before the network (mown's exports do; a scikit-learn pipeline must include its
 /// scaler). Operators tract does not implement are errors naming them.
 pub fn open_onnx(path: impl AsRef<Path>, opts: OnnxOptions) -> Result<OnnxModel, AccessError> {
+    if opts.level == AccessLevel::WhiteBox {
+        return Err(file_error(
+            path.as_ref(),
+            "mown runs ONNX files as black boxes and cannot give the parameter gradients a white-box method needs",
+        ));
+    }
     OnnxModel::open(path.as_ref(), opts)
 }
 

@@ -83,6 +83,7 @@ impl WatermarkOptions {
             trigger_batch: self.trigger_batch,
             seed: self.wm_seed,
             trigger_aug: self.trigger_aug.parse()?,
+            badnets: (scheme == Scheme::Badnets).then(Default::default),
         })
     }
 }
@@ -117,7 +118,9 @@ pub fn run(a: WatermarkArgs) -> anyhow::Result<()> {
         );
     }
     let trigger_set = a.scheme.parse::<Scheme>().is_ok();
-    let mut settings = if trigger_set { a.wm.settings() } else { Vec::new() };
+    // The trigger-set flags go to the schemes that have them (BadNets has no margin or label rule).
+    let mut settings: Vec<(String, String)> = if trigger_set { a.wm.settings() } else { Vec::new() };
+    settings.retain(|(k, _)| entry.params.iter().any(|p| p.key == k));
     for text in &a.set {
         settings.push(registry::parse_setting(text)?);
     }

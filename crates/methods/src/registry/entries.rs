@@ -14,8 +14,8 @@ use crate::ipguard::{Init, IpGuard, IpGuardParams, TargetRule, auto_k, suffix};
 use crate::near_boundary::{FineTuneParams, FtSpace, NearBoundaryParams, PrivatiseParams};
 use crate::sac::{SacParams, SacProbes};
 use crate::uap::{PerturbationKind, UapFingerprintParams};
-use crate::watermark::{LabelRule, Scheme, TriggerWatermark, WatermarkParams, without_triggers};
-use crate::{Evidence, Fingerprinter, MethodError, Watermarker};
+use crate::watermark::{Scheme, WatermarkParams};
+use crate::{Evidence, Fingerprinter, MethodError};
 
 const IPGUARD_PAPER: &str = "IPGuard: Protecting Intellectual Property of Deep Neural Networks via Fingerprinting \
                              the Classification Boundary (Cao, Jia, Gong, AsiaCCS 2021)";
@@ -159,8 +159,8 @@ pub(super) static REGISTRY: &[Entry] = &[
         needs: AccessLevel::Labels,
         effect: OwnerEffect::Trains,
         references: false,
-        params: WATERMARK_PARAMS,
-        make: || Box::new(Watermark(WatermarkParams::default())),
+        params: super::watermark_entry::WATERMARK_PARAMS,
+        make: || Box::new(super::watermark_entry::Watermark(WatermarkParams::default())),
     },
     Entry {
         name: "plain",
@@ -170,8 +170,27 @@ pub(super) static REGISTRY: &[Entry] = &[
         needs: AccessLevel::Labels,
         effect: OwnerEffect::Trains,
         references: false,
-        params: WATERMARK_PARAMS,
-        make: || Box::new(Watermark(WatermarkParams { scheme: Scheme::Plain, ..WatermarkParams::default() })),
+        params: super::watermark_entry::WATERMARK_PARAMS,
+        make: || Box::new(super::watermark_entry::Watermark(WatermarkParams { scheme: Scheme::Plain, ..WatermarkParams::default() })),
+    },
+    Entry {
+        name: "badnets",
+        aliases: &["badnets-watermark"],
+        paper: "BadNets: Identifying Vulnerabilities in the Machine Learning Model Supply Chain (Gu, Dolan-Gavitt, \
+                Garg, 2017), as seed 001's Table 6 baseline",
+        summary: "held-out images stamped with a corner patch and trained to one target class; a suspect's target \
+                  rate on them",
+        needs: AccessLevel::Labels,
+        effect: OwnerEffect::Trains,
+        references: false,
+        params: super::watermark_entry::BADNETS_PARAMS,
+        make: || {
+            Box::new(super::watermark_entry::Watermark(WatermarkParams {
+                scheme: Scheme::Badnets,
+                badnets: Some(Default::default()),
+                ..WatermarkParams::default()
+            }))
+        },
     },
     Entry {
         name: "extfeat",
@@ -179,7 +198,8 @@ pub(super) static REGISTRY: &[Entry] = &[
         paper: "Defending against Model Stealing via Verifying Embedded External Features (Li, Zhu, Jia, Jiang, Xia, \
                 Cao, AAAI 2022)",
         summary: "a share of training images stylised (labels kept); a suspect's answers on stylised twins \
-                  (black-box variant; the paper's gradient meta-classifier is not built yet)",
+                  (verifier=twins, black-box) or the paper's meta-classifier on its parameter gradients \
+                  (verifier=meta, white-box: model files of the owner's architecture)",
         needs: AccessLevel::Probabilities,
         effect: OwnerEffect::Trains,
         references: false,
@@ -196,7 +216,7 @@ const K: Param = Param {
 const ITERATIONS: Param = Param { key: "iterations", help: "optimisation iterations (1000)" };
 const INIT: Param = Param { key: "init", help: "start point and target label: TL, TR, RL or RR (TL)" };
 const EPS: Param = Param { key: "eps", help: "L-inf radius in pixel units, e.g. 0.1 or 8/255 (0.1)" };
-const SEED: Param = Param { key: "seed", help: "seed of every random choice (0)" };
+pub(super) const SEED: Param = Param { key: "seed", help: "seed of every random choice (0)" };
 pub(super) const LEVEL: Param =
     Param { key: "level", help: "what suspects reveal: probs, topk:K (zero-filled) or labels (one-hot) (probs)" };
 const AUGMENT: Param =
@@ -214,17 +234,7 @@ const SAC_PARAMS: &[Param] = &[
 ];
 
 const WATERMARK_PAPER: &str = "Margin-based Neural Network Watermarking (Kim, Lee, Shin, Lee, ICML 2023)";
-const WATERMARK_PARAMS: &[Param] = &[
-    Param { key: "n", help: "triggers, drawn from held-out data (100)" },
-    Param { key: "labels", help: "trigger labels: random (wrong class), most or least (likely under a clean model)" },
-    Param { key: "eps", help: "margin radius in pixel units, e.g. 5/255 (5/255)" },
-    Param { key: "pga_steps", help: "projected-gradient-ascent steps per training step (5)" },
-    Param { key: "pga_step_size", help: "PGA step size (eps / steps)" },
-    Param { key: "lambda", help: "weight of the trigger loss (1)" },
-    Param { key: "trigger_batch", help: "triggers per training step (32)" },
-    Param { key: "trigger_aug", help: "random transformations of the triggers: none, crop:N, flip, crop:N+flip" },
-    SEED,
-];
+
 
 /// IPGuard's k and CW-L2's kappa: a number, or scaled to the owner's logits at generation.
 #[derive(Clone, Copy, Debug)]
@@ -475,64 +485,6 @@ impl Method for Akh {
             timings: json!({ "seconds": started.elapsed().as_secs_f64() }),
             owner: None,
             evidence: Box::new(fp),
-        })
-    }
-}
-
-/// The margin-based and plain trigger-set watermarks: they train the model they are given.
-struct Watermark(WatermarkParams);
-
-impl Method for Watermark {
-    fn entry(&self) -> &'static Entry {
-        let name = if self.0.scheme == Scheme::Margin { "margin" } else { "plain" };
-        REGISTRY.iter().find(|e| e.name == name).expect("both watermarks are registered")
-    }
-
-    fn set(&mut self, key: &str, value: &str) -> Result<(), MethodError> {
-        let p = &mut self.0;
-        match key {
-            "n" => p.n = parse(value, "a count")?,
-            "labels" => p.label_rule = value.parse::<LabelRule>()?,
-            "eps" => p.eps = parse_fraction(value)?,
-            "pga_steps" => p.steps = parse(value, "a count")?,
-            "pga_step_size" => p.step_size = Some(parse_fraction(value)?),
-            "lambda" => p.lambda = parse(value, "a number")?,
-            "trigger_batch" => p.trigger_batch = parse(value, "a count")?,
-            "trigger_aug" => p.trigger_aug = value.parse()?,
-            "seed" => p.seed = parse(value, "an integer")?,
-            _ => return Err(MethodError::BadParameter(format!("unknown key {key}"))),
-        }
-        p.validate()
-    }
-
-    fn settings(&self) -> serde_json::Value {
-        serde_json::to_value(&self.0).unwrap_or_default()
-    }
-
-    /// Trains `inputs.model` (fresh, or the owner to fine-tune the watermark in) with the
-    /// watermark, triggers drawn from the held-out data; the clean accuracy is measured on the
-    /// held-out images that are not triggers.
-    fn generate(&self, inputs: &OwnerInputs<'_>) -> Result<Generated, MethodError> {
-        let marker = TriggerWatermark { params: self.0.clone(), clean: inputs.clean.cloned() };
-        let (mut model, mut key) =
-            marker.embed(inputs.model.clone(), inputs.train, inputs.held_out, inputs.train_config)?;
-        let clean_test = without_triggers(inputs.held_out, &key.source_indices)?;
-        let accuracy = model.accuracy(&clean_test)?;
-        key.stats["clean_accuracy"] = json!(accuracy);
-        key.stats["clean_test_images"] = json!(clean_test.len());
-        model.meta.provenance.test_accuracy = Some(accuracy);
-        Ok(Generated {
-            summary: format!(
-                "{}: watermark accuracy {:.4} on {} triggers; clean accuracy {accuracy:.4} on {} held-out images \
-                 without the triggers",
-                key.method(),
-                key.stats["watermark_accuracy"].as_f64().unwrap_or(f64::NAN),
-                key.len(),
-                clean_test.len()
-            ),
-            timings: key.timings.clone(),
-            owner: Some(model),
-            evidence: Box::new(key),
         })
     }
 }

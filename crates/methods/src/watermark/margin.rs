@@ -1,4 +1,9 @@
-//! Margin-based watermarking (seed 004, Algorithm 1) and the plain trigger-set baseline (Eq. 1).
+//! Margin-based watermarking (seed 004, Algorithm 1), the plain trigger-set baseline (Eq. 1), and
+//! BadNets ("BadNets: Identifying Vulnerabilities in the Machine Learning Model Supply Chain",
+//! Gu, Dolan-Gavitt, Garg, 2017), the trigger watermark seed 001 compares with in Table 6: held-out
+//! images of the other classes stamped with a corner patch and labelled with one target class,
+//! trained like the plain scheme (Eq. 1 with δ = 0); a suspect is judged by its target-label rate
+//! on the stamped images.
 //!
 //! Every training step adds λ·CE(h(x_q + δ), y_q) on a minibatch of triggers to the task loss,
 //! where δ comes from K steps of projected gradient ascent on that same loss inside the L∞ ball of
@@ -35,7 +40,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::triggers::{LabelRule, Triggers, select_triggers};
+use super::triggers::{LabelRule, Triggers, badnets_triggers, select_triggers};
 use super::{WatermarkKey, Watermarker};
 use crate::MethodError;
 
@@ -45,6 +50,22 @@ use crate::MethodError;
 pub enum Scheme {
     Margin,
     Plain,
+    Badnets,
+}
+
+/// BadNets' trigger: a `patch` x `patch` seeded binary pattern in the corner (the patch feature of
+/// `crate::extfeat::style::PatchStamp`), and the label every stamped image is trained to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadnetsTrigger {
+    pub patch: usize,
+    pub target: usize,
+}
+
+impl Default for BadnetsTrigger {
+    /// A 3x3 patch (BadNets' white square is 3x3 to 4x4 on 28x28 digits) and class 0.
+    fn default() -> Self {
+        BadnetsTrigger { patch: 3, target: 0 }
+    }
 }
 
 impl std::fmt::Display for Scheme {
@@ -52,6 +73,7 @@ impl std::fmt::Display for Scheme {
         f.write_str(match self {
             Scheme::Margin => "margin",
             Scheme::Plain => "plain",
+            Scheme::Badnets => "badnets",
         })
     }
 }
@@ -62,7 +84,10 @@ impl std::str::FromStr for Scheme {
         match s.trim().to_ascii_lowercase().as_str() {
             "margin" => Ok(Scheme::Margin),
             "plain" | "trigger-set" => Ok(Scheme::Plain),
-            other => Err(MethodError::BadParameter(format!("unknown watermark scheme '{other}' (margin, plain)"))),
+            "badnets" => Ok(Scheme::Badnets),
+            other => {
+                Err(MethodError::BadParameter(format!("unknown watermark scheme '{other}' (margin, plain, badnets)")))
+            }
         }
     }
 }
@@ -88,6 +113,9 @@ pub struct WatermarkParams {
     /// Random transformations of the triggers before PGA (Eq. 2's tr(x_q); none by default).
     #[serde(default, skip_serializing_if = "Augmentation::is_identity")]
     pub trigger_aug: Augmentation,
+    /// The BadNets trigger (scheme badnets only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub badnets: Option<BadnetsTrigger>,
 }
 
 impl Default for WatermarkParams {
@@ -103,6 +131,7 @@ impl Default for WatermarkParams {
             trigger_batch: 32,
             seed: 0,
             trigger_aug: Augmentation::default(),
+            badnets: None,
         }
     }
 }
@@ -118,6 +147,14 @@ impl WatermarkParams {
         }
         if !(self.lambda.is_finite() && self.lambda > 0.0) {
             return bad(format!("lambda must be positive, got {}", self.lambda));
+        }
+        if (self.scheme == Scheme::Badnets) != self.badnets.is_some() {
+            return bad("the BadNets trigger (patch, target) goes with the badnets scheme only".into());
+        }
+        if let Some(b) = &self.badnets
+            && b.patch == 0
+        {
+            return bad("the BadNets patch must be at least 1 pixel".into());
         }
         if self.scheme == Scheme::Margin {
             if !(self.eps.is_finite() && self.eps > 0.0 && self.eps < 1.0) {
@@ -224,7 +261,7 @@ impl Objective for WatermarkObjective<'_> {
         let (trigger_images, trigger_labels) = self.step_triggers();
         let x = mown_nn::model::images_tensor(&trigger_images, model.input_shape(), &device);
         let x = match self.params.scheme {
-            Scheme::Plain => x,
+            Scheme::Plain | Scheme::Badnets => x,
             Scheme::Margin => {
                 let p = self.params;
                 margin_pga(model, x, &trigger_labels, p.eps, p.step(), p.steps).to_device(&device).autodiff()
@@ -259,7 +296,10 @@ impl Watermarker for TriggerWatermark {
                 model.num_classes()
             )));
         }
-        let triggers = select_triggers(pool, p.n, p.label_rule, self.clean.as_ref(), p.seed)?;
+        let triggers = match &p.badnets {
+            Some(b) => badnets_triggers(pool, p.n, b, p.seed)?,
+            None => select_triggers(pool, p.n, p.label_rule, self.clean.as_ref(), p.seed)?,
+        };
         let started = Instant::now();
         let mut objective = WatermarkObjective::new(p, &triggers, model.input_shape());
         let (mut model, report) = train_with(model, train, None, cfg, &mut objective)?;

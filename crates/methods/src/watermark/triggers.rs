@@ -131,6 +131,36 @@ pub fn select_triggers(
     Ok(Triggers { images: subset.images().to_vec(), labels, true_labels, indices })
 }
 
+/// BadNets' triggers: `n` seeded held-out images whose true class is not the target, stamped
+/// with the trigger's patch and labelled with the target.
+pub fn badnets_triggers(
+    pool: &Dataset,
+    n: usize,
+    trigger: &super::margin::BadnetsTrigger,
+    seed: u64,
+) -> Result<Triggers, MethodError> {
+    if trigger.target >= pool.num_classes {
+        return Err(MethodError::BadParameter(format!(
+            "BadNets target class {} with {} classes",
+            trigger.target, pool.num_classes
+        )));
+    }
+    let indices: Vec<usize> =
+        pool.shuffled_indices(seed).into_iter().filter(|&i| pool.labels()[i] != trigger.target).take(n).collect();
+    if n == 0 || indices.len() < n {
+        return Err(MethodError::BadParameter(format!(
+            "cannot draw {n} BadNets triggers from the {} held-out images of {} outside class {}",
+            indices.len(),
+            pool.name,
+            trigger.target
+        )));
+    }
+    let subset = pool.subset(&indices, "-badnets")?;
+    let stamp = crate::extfeat::style::PatchStamp { size: trigger.patch, seed: mown_nn::seed::derive(seed, 2) };
+    let images = crate::extfeat::style::StyleTransform::stylise(&stamp, subset.images(), subset.shape)?;
+    Ok(Triggers { images, labels: vec![trigger.target; n], true_labels: subset.labels().to_vec(), indices })
+}
+
 /// The pool without the trigger images: where clean accuracy is measured, so the triggers
 /// (whose watermark labels are wrong on purpose) do not count against the owner.
 pub fn without_triggers(pool: &Dataset, indices: &[usize]) -> Result<Dataset, MethodError> {
@@ -169,6 +199,24 @@ mod tests {
         let mut sorted = a.indices.clone();
         sorted.dedup();
         assert_eq!(sorted.len(), 40, "distinct images");
+    }
+
+    #[test]
+    fn badnets_triggers_avoid_the_target_and_carry_the_patch() {
+        let p = pool();
+        let trigger = crate::watermark::margin::BadnetsTrigger { patch: 1, target: 2 };
+        let t = badnets_triggers(&p, 30, &trigger, 4).unwrap();
+        assert!(t.labels.iter().all(|&l| l == 2) && t.true_labels.iter().all(|&l| l != 2));
+        // The corner pixel is the patch's (0 or 1), the same in every trigger; the rest is the image.
+        let corner: Vec<f32> = t.images.chunks(4).map(|img| img[3]).collect();
+        assert!(corner.iter().all(|&v| v == corner[0] && (v == 0.0 || v == 1.0)));
+        for (img, &i) in t.images.chunks(4).zip(&t.indices) {
+            assert_eq!(&img[..3], &p.images()[i * 4..i * 4 + 3]);
+        }
+        // 40 images lie outside class 2: 41 cannot be drawn; class 3 does not exist.
+        assert!(badnets_triggers(&p, 41, &trigger, 4).is_err());
+        let bad = crate::watermark::margin::BadnetsTrigger { patch: 1, target: 3 };
+        assert!(badnets_triggers(&p, 5, &bad, 4).is_err());
     }
 
     #[test]
