@@ -70,7 +70,9 @@ impl std::str::FromStr for AccessLevel {
                 .filter(|&k| k >= 1)
                 .map(AccessLevel::TopK)
                 .ok_or_else(|| {
-                    AccessError::BadRequest(format!("unknown access level '{other}' (labels, topk:K, probs, white-box)"))
+                    AccessError::BadRequest(format!(
+                        "unknown access level '{other}' (labels, topk:K, probs, white-box)"
+                    ))
                 }),
         }
     }
@@ -228,7 +230,11 @@ pub fn open_suspect(
         return Err(AccessError::BadRequest(format!(
             "the method needs the suspect's parameters (white-box: parameter gradients), and {spec} is {}: give the \
              suspect as a mown model file, or use a black-box method",
-            if remote { "a prediction API, which answers only with outputs" } else { "an ONNX file, which mown runs as a black box" }
+            if remote {
+                "a prediction API, which answers only with outputs"
+            } else {
+                "an ONNX file, which mown runs as a black box"
+            }
         )));
     }
     if remote {

@@ -305,6 +305,19 @@ impl Builder {
                 (crate::advtrain::deepfool_training(parent, &data.attacker, *iterations, *per_iter, &at)?, 0)
             }
             Step::Quantize { .. } => (quantize_int8(parent)?, 0),
+            Step::Dfad { arch, iterations, batch } => {
+                let spec = mown_nn::ModelSpec::new(*arch, parent.input_shape(), parent.num_classes())?;
+                let meta =
+                    mown_nn::ModelMeta::new(spec, parent.meta.normalization.clone(), parent.meta.class_names.clone())?;
+                let student = Model::init(meta, &self.device, seed);
+                let p = mown_nn::dfad::DfadParams {
+                    iterations: *iterations,
+                    batch: *batch,
+                    seed,
+                    ..mown_nn::dfad::DfadParams::default()
+                };
+                (mown_nn::dfad::dfad(parent, student, &p)?.0, 0)
+            }
         };
         // Copies trained from scratch (extraction, distillation) serve the victim's task, so
         // they record its dataset, which `mown eval` and `fingerprint` fall back to.

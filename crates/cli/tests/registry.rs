@@ -179,7 +179,15 @@ fn extfeat_meta_classifier_needs_white_box_suspects_of_the_owners_architecture()
     assert_clean_failure(&o, "white-box");
     // Gradients of another architecture live in another space.
     ok(mown(&[
-        "train", "--arch", "lenet5", "--data", "digits", "--epochs", "1", "--out", &p("lenet.safetensors"),
+        "train",
+        "--arch",
+        "lenet5",
+        "--data",
+        "digits",
+        "--epochs",
+        "1",
+        "--out",
+        &p("lenet.safetensors"),
         "--no-progress",
     ]));
     let o = mown(&["verify", "--evidence", &p("key.json"), "--suspect", &p("lenet.safetensors")]);
@@ -193,8 +201,23 @@ fn badnets_watermark_trains_its_target_and_verifies_the_owner() {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
     let t = ok(mown(&[
-        "watermark", "badnets", "-s", "target=3", "-s", "n=40", "--arch", "mlp", "--data", "digits", "--epochs", "10",
-        "--no-progress", "--out", &p("owner.safetensors"), "--key", &p("key.json"),
+        "watermark",
+        "badnets",
+        "-s",
+        "target=3",
+        "-s",
+        "n=40",
+        "--arch",
+        "mlp",
+        "--data",
+        "digits",
+        "--epochs",
+        "10",
+        "--no-progress",
+        "--out",
+        &p("owner.safetensors"),
+        "--key",
+        &p("key.json"),
     ]));
     assert!(t.contains("watermark accuracy"), "{t}");
     let key: serde_json::Value = serde_json::from_slice(&std::fs::read(p("key.json")).unwrap()).unwrap();
@@ -202,6 +225,19 @@ fn badnets_watermark_trains_its_target_and_verifies_the_owner() {
     assert!(key["labels"].as_array().unwrap().iter().all(|l| l == 3));
     assert!(key["true_labels"].as_array().unwrap().iter().all(|l| l != 3));
     assert!(key["stats"]["watermark_accuracy"].as_f64().unwrap() > 0.8, "{}", key["stats"]);
-    let o = mown(&["watermark", "badnets", "-s", "eps=0.1", "--arch", "mlp", "--data", "digits", "--out", &p("x"), "--key", &p("y")]);
+    let o = mown(&[
+        "watermark",
+        "badnets",
+        "-s",
+        "eps=0.1",
+        "--arch",
+        "mlp",
+        "--data",
+        "digits",
+        "--out",
+        &p("x"),
+        "--key",
+        &p("y"),
+    ]);
     assert_clean_failure(&o, "badnets has no parameter 'eps'");
 }

@@ -116,8 +116,12 @@ fn negatives_at_zero_give_a_null_that_is_not_zero() {
 
 #[test]
 fn a_chance_rate_decides_without_negatives() {
-    let wm =
-        MethodTraits { method: "margin-watermark".into(), direction: Direction::Higher, chance_rate: Some(1.0 / 9.0), architecture: None };
+    let wm = MethodTraits {
+        method: "margin-watermark".into(),
+        direction: Direction::Higher,
+        chance_rate: Some(1.0 / 9.0),
+        architecture: None,
+    };
     let policy = Policy::default();
     let v = decide(&wm, "copy", &counts(60, 100), &[], &policy, 100, serde_json::Value::Null).unwrap();
     assert_eq!(v.decision, Decision::Stolen, "{v}");
@@ -161,7 +165,8 @@ fn sample_negs(center: f64, models: usize) -> Vec<NegativeScore> {
 
 #[test]
 fn samples_are_decided_by_welch_and_the_threshold() {
-    let uap = MethodTraits { method: "uap".into(), direction: Direction::Higher, chance_rate: None, architecture: None };
+    let uap =
+        MethodTraits { method: "uap".into(), direction: Direction::Higher, chance_rate: None, architecture: None };
     let copy: Vec<f64> = (0..20).map(|i| 0.9 + 0.005 * (i % 5) as f64).collect();
     let policy = Policy { resampling: Some(Resampling { draws: 30, size: 20, seed: 7 }), ..Policy::default() };
     let v =
@@ -182,7 +187,8 @@ fn samples_are_decided_by_welch_and_the_threshold() {
 
 #[test]
 fn lower_is_copy_for_distances() {
-    let dist = MethodTraits { method: "distance".into(), direction: Direction::Lower, chance_rate: None, architecture: None };
+    let dist =
+        MethodTraits { method: "distance".into(), direction: Direction::Lower, chance_rate: None, architecture: None };
     let close: Vec<f64> = (0..20).map(|i| 0.01 + 0.001 * (i % 4) as f64).collect();
     let v =
         decide(&dist, "copy", &samples(&close), &sample_negs(0.5, 4), &Policy::default(), 0, serde_json::Value::Null)
@@ -202,7 +208,8 @@ fn lower_is_copy_for_distances() {
 fn the_unseen_family_bound_lowers_a_distance_threshold() {
     // Distances (lower = copy) of three families centred at 0.3, 0.4 and 0.5: the bound lies
     // below the pooled threshold (just below the lowest negative), on the copy side.
-    let dist = MethodTraits { method: "distance".into(), direction: Direction::Lower, chance_rate: None, architecture: None };
+    let dist =
+        MethodTraits { method: "distance".into(), direction: Direction::Lower, chance_rate: None, architecture: None };
     let mut negatives = Vec::new();
     for (f, centre) in [("mlp", 0.3), ("lenet", 0.4), ("arc-cnn", 0.5)] {
         for m in 0..2 {
@@ -238,7 +245,8 @@ fn negatives_of_one_family_cannot_make_a_suspect_stolen() {
 
 #[test]
 fn samples_with_too_few_negatives_are_inconclusive() {
-    let uap = MethodTraits { method: "uap".into(), direction: Direction::Higher, chance_rate: None, architecture: None };
+    let uap =
+        MethodTraits { method: "uap".into(), direction: Direction::Higher, chance_rate: None, architecture: None };
     let copy: Vec<f64> = (0..20).map(|i| 0.9 + 0.005 * (i % 5) as f64).collect();
     let v = decide(&uap, "copy", &samples(&copy), &sample_negs(0.1, 2), &Policy::default(), 0, serde_json::Value::Null)
         .unwrap();

@@ -141,7 +141,9 @@ pub fn paired_t_test_greater(a: &[f64], b: &[f64]) -> Result<TTest, EvalError> {
     let (md, vd) = mean_var(&d);
     let se2 = vd / d.len() as f64;
     if se2 <= 0.0 || !se2.is_finite() {
-        return Err(EvalError::BadParameter("the paired differences are constant: the t statistic is undefined".into()));
+        return Err(EvalError::BadParameter(
+            "the paired differences are constant: the t statistic is undefined".into(),
+        ));
     }
     let t = md / se2.sqrt();
     let df = (d.len() - 1) as f64;

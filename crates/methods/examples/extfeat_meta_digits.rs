@@ -124,7 +124,11 @@ fn main() -> Result<(), Error> {
                 if d2.is_null() {
                     String::new()
                 } else {
-                    format!("  def2 dmu {:+.3} p {:.1e}", d2["delta_mu"].as_f64().unwrap_or(f64::NAN), d2["p_harmonic"].as_f64().unwrap_or(f64::NAN))
+                    format!(
+                        "  def2 dmu {:+.3} p {:.1e}",
+                        d2["delta_mu"].as_f64().unwrap_or(f64::NAN),
+                        d2["p_harmonic"].as_f64().unwrap_or(f64::NAN)
+                    )
                 },
                 started.elapsed().as_secs_f64()
             );
@@ -147,7 +151,11 @@ fn main() -> Result<(), Error> {
                 if d2.is_null() {
                     String::new()
                 } else {
-                    format!("  def2 dmu {:+.3} p {:.1e}", d2["delta_mu"].as_f64().unwrap_or(f64::NAN), d2["p_harmonic"].as_f64().unwrap_or(f64::NAN))
+                    format!(
+                        "  def2 dmu {:+.3} p {:.1e}",
+                        d2["delta_mu"].as_f64().unwrap_or(f64::NAN),
+                        d2["p_harmonic"].as_f64().unwrap_or(f64::NAN)
+                    )
                 }
             );
         }

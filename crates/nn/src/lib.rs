@@ -10,6 +10,7 @@ pub mod bench;
 mod checkpoint;
 pub mod dcgan;
 pub mod device;
+pub mod dfad;
 mod error;
 pub mod gradient;
 pub mod io;

@@ -102,7 +102,11 @@ impl Default for VectorMlpParams {
 impl VectorMlpParams {
     /// The widths for `input` features.
     pub fn widths(&self, input: usize) -> Vec<usize> {
-        if self.hidden.is_empty() { vec![(input / 8).clamp(2, 256), (input / 16).clamp(2, 128)] } else { self.hidden.clone() }
+        if self.hidden.is_empty() {
+            vec![(input / 8).clamp(2, 256), (input / 16).clamp(2, 128)]
+        } else {
+            self.hidden.clone()
+        }
     }
 }
 
@@ -179,15 +183,11 @@ pub fn train_vector_mlp(
     order.shuffle(&mut StdRng::seed_from_u64(derive(p.seed, 1)));
     let n_val = ((p.validation * n as f64).round() as usize).min(n - 1);
     let (val_idx, train_idx) = order.split_at(n_val);
-    let gather = |idx: &[usize]| -> Vec<f32> { idx.iter().flat_map(|&i| rows[i * dim..(i + 1) * dim].to_vec()).collect() };
+    let gather =
+        |idx: &[usize]| -> Vec<f32> { idx.iter().flat_map(|&i| rows[i * dim..(i + 1) * dim].to_vec()).collect() };
     // The normaliser from the training rows only.
-    let mut config = VectorMlpConfig {
-        input: dim,
-        hidden: p.widths(dim),
-        classes,
-        mean: vec![0.0; dim],
-        scale: vec![1.0; dim],
-    };
+    let mut config =
+        VectorMlpConfig { input: dim, hidden: p.widths(dim), classes, mean: vec![0.0; dim], scale: vec![1.0; dim] };
     let unit = config.normalise(&gather(train_idx));
     let mut sum = vec![0.0f64; dim];
     let mut sq = vec![0.0f64; dim];

@@ -114,6 +114,15 @@ pub enum Step {
     Quantize {
         bits: u8,
     },
+    /// Data-free adversarial distillation (`mown_nn::dfad`): a student of `arch` trained on a
+    /// generator's images against the victim's logits, with white-box access and no data (seed
+    /// 001's "zero-shot" thief). `iters` iterations of 5 student steps and 1 generator step on
+    /// `batch` generated images each.
+    Dfad {
+        arch: Arch,
+        iterations: usize,
+        batch: usize,
+    },
 }
 
 /// What kind of theft a derived model stands for, so that results can be split the way the papers
@@ -169,7 +178,7 @@ impl Chain {
             return None;
         }
         let derived = &self.steps[1..];
-        Some(if derived.iter().any(|s| matches!(s, Step::Distill { .. } | Step::Extract { .. })) {
+        Some(if derived.iter().any(|s| matches!(s, Step::Distill { .. } | Step::Extract { .. } | Step::Dfad { .. })) {
             AttackFamily::FunctionalityStealing
         } else if derived.iter().any(|s| matches!(s, Step::AdvTrain { .. } | Step::DeepFoolTrain { .. })) {
             AttackFamily::AdversarialTraining
@@ -242,6 +251,7 @@ impl fmt::Display for Step {
                 write!(f, "advtrain(deepfool,iters={iterations},per_iter={per_iter})")
             }
             Step::Quantize { bits } => write!(f, "quant({bits})"),
+            Step::Dfad { arch, iterations, batch } => write!(f, "dfad({arch},iters={iterations},batch={batch})"),
         }
     }
 }
@@ -309,6 +319,12 @@ mod tests {
         assert!(l.to_string().ends_with("extract(arc-c,probs,mnist,budget=900,epochs=10,aug=crop:2+flip)"), "{l}");
         assert_eq!(l.to_string().parse::<Chain>().unwrap(), l);
         assert!(!m.to_string().contains("aug"), "{m}");
+        // Data-free distillation: defaults spelled out, a functionality-stealing copy.
+        let d: Chain = "train(arc-a,digits)-dfad(lenet5)".parse().unwrap();
+        assert!(d.to_string().ends_with("dfad(lenet5,iters=500,batch=256)"), "{d}");
+        assert_eq!(d.to_string().parse::<Chain>().unwrap(), d);
+        assert_eq!(d.family(), Some(AttackFamily::FunctionalityStealing));
+        assert!("train(arc-a,digits)-dfad(lenet5,batch=1)".parse::<Chain>().is_err());
     }
 
     #[test]

@@ -252,9 +252,18 @@ fn parse_step(text: &str) -> Result<Step, String> {
             }
             Step::Quantize { bits }
         }
+        "dfad" => {
+            a.only(1, &["iters", "batch"])?;
+            let iterations: usize = a.num(a.named("iters"), "iters", 500)?;
+            let batch: usize = a.num(a.named("batch"), "batch", 256)?;
+            if iterations == 0 || batch < 2 {
+                return Err(format!("dfad: needs iters >= 1 and batch >= 2, got {iterations} and {batch}"));
+            }
+            Step::Dfad { arch: arch(a.pos(0, "student architecture")?)?, iterations, batch }
+        }
         other => {
             return Err(format!(
-                "unknown step '{other}' (train, ftll, ftal, rtll, rtal, prune, distill, extract, advtrain, quant)"
+                "unknown step '{other}' (train, ftll, ftal, rtll, rtal, prune, distill, extract, dfad, advtrain, quant)"
             ));
         }
     };

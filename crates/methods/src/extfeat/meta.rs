@@ -224,7 +224,10 @@ impl MetaVerifier {
         }
         let mlp = VectorMlp::from_bytes(&bytes)?;
         if mlp.config.input != self.feature_width {
-            return Err(corrupt(format!("it reads {} features, the key says {}", mlp.config.input, self.feature_width)));
+            return Err(corrupt(format!(
+                "it reads {} features, the key says {}",
+                mlp.config.input, self.feature_width
+            )));
         }
         Ok(mlp)
     }

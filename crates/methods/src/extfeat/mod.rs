@@ -223,7 +223,8 @@ pub fn embed(
         let styled_labels: Vec<usize> = key.stylised_indices.iter().map(|&i| train.labels()[i]).collect();
         let verify = (key.stylised.as_slice(), key.labels.as_slice());
         let fitted = meta::fit(&model, &fresh, train, cfg, (&styled, &styled_labels), verify, &p.meta, p.seed)?;
-        key.timings["meta_seconds"] = serde_json::json!(started.elapsed().as_secs_f64() - key.timings["seconds"].as_f64().unwrap_or(0.0));
+        key.timings["meta_seconds"] =
+            serde_json::json!(started.elapsed().as_secs_f64() - key.timings["seconds"].as_f64().unwrap_or(0.0));
         key.meta = Some(fitted);
     }
     let own = key.samples(&mut mown_access::LocalModel::new(model.clone(), key.requires(), None))?;

@@ -283,7 +283,8 @@ impl StyleTransform for PatchStamp {
             return Err(MethodError::BadParameter(format!("a {0}x{0} patch does not fit {shape} images", self.size)));
         }
         let mut rng = StdRng::seed_from_u64(self.seed);
-        let pattern: Vec<f32> = (0..self.size * self.size).map(|_| if rng.random::<bool>() { 1.0 } else { 0.0 }).collect();
+        let pattern: Vec<f32> =
+            (0..self.size * self.size).map(|_| if rng.random::<bool>() { 1.0 } else { 0.0 }).collect();
         let (h, w, plane) = (shape.height, shape.width, shape.height * shape.width);
         let mut out = images.to_vec();
         for img in out.chunks_mut(shape.numel()) {

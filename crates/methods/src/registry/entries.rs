@@ -171,7 +171,12 @@ pub(super) static REGISTRY: &[Entry] = &[
         effect: OwnerEffect::Trains,
         references: false,
         params: super::watermark_entry::WATERMARK_PARAMS,
-        make: || Box::new(super::watermark_entry::Watermark(WatermarkParams { scheme: Scheme::Plain, ..WatermarkParams::default() })),
+        make: || {
+            Box::new(super::watermark_entry::Watermark(WatermarkParams {
+                scheme: Scheme::Plain,
+                ..WatermarkParams::default()
+            }))
+        },
     },
     Entry {
         name: "badnets",
@@ -234,7 +239,6 @@ const SAC_PARAMS: &[Param] = &[
 ];
 
 const WATERMARK_PAPER: &str = "Margin-based Neural Network Watermarking (Kim, Lee, Shin, Lee, ICML 2023)";
-
 
 /// IPGuard's k and CW-L2's kappa: a number, or scaled to the owner's logits at generation.
 #[derive(Clone, Copy, Debug)]

@@ -31,7 +31,10 @@ pub(super) const PARAMS: &[Param] = &[
         help: "meta: honest (a further benign model, unseen by the classifier, is Definition 2's reference) or paper \
                (one benign model in both roles; needs benign=1) (honest)",
     },
-    Param { key: "test", help: "meta: Definition 2's test, paired (one-sided) or welch2 (the official code's) (paired)" },
+    Param {
+        key: "test",
+        help: "meta: Definition 2's test, paired (one-sided) or welch2 (the official code's) (paired)",
+    },
     Param { key: "m", help: "meta: images per Definition-2 draw (10)" },
     Param { key: "meta_draws", help: "meta: Definition-2 draws (40)" },
     Param { key: "train_images", help: "meta: stylised training images whose gradients train the classifier (1000)" },

@@ -15,8 +15,8 @@
 mod entries;
 mod extfeat_entry;
 mod near_boundary_entry;
-mod watermark_entry;
 mod uap_entry;
+mod watermark_entry;
 
 pub use entries::parse_init;
 

@@ -5,8 +5,8 @@ use serde_json::json;
 
 use super::entries::{REGISTRY, SEED};
 use super::{Entry, Generated, Method, OwnerInputs, Param, parse, parse_fraction};
-use crate::{Evidence, MethodError, Watermarker};
 use crate::watermark::{LabelRule, TriggerWatermark, WatermarkParams, without_triggers};
+use crate::{Evidence, MethodError, Watermarker};
 
 pub(super) const WATERMARK_PARAMS: &[Param] = &[
     Param { key: "n", help: "triggers, drawn from held-out data (100)" },
@@ -91,4 +91,3 @@ impl Method for Watermark {
         })
     }
 }
-
