@@ -238,7 +238,7 @@ fn fingerprint_verify_and_eval_method() {
     .unwrap();
     let o = mown(&[
         "eval-method",
-        "ipguard,random",
+        "ipguard,random,badnets[n=30]",
         "--zoo",
         &p("zoo.toml"),
         "--n",
@@ -252,8 +252,19 @@ fn fingerprint_verify_and_eval_method() {
     assert!(o.status.success(), "{t}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(p("eval.json")).unwrap()).unwrap();
     let summaries = report["all"].as_array().unwrap();
-    assert_eq!(summaries.len(), 2);
+    assert_eq!(summaries.len(), 3);
     assert_eq!(summaries[0]["n_positives"], 3);
+    // Every method's verdicts by the one rule; BadNets trains its own owner, whose copies (the
+    // zoo's recipes applied to it) carry its trigger.
+    let verdicts = report["verdicts"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 3, "{report}");
+    let badnets = &verdicts[2]["verdicts"];
+    assert_eq!(
+        (badnets["stolen"].as_array().map(Vec::len), badnets["independent"].as_array().map(Vec::len)),
+        (Some(3), Some(2))
+    );
+    assert!(summaries[2]["method"].as_str().unwrap().contains("badnets"), "{report}");
+    assert!(t.contains("verdicts by the one rule") && t.contains("false positives"), "{t}");
     // Per family: the two white-box copies and the extraction, each against both negatives.
     let families: Vec<(String, u64)> = report["by_family"]
         .as_array()
@@ -263,7 +274,7 @@ fn fingerprint_verify_and_eval_method() {
         .collect();
     assert_eq!(families[0], ("ipguard-TL [post-processing]".to_string(), 2), "{families:?}");
     assert_eq!(families[1], ("ipguard-TL [functionality-stealing]".to_string(), 1), "{families:?}");
-    assert_eq!(families.len(), 4, "{families:?}");
+    assert_eq!(families.len(), 6, "{families:?}");
     let post_aruc = report["by_family"][0]["aruc"].as_f64().unwrap();
     assert!(post_aruc > 0.5, "{t}");
     assert!(t.contains("ipguard-TL") && t.contains("random") && t.contains("by attack family"), "{t}");

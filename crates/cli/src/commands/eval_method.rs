@@ -1,9 +1,10 @@
-//! `mown eval-method`: robustness, uniqueness, ARUC, ROC AUC and TPR at 1% FPR of fingerprinting
-//! methods over a zoo's stolen (positive) and independent (negative) models.
+//! `mown eval-method`: robustness, uniqueness, ARUC, ROC AUC and TPR at 1% FPR of ownership
+//! methods over a zoo's stolen (positive) and independent (negative) models, and each method's
+//! verdicts by the one rule (stolen models against all independents, independents leave-one-out).
+//! Methods that change the owner get their own owner and copies (`eval_owner`).
 
 use std::path::PathBuf;
 
-use mown_access::LocalModel;
 use mown_adversary::AttackFamily;
 use mown_adversary::build::Builder;
 use mown_adversary::zoo::Zoo;
@@ -41,9 +42,13 @@ pub struct EvalMethodArgs {
     #[command(flatten)]
     pub flags: MethodFlags,
     /// Write the summaries (with the R/U curves and every score) as JSON here: `all` (every stolen
-    /// model) and `by_family` (post-processing, functionality stealing, adversarial training).
+    /// model), `by_family` (post-processing, functionality stealing, adversarial training) and
+    /// `verdicts` (each model's decision and p-value).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Significance level of the verdicts.
+    #[arg(long, default_value_t = mown_eval::DEFAULT_ALPHA)]
+    pub alpha: f64,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -81,6 +86,7 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
     families.sort();
     families.dedup();
     let (mut summaries, mut by_family) = (Vec::new(), Vec::new());
+    let (mut verdict_lines, mut verdict_json) = (Vec::new(), Vec::new());
     let data = builder.step_data(&zoo.victim.steps[0])?;
     let flags = a.flags.settings()?;
     for spec in registry::split_specs(&a.methods)? {
@@ -91,20 +97,54 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
         let shared: Vec<(String, String)> =
             flags.iter().filter(|(k, _)| entry.params.iter().any(|p| p.key == k.replace('-', "_"))).cloned().collect();
         let method = registry::from_spec_with(&spec, &shared)?;
-        if entry.effect != OwnerEffect::Reads {
-            anyhow::bail!(
-                "{} changes the owner, so the zoo's copies of the victim are not copies of the model its evidence \
-                 names: use `mown eval-watermark` for watermarks",
-                entry.name
-            );
-        }
         let references = if entry.references { uap_references(&a, &zoo, &mut builder, &members)? } else { Vec::new() };
-        let cfg = zoo.training.train_config();
-        let inputs = OwnerInputs::new(&victim, &data.owner, &data.test, &cfg).with_references(&references);
-        let generated = method.generate(&inputs)?;
-        eprintln!("{}", generated.summary);
-        let (name, scores) = evidence_scores(generated.evidence.as_ref(), &members)?;
+        // The evidence, and the stolen models of the owner it names.
+        let (evidence, own_stolen) = if entry.effect == OwnerEffect::Reads {
+            let cfg = zoo.training.train_config();
+            let inputs = OwnerInputs::new(&victim, &data.owner, &data.test, &cfg).with_references(&references);
+            let generated = method.generate(&inputs)?;
+            eprintln!("{}", generated.summary);
+            (generated.evidence, None)
+        } else {
+            let owner = super::eval_owner::method_owner(method.as_ref(), &zoo, &mut builder, &victim)?;
+            eprintln!("{}", owner.summary);
+            let root = zoo.victim.steps[0].clone();
+            let mut copies = Vec::new();
+            for chain in &zoo.stolen {
+                let built = builder.build_on(&owner.name, &owner.model, &root, &chain.steps[1..])?;
+                copies.push(built.model);
+            }
+            (owner.evidence, Some(copies))
+        };
+        let evidence = evidence.as_ref();
+        // Members in zoo order; the stolen ones replaced by the method owner's copies.
+        let models: Vec<&mown_nn::Model> = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| match &own_stolen {
+                Some(copies) if i < copies.len() => &copies[i],
+                _ => &m.2,
+            })
+            .collect();
+        let measured = super::eval_owner::measure_all(evidence, &models)?;
+        let direction = evidence.direction();
+        let scores: Vec<f64> = measured.iter().map(|m| direction.orient(m.measurement.score())).collect();
+        let name = match direction {
+            mown_eval::Direction::Higher => evidence.method(),
+            mown_eval::Direction::Lower => format!("{} (-distance)", evidence.method()),
+        };
         eprintln!("{name}: scored {} models in {:.1}s", members.len(), t0.elapsed().as_secs_f64());
+        let (mut stolen_m, mut indep_m) = (Vec::new(), Vec::new());
+        for ((member, family, model), m) in members.iter().zip(&measured) {
+            match family {
+                Some(_) => stolen_m.push((member.clone(), m.clone())),
+                None => indep_m.push((member.clone(), Some(model.meta.spec.arch.family().to_string()), m.clone())),
+            }
+        }
+        let policy = mown_eval::Policy { alpha: a.alpha, ..mown_eval::Policy::default() };
+        let counts = super::eval_owner::verdicts(evidence, &stolen_m, &indep_m, &policy)?;
+        verdict_lines.push(counts.line(&name, a.alpha)?);
+        verdict_json.push(serde_json::json!({ "method": name, "verdicts": counts.to_json() }));
         let (mut pos, mut neg) = (Vec::new(), Vec::new());
         for ((member, family, _), score) in members.iter().zip(scores) {
             match family {
@@ -128,6 +168,10 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
         println!("\nby attack family (each against all independent models):");
         print!("{}", mown_eval::summary_table(&by_family));
     }
+    println!("\nverdicts by the one rule (stolen models against all independent ones; independents leave-one-out):");
+    for line in &verdict_lines {
+        println!("  {line}");
+    }
     if let Some(path) = &a.json {
         let test = builder.step_data(&zoo.victim.steps[0])?.test;
         let mut fidelity = Vec::new();
@@ -135,29 +179,15 @@ pub fn run(a: EvalMethodArgs) -> anyhow::Result<()> {
             let agreement = model.agreement(&victim, test.images())?;
             fidelity.push(serde_json::json!({ "model": name, "stolen": family.is_some(), "agreement": agreement }));
         }
-        let report = serde_json::json!({ "all": summaries, "by_family": by_family, "agreement_with_victim": fidelity });
+        let report = serde_json::json!({
+            "all": summaries,
+            "by_family": by_family,
+            "verdicts": verdict_json,
+            "agreement_with_victim": fidelity,
+        });
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
     }
     Ok(())
-}
-
-/// Every member's score on `evidence`, turned so that higher is closer to the owner (SAC's
-/// distances are negated; the summary's name says so).
-fn evidence_scores(
-    evidence: &dyn mown_methods::Evidence,
-    members: &[(String, Option<AttackFamily>, mown_nn::Model)],
-) -> anyhow::Result<(String, Vec<f64>)> {
-    let direction = evidence.direction();
-    let mut scores = Vec::with_capacity(members.len());
-    for (_, _, model) in members {
-        let mut api = LocalModel::new(model.clone(), evidence.requires(), None);
-        scores.push(direction.orient(evidence.measure(&mut api)?.measurement.score()));
-    }
-    let name = match direction {
-        mown_eval::Direction::Higher => evidence.method(),
-        mown_eval::Direction::Lower => format!("{} (-distance)", evidence.method()),
-    };
-    Ok((name, scores))
 }
 
 /// UAP's encoder references (seed 003): copies made from the victim by `--uap-piracy` recipes and

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod dispute;
 pub mod eval;
 pub mod eval_method;
+pub mod eval_owner;
 pub mod eval_watermark;
 pub mod export;
 pub mod fingerprint;
