@@ -9,7 +9,19 @@ use common::{assert_clean_failure, mown, ok, train_digits_mlp};
 #[test]
 fn methods_lists_every_method_with_its_paper_and_parameters() {
     let t = ok(mown(&["methods"]));
-    for name in ["ipguard", "uap", "sac-w", "sac-m", "akh", "near-boundary", "margin", "plain", "extfeat"] {
+    for name in [
+        "ipguard",
+        "uap",
+        "sac-w",
+        "sac-m",
+        "akh",
+        "near-boundary",
+        "margin",
+        "plain",
+        "extfeat",
+        "badnets",
+        "dataset-inference",
+    ] {
         assert!(t.lines().any(|l| l.starts_with(name)), "{name} missing: {t}");
     }
     let t = ok(mown(&["methods", "sac-m"]));

@@ -63,10 +63,11 @@ pub enum EvidenceKind {
     NearBoundary,
     #[serde(rename = "extfeat-key")]
     ExtFeatKey,
+    DatasetInference,
 }
 
 impl EvidenceKind {
-    pub const ALL: [EvidenceKind; 7] = [
+    pub const ALL: [EvidenceKind; 8] = [
         EvidenceKind::Fingerprint,
         EvidenceKind::WatermarkKey,
         EvidenceKind::UapFingerprint,
@@ -74,6 +75,7 @@ impl EvidenceKind {
         EvidenceKind::AkhFingerprint,
         EvidenceKind::NearBoundary,
         EvidenceKind::ExtFeatKey,
+        EvidenceKind::DatasetInference,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +87,7 @@ impl EvidenceKind {
             EvidenceKind::AkhFingerprint => "akh-fingerprint",
             EvidenceKind::NearBoundary => "near-boundary",
             EvidenceKind::ExtFeatKey => "extfeat-key",
+            EvidenceKind::DatasetInference => "dataset-inference",
         }
     }
 }
@@ -329,6 +332,7 @@ pub fn load(path: &Path) -> Result<Box<dyn Evidence>, MethodError> {
         EvidenceKind::AkhFingerprint => Box::new(crate::akh::AkhFingerprint::load(path)?),
         EvidenceKind::NearBoundary => Box::new(crate::near_boundary::NearBoundaryEvidence::load(path)?),
         EvidenceKind::ExtFeatKey => Box::new(crate::extfeat::ExtFeatKey::load(path)?),
+        EvidenceKind::DatasetInference => Box::new(crate::dataset_inference::DiFingerprint::load(path)?),
     })
 }
 

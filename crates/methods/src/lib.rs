@@ -10,6 +10,7 @@
 
 pub mod akh;
 pub mod baselines;
+pub mod dataset_inference;
 pub mod evidence;
 pub mod extfeat;
 pub mod fingerprint;

@@ -37,10 +37,18 @@ pub struct VectorMlpConfig {
     /// Hidden widths (ReLU after each).
     pub hidden: Vec<usize>,
     pub classes: usize,
-    /// Per-feature mean and scale of the L2-normalised training rows: a row is used as
-    /// (x / ||x|| - mean) / scale.
+    /// Per-feature mean and scale of the (L2-normalised, with `row_norm`) training rows: a row
+    /// is used as (x / ||x|| - mean) / scale, or (x - mean) / scale.
     pub mean: Vec<f32>,
     pub scale: Vec<f32>,
+    /// Whether rows are L2-normalised first (the official meta-classifier's `Normalizer`);
+    /// features whose magnitude is the signal (distances) keep it.
+    #[serde(default = "yes")]
+    pub row_norm: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl VectorMlpConfig {
@@ -59,7 +67,7 @@ impl VectorMlpConfig {
     fn normalise(&self, rows: &[f32]) -> Vec<f32> {
         let mut out = rows.to_vec();
         for row in out.chunks_mut(self.input) {
-            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            let norm = if self.row_norm { row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12) } else { 1.0 };
             for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.scale) {
                 *v = (*v / norm - m) / s;
             }
@@ -82,6 +90,9 @@ pub struct VectorMlpParams {
     /// Share of the rows held out to pick the best epoch (official code: 0.2).
     pub validation: f64,
     pub seed: u64,
+    /// L2-normalise each row before standardising (see [`VectorMlpConfig::row_norm`]).
+    #[serde(default = "yes")]
+    pub row_norm: bool,
 }
 
 impl Default for VectorMlpParams {
@@ -95,6 +106,7 @@ impl Default for VectorMlpParams {
             epochs: 100,
             validation: 0.2,
             seed: 0,
+            row_norm: true,
         }
     }
 }
@@ -186,8 +198,14 @@ pub fn train_vector_mlp(
     let gather =
         |idx: &[usize]| -> Vec<f32> { idx.iter().flat_map(|&i| rows[i * dim..(i + 1) * dim].to_vec()).collect() };
     // The normaliser from the training rows only.
-    let mut config =
-        VectorMlpConfig { input: dim, hidden: p.widths(dim), classes, mean: vec![0.0; dim], scale: vec![1.0; dim] };
+    let mut config = VectorMlpConfig {
+        input: dim,
+        hidden: p.widths(dim),
+        classes,
+        mean: vec![0.0; dim],
+        scale: vec![1.0; dim],
+        row_norm: p.row_norm,
+    };
     let unit = config.normalise(&gather(train_idx));
     let mut sum = vec![0.0f64; dim];
     let mut sq = vec![0.0f64; dim];

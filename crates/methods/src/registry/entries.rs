@@ -141,6 +141,19 @@ pub(super) static REGISTRY: &[Entry] = &[
         make: || Box::new(Akh(AkhParams::default())),
     },
     Entry {
+        name: "dataset-inference",
+        aliases: &["di"],
+        paper: "Dataset Inference: Ownership Resolution in Machine Learning (Maini, Yaghini, Papernot, ICLR 2021), \
+                as seed 001's baseline",
+        summary: "how far random walks go before the label flips, on the owner's training images against \
+                  held-out ones: a model trained on the owner's data (or a copy) separates them",
+        needs: AccessLevel::Labels,
+        effect: OwnerEffect::Reads,
+        references: false,
+        params: super::di_entry::PARAMS,
+        make: || Box::new(super::di_entry::DatasetInference(crate::dataset_inference::DiParams::default())),
+    },
+    Entry {
         name: "near-boundary",
         aliases: &["nb"],
         paper: "Interesting Near-boundary Data: Model Ownership Inference for DNNs (anonymous submission)",

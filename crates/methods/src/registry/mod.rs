@@ -12,6 +12,7 @@
 //! unknown key is an error that lists the method's keys: a parameter of another method is never
 //! silently ignored.
 
+mod di_entry;
 mod entries;
 mod extfeat_entry;
 mod near_boundary_entry;
