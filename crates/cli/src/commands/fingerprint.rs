@@ -217,7 +217,16 @@ pub fn run(a: FingerprintArgs) -> anyhow::Result<()> {
     let owner = io::load(&a.model, &device)?;
     let data = a.data.clone().unwrap_or_else(|| owner.meta.provenance.dataset.clone());
     let mut builder = Builder::new(None, device, TrainConfig::default());
-    let (train, held_out) = builder.dataset(&data).with_context(|| format!("owner data '{data}' (set --data)"))?;
+    let (mut train, held_out) = builder.dataset(&data).with_context(|| format!("owner data '{data}' (set --data)"))?;
+    // An owner whose derivation names the part of the data it trained on (a zoo victim,
+    // `train(...,part=1/4)`) gets that part as its training data: dataset inference's private
+    // images must be images the owner saw, and seed images are drawn where it learned.
+    if a.data.is_none()
+        && let Ok(chain) = owner.meta.provenance.derivation.parse::<mown_adversary::Chain>()
+        && let Some(root @ mown_adversary::Step::Train { part: Some(_), .. }) = chain.steps.first()
+    {
+        train = builder.step_data(root)?.owner;
+    }
     let mut references = Vec::new();
     for (paths, role) in [(&a.piracy, ReferenceRole::Piracy), (&a.homologous, ReferenceRole::Homologous)] {
         for path in paths {
