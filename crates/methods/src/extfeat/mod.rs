@@ -225,10 +225,13 @@ pub fn embed(
         let fitted = meta::fit(&model, &fresh, train, cfg, (&styled, &styled_labels), verify, &p.meta, p.seed)?;
         key.timings["meta_seconds"] =
             serde_json::json!(started.elapsed().as_secs_f64() - key.timings["seconds"].as_f64().unwrap_or(0.0));
+        // `fit` already scored the owner on the verification twins: its mean is the key's.
+        key.stats["owner_mean_sample"] = fitted.stats["owner_mean_score"].clone();
         key.meta = Some(fitted);
+    } else {
+        let own = key.samples(&mut mown_access::LocalModel::new(model.clone(), key.requires(), None))?;
+        key.stats["owner_mean_sample"] = serde_json::json!(own.iter().sum::<f64>() / own.len() as f64);
     }
-    let own = key.samples(&mut mown_access::LocalModel::new(model.clone(), key.requires(), None))?;
-    key.stats["owner_mean_sample"] = serde_json::json!(own.iter().sum::<f64>() / own.len() as f64);
     Ok((model, key))
 }
 
