@@ -18,6 +18,7 @@
 //! Either way the samples are decided by the one rule (one-sided Welch against the independent
 //! models' samples, draws of `draw_size`).
 
+pub mod arbitrary;
 pub mod meta;
 pub mod style;
 
@@ -133,7 +134,7 @@ pub fn embed(
 ) -> Result<(Model, ExtFeatKey), MethodError> {
     let started = std::time::Instant::now();
     p.validate()?;
-    if transform.spec() != p.style {
+    if !transform.spec().same_transform(&p.style) {
         return Err(MethodError::BadParameter(format!(
             "the transform is {:?}, the parameters say {:?}",
             transform.spec(),
@@ -195,7 +196,8 @@ pub fn embed(
     let mut key = ExtFeatKey {
         format_version: EXTFEAT_FORMAT,
         method: if p.verifier == Verifier::Meta { "extfeat-meta".into() } else { "extfeat".into() },
-        params: p.clone(),
+        // The transform's own spec: for the arbitrary style it carries the style vector.
+        params: ExtFeatParams { style: transform.spec(), ..p.clone() },
         stand_in: transform.is_stand_in(),
         owner_sha256: mown_nn::io::model_sha256(&model)?,
         owner_derivation: model.meta.provenance.derivation.clone(),

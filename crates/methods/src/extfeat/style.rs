@@ -46,24 +46,51 @@ pub enum StyleSpec {
     TextureStandIn { seed: u64, strength: f32 },
     /// Table 6's patch baseline: a `size` x `size` binary pattern of `seed` in the corner.
     Patch { size: usize, seed: u64 },
+    /// The Magenta arbitrary-style pair ([`super::arbitrary`]): the style image is multistyle26's
+    /// `style` painted on noise of `seed`; images are stylised `tile` x `tile` in a mosaic. The
+    /// key stores the style `vector` the predictor gave (None until the transform is opened).
+    Arbitrary {
+        style: usize,
+        seed: u64,
+        tile: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vector: Option<Vec<f32>>,
+    },
+}
+
+impl StyleSpec {
+    /// The same transform, whether or not the style vector has been computed yet.
+    pub fn same_transform(&self, other: &StyleSpec) -> bool {
+        match (self, other) {
+            (
+                StyleSpec::Arbitrary { style, seed, tile, vector },
+                StyleSpec::Arbitrary { style: s2, seed: e2, tile: t2, vector: v2 },
+            ) => (style, seed, tile) == (s2, e2, t2) && (vector.is_none() || v2.is_none() || vector == v2),
+            _ => self == other,
+        }
+    }
 }
 
 impl Default for StyleSpec {
-    /// Style 19 (brush strokes in the manner of Van Gogh; seed-001 notes §10.1) at 4x.
+    /// The Magenta arbitrary-style pair (seed-001 notes §10.7's recommendation) with the painting
+    /// of multistyle26's style 19 (brush strokes in the manner of Van Gogh) as the style image,
+    /// 16 images per canvas. `multistyle26` (style 19 at 4x) is the faster option.
     fn default() -> Self {
-        StyleSpec::Multistyle26 { style: 19, scale: 4 }
+        StyleSpec::Arbitrary { style: 19, seed: 0, tile: 96, vector: None }
     }
 }
 
 impl std::str::FromStr for StyleSpec {
     type Err = MethodError;
-    /// `multistyle26[:STYLE[:SCALE]]`, `texture[:SEED[:STRENGTH]]` or `patch[:SIZE[:SEED]]`.
+    /// `multistyle26[:STYLE[:SCALE]]`, `arbitrary[:STYLE[:SEED[:TILE]]]`, `texture[:SEED[:STRENGTH]]`
+    /// or `patch[:SIZE[:SEED]]`.
     fn from_str(s: &str) -> Result<Self, MethodError> {
         let parts: Vec<&str> = s.trim().split(':').collect();
         let bad = || {
             MethodError::BadParameter(format!(
-                "style '{s}': multistyle26[:STYLE(0-25)[:SCALE]], texture[:SEED[:STRENGTH]] (a non-neural stand-in) \
-                 or patch[:SIZE[:SEED]] (seed 001's patch baseline)"
+                "style '{s}': multistyle26[:STYLE(0-25)[:SCALE]], arbitrary[:STYLE(0-25)[:SEED[:TILE]]] (Magenta's \
+                 arbitrary-style pair), texture[:SEED[:STRENGTH]] (a non-neural stand-in) or patch[:SIZE[:SEED]] (seed \
+                 001's patch baseline)"
             ))
         };
         let num = |i: usize| parts.get(i).map(|p| p.parse::<f64>().map_err(|_| bad())).transpose();
@@ -75,6 +102,16 @@ impl std::str::FromStr for StyleSpec {
                     return Err(bad());
                 }
                 Ok(StyleSpec::Multistyle26 { style: style as usize, scale: scale as usize })
+            }
+            "arbitrary" | "magenta" => {
+                let style = num(1)?.unwrap_or(19.0);
+                let seed = num(2)?.unwrap_or(0.0);
+                let tile = num(3)?.unwrap_or(96.0);
+                if parts.len() > 4 || style.fract() != 0.0 || !(0.0..26.0).contains(&style) || seed < 0.0 || tile < 4.0
+                {
+                    return Err(bad());
+                }
+                Ok(StyleSpec::Arbitrary { style: style as usize, seed: seed as u64, tile: tile as usize, vector: None })
             }
             "texture" | "stand-in" => {
                 let seed = num(1)?.unwrap_or(0.0);
@@ -107,10 +144,13 @@ pub trait StyleTransform {
 
 /// The transform of `spec`, its model read from `dir` (default [`style_dir`]).
 pub fn open(spec: &StyleSpec, dir: Option<&Path>) -> Result<Box<dyn StyleTransform>, MethodError> {
+    let dir = || dir.map(Path::to_path_buf).unwrap_or_else(style_dir);
     Ok(match *spec {
         StyleSpec::Multistyle26 { style, scale } => {
-            let dir = dir.map(Path::to_path_buf).unwrap_or_else(style_dir);
-            Box::new(Multistyle26::open(&dir.join(MULTISTYLE26_FILE), style, scale)?)
+            Box::new(Multistyle26::open(&dir().join(MULTISTYLE26_FILE), style, scale)?)
+        }
+        StyleSpec::Arbitrary { style, seed, tile, ref vector } => {
+            Box::new(super::arbitrary::Arbitrary::open(&dir(), style, seed, tile, vector.as_deref())?)
         }
         StyleSpec::TextureStandIn { seed, strength } => Box::new(TextureStandIn { seed, strength }),
         StyleSpec::Patch { size, seed } => Box::new(PatchStamp { size, seed }),
@@ -128,7 +168,7 @@ pub struct Multistyle26 {
     scale: usize,
 }
 
-fn style_error(path: &Path, why: impl std::fmt::Display) -> MethodError {
+pub(super) fn style_error(path: &Path, why: impl std::fmt::Display) -> MethodError {
     MethodError::Style(format!("{}: {why}", path.display()))
 }
 
@@ -299,7 +339,7 @@ impl StyleTransform for PatchStamp {
     }
 }
 
-fn check(images: &[f32], shape: ImageShape) -> Result<(), MethodError> {
+pub(super) fn check(images: &[f32], shape: ImageShape) -> Result<(), MethodError> {
     if shape.numel() == 0 || !images.len().is_multiple_of(shape.numel()) {
         return Err(MethodError::BadParameter(format!("{} values are not whole {shape} images", images.len())));
     }
@@ -313,12 +353,12 @@ fn check(images: &[f32], shape: ImageShape) -> Result<(), MethodError> {
 }
 
 /// A grey image as three equal planes; RGB as it is.
-fn to_rgb(image: &[f32], shape: ImageShape) -> Vec<f32> {
+pub(super) fn to_rgb(image: &[f32], shape: ImageShape) -> Vec<f32> {
     if shape.channels == 3 { image.to_vec() } else { (0..3).flat_map(|_| image.iter().copied()).collect() }
 }
 
 /// Back to the image's channels: grey is the mean of R, G and B.
-fn from_rgb(rgb: &[f32], shape: ImageShape) -> Vec<f32> {
+pub(super) fn from_rgb(rgb: &[f32], shape: ImageShape) -> Vec<f32> {
     if shape.channels == 3 {
         return rgb.to_vec();
     }
@@ -372,10 +412,17 @@ mod tests {
 
     #[test]
     fn specs_parse_and_refuse_out_of_range_styles() {
-        assert_eq!("multistyle26".parse::<StyleSpec>().unwrap(), StyleSpec::default());
+        assert_eq!("arbitrary".parse::<StyleSpec>().unwrap(), StyleSpec::default());
+        assert_eq!("multistyle26".parse::<StyleSpec>().unwrap(), StyleSpec::Multistyle26 { style: 19, scale: 4 });
+        assert_eq!(
+            "arbitrary:3:7:128".parse::<StyleSpec>().unwrap(),
+            StyleSpec::Arbitrary { style: 3, seed: 7, tile: 128, vector: None }
+        );
         assert_eq!("multistyle26:3:2".parse::<StyleSpec>().unwrap(), StyleSpec::Multistyle26 { style: 3, scale: 2 });
         assert_eq!("texture:7:0.5".parse::<StyleSpec>().unwrap(), StyleSpec::TextureStandIn { seed: 7, strength: 0.5 });
-        for bad in ["multistyle26:26", "multistyle26:1.5", "texture:1:2", "vangogh", "multistyle26:1:2:3"] {
+        for bad in
+            ["multistyle26:26", "multistyle26:1.5", "texture:1:2", "vangogh", "multistyle26:1:2:3", "arbitrary:26"]
+        {
             assert!(bad.parse::<StyleSpec>().is_err(), "{bad}");
         }
     }
@@ -440,8 +487,42 @@ mod tests {
     #[test]
     fn a_missing_style_model_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
-        let err = open(&StyleSpec::default(), Some(dir.path())).err().unwrap().to_string();
-        assert!(err.contains("style model not found") && err.contains("fetch-data.sh"), "{err}");
+        for spec in [StyleSpec::default(), "multistyle26".parse().unwrap()] {
+            let err = open(&spec, Some(dir.path())).err().unwrap().to_string();
+            assert!(err.contains("style model not found") && err.contains("fetch-data.sh"), "{err}");
+        }
+        // A tile that does not divide the 384-pixel canvas is refused before any file is read.
+        let err = open(&"arbitrary:19:0:100".parse().unwrap(), Some(dir.path())).err().unwrap().to_string();
+        assert!(err.contains("tile"), "{err}");
+    }
+
+    /// The arbitrary pair, when installed: deterministic, the key's stored vector reproduces the
+    /// stylisation without the predictor, and another painting gives another vector.
+    #[test]
+    fn the_arbitrary_pair_stylises_from_its_stored_vector_when_installed() {
+        let dir = std::env::var_os("CARGO_MANIFEST_DIR").map(|d| PathBuf::from(d).join("../../.data/styletransfer"));
+        let files = [super::super::arbitrary::PREDICT_FILE, super::super::arbitrary::TRANSFORM_FILE, MULTISTYLE26_FILE];
+        let dir = match dir.filter(|d| files.iter().all(|f| d.join(f).is_file())) {
+            Some(d) => d,
+            None => return eprintln!("skipped: the arbitrary-style files are not installed (scripts/fetch-data.sh)"),
+        };
+        let shape = ImageShape::new(1, 8, 8);
+        let images: Vec<f32> = (0..3 * 64).map(|i| ((i * 7) % 19) as f32 / 19.0).collect();
+        let t = open(&"arbitrary:19:0:192".parse().unwrap(), Some(&dir)).unwrap();
+        let spec = t.spec();
+        let StyleSpec::Arbitrary { vector: Some(ref v), .. } = spec else { panic!("no vector in {spec:?}") };
+        assert_eq!(v.len(), super::super::arbitrary::STYLE_VECTOR);
+        let a = t.stylise(&images, shape).unwrap();
+        assert_eq!(a.len(), images.len());
+        assert!(a.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert_eq!(a, t.stylise(&images, shape).unwrap());
+        let change = a.iter().zip(&images).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32;
+        assert!(change > 0.05, "the style changed the images by only {change}");
+        let again = open(&spec, Some(&dir)).unwrap().stylise(&images, shape).unwrap();
+        assert_eq!(a, again, "the stored vector gives the same stylisation");
+        assert!(spec.same_transform(&"arbitrary:19:0:192".parse().unwrap()));
+        let other = open(&"arbitrary:3:0:192".parse().unwrap(), Some(&dir)).unwrap().spec();
+        assert!(!spec.same_transform(&other) && other != spec, "another painting, another style");
     }
 
     /// The real model, when scripts/fetch-data.sh has installed it (CI does).

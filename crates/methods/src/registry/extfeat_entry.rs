@@ -11,7 +11,9 @@ pub(super) const PARAMS: &[Param] = &[
     Param { key: "gamma", help: "share of training images replaced by stylised ones (0.1)" },
     Param {
         key: "style",
-        help: "multistyle26[:STYLE[:SCALE]] (the ONNX model from scripts/fetch-data.sh; 19 at 4x) or \
+        help: "arbitrary[:STYLE[:SEED[:TILE]]] (Magenta's arbitrary-style pair from scripts/fetch-data.sh, the \
+               style image multistyle26's STYLE painted on noise of SEED, TILE pixels per image in a 384 mosaic; \
+               19:0:96, the default), multistyle26[:STYLE[:SCALE]] (faster; 19 at 4x) or \
                texture[:SEED[:STRENGTH]] (a labelled non-neural stand-in) or patch[:SIZE[:SEED]] (the paper's \
                patch baseline: a corner patch, labels kept)",
     },
