@@ -187,6 +187,19 @@ pub trait QueryModel {
         Err(AccessError::LevelUnavailable { requested: AccessLevel::WhiteBox, available: self.access() })
     }
 
+    /// White-box suspects only: the gradient, with respect to the pixels (row-major like
+    /// `images`), of each image's targeted margin max_j z_j - z_t (t its `targets` label; the
+    /// official MinGD loss), and the logits, in evaluation mode; every image counts as a query.
+    /// Dataset inference's MinGD needs it.
+    fn target_margin_gradients(
+        &mut self,
+        images: &[f32],
+        targets: &[usize],
+    ) -> Result<(Vec<f32>, Vec<f32>), AccessError> {
+        let _ = (images, targets);
+        Err(AccessError::LevelUnavailable { requested: AccessLevel::WhiteBox, available: self.access() })
+    }
+
     /// Convenience: top-1 labels (works at every access level).
     fn labels(&mut self, images: &[f32]) -> Result<Vec<usize>, AccessError> {
         let classes = self.num_classes();

@@ -76,6 +76,28 @@ impl QueryModel for LocalModel {
         Ok(grads)
     }
 
+    fn target_margin_gradients(
+        &mut self,
+        images: &[f32],
+        targets: &[usize],
+    ) -> Result<(Vec<f32>, Vec<f32>), AccessError> {
+        let n = crate::admit(images, self.input_shape(), AccessLevel::WhiteBox, self.level, self.budget, self.used)?;
+        if targets.len() != n || targets.iter().any(|&t| t >= self.num_classes()) {
+            return Err(AccessError::BadRequest(format!(
+                "{} target labels (each below {}) for {n} images",
+                targets.len(),
+                self.num_classes()
+            )));
+        }
+        let g = self.model.row_blocks_input_gradient(images, mown_nn::gradient::GRADIENT_BLOCKS, |logits, rows| {
+            let n = rows.len();
+            let t = mown_nn::model::labels_tensor(&targets[rows], &logits.device()).reshape([n, 1]);
+            (logits.clone().max_dim(1) - logits.gather(1, t)).sum()
+        })?;
+        self.used += n;
+        Ok((g.grad, g.logits))
+    }
+
     fn queries_used(&self) -> usize {
         self.used
     }

@@ -3,8 +3,10 @@
 //! on a copy of the owner) sits farther from its decision boundary on the owner's training
 //! images than on other images of the task; a model trained elsewhere does not tell them apart.
 //!
-//! - Embedding: Blind Walk distances ([`walk`]: labels only, so any suspect can be measured) of
-//!   private images (the owner's training set) and public ones (held out).
+//! - Embedding: Blind Walk distances ([`walk`]: labels only, so any suspect can be measured; the
+//!   default) or MinGD distances ([`mingd`]: the paper's white-box embedding, for suspects held
+//!   as model files; `embedding=mingd`) of private images (the owner's training set) and public
+//!   ones (held out).
 //! - Confidence model: the official notebook trains a small regressor (30 → 100 → 1, tanh) to
 //!   score public images high and private ones low. We train `mown_nn::vector_mlp` (standardised
 //!   features, no row normalisation: the distances' magnitude is the signal; hidden 100) to tell
@@ -19,6 +21,7 @@
 //! - Cost, kept to minutes on 2 cores (issue #28): 100 images per side per role by default, 10
 //!   starts x 3 norms x up to 50 steps per image.
 
+pub mod mingd;
 pub mod walk;
 
 use std::path::Path;
@@ -36,6 +39,17 @@ use crate::{MethodError, sha256_hex};
 
 pub const DI_FORMAT: u32 = 1;
 
+/// How a model's distance to the boundary is measured around an image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Embedding {
+    /// Blind Walk: labels only.
+    #[default]
+    Walk,
+    /// MinGD: input gradients of a white-box suspect.
+    Mingd,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DiParams {
     /// Images per side (private, public) for the confidence model, and again for verification.
@@ -47,11 +61,58 @@ pub struct DiParams {
     pub draws: usize,
     pub m: usize,
     pub seed: u64,
+    #[serde(default)]
+    pub embedding: Embedding,
+    /// MinGD's steps and step sizes (`embedding = mingd`).
+    #[serde(default)]
+    pub mingd: mingd::MingdParams,
 }
 
 impl Default for DiParams {
     fn default() -> Self {
-        DiParams { n: 100, starts: 10, steps: 50, draws: 100, m: 10, seed: 0 }
+        DiParams {
+            n: 100,
+            starts: 10,
+            steps: 50,
+            draws: 100,
+            m: 10,
+            seed: 0,
+            embedding: Embedding::Walk,
+            mingd: mingd::MingdParams::default(),
+        }
+    }
+}
+
+impl DiParams {
+    /// What the embedding needs from a suspect.
+    pub fn level(&self) -> AccessLevel {
+        match self.embedding {
+            Embedding::Walk => AccessLevel::Labels,
+            Embedding::Mingd => AccessLevel::WhiteBox,
+        }
+    }
+
+    /// The embedding of `images` (true `labels`) on `model`; `role` separates the walk's random
+    /// directions at fitting (3) and verification (4).
+    fn embed(
+        &self,
+        model: &mut dyn QueryModel,
+        images: &[f32],
+        labels: &[usize],
+        shape: ImageShape,
+        role: u64,
+    ) -> Result<(Vec<f32>, usize), MethodError> {
+        match self.embedding {
+            Embedding::Walk => {
+                let seed = mown_nn::seed::derive(self.seed, role);
+                let rows = walk::blind_walk(model, images, labels, shape, self.starts, self.steps, seed)?;
+                Ok((rows, walk::NORMS.len() * self.starts))
+            }
+            Embedding::Mingd => {
+                let rows = mingd::mingd(model, images, shape, &self.mingd)?;
+                Ok((rows, mingd::NORMS.len() * model.num_classes()))
+            }
+        }
     }
 }
 
@@ -105,14 +166,12 @@ pub fn generate(
     let numel = shape.numel();
     let (private, private_labels) = pick(train, p.n, mown_nn::seed::derive(p.seed, 1))?;
     let (public, public_labels) = pick(held_out, p.n, mown_nn::seed::derive(p.seed, 2))?;
-    let mut api = LocalModel::new(owner.clone(), AccessLevel::Labels, None);
-    let walk_seed = mown_nn::seed::derive(p.seed, 3);
+    let mut api = LocalModel::new(owner.clone(), p.level(), None);
     // First halves train the confidence model; second halves are kept for verification.
     let fit_images: Vec<f32> = private[..p.n * numel].iter().chain(&public[..p.n * numel]).copied().collect();
     let fit_labels: Vec<usize> = private_labels[..p.n].iter().chain(&public_labels[..p.n]).copied().collect();
-    let rows = walk::blind_walk(&mut api, &fit_images, &fit_labels, shape, p.starts, p.steps, walk_seed)?;
+    let (rows, width) = p.embed(&mut api, &fit_images, &fit_labels, shape, 3)?;
     let classes: Vec<usize> = (0..2 * p.n).map(|i| usize::from(i >= p.n)).collect();
-    let width = walk::NORMS.len() * p.starts;
     let params = VectorMlpParams { hidden: vec![100], row_norm: false, seed: p.seed, ..VectorMlpParams::default() };
     let (mlp, report) = train_vector_mlp(&rows, width, &classes, 2, &params)?;
     let bytes = mlp.to_bytes()?;
@@ -130,7 +189,7 @@ pub fn generate(
         labels,
         confidence_sha256: sha256_hex(&bytes),
         confidence_model: base64::engine::general_purpose::STANDARD.encode(&bytes),
-        stats: serde_json::json!({ "confidence_model": report, "walk_width": width }),
+        stats: serde_json::json!({ "confidence_model": report, "embedding_width": width }),
         producer: format!("mown {}", env!("CARGO_PKG_VERSION")),
     };
     let own = fp.scores(&mut api)?;
@@ -162,16 +221,7 @@ impl DiFingerprint {
     /// P(public) of each verification image's walk embedding on `suspect`.
     fn scores(&self, suspect: &mut dyn QueryModel) -> Result<Vec<f64>, MethodError> {
         check_task(suspect, self.input_shape, self.num_classes)?;
-        let p = &self.params;
-        let rows = walk::blind_walk(
-            suspect,
-            &self.images,
-            &self.labels,
-            self.input_shape,
-            p.starts,
-            p.steps,
-            mown_nn::seed::derive(p.seed, 4),
-        )?;
+        let (rows, _) = self.params.embed(suspect, &self.images, &self.labels, self.input_shape, 4)?;
         let probs = self.confidence()?.probabilities(&rows)?;
         Ok(probs.chunks(2).map(|r| r[1] as f64).collect())
     }
@@ -221,6 +271,10 @@ impl Evidence for DiFingerprint {
 
     fn owner_sha256(&self) -> &str {
         &self.owner_sha256
+    }
+
+    fn requires(&self) -> AccessLevel {
+        self.params.level()
     }
 
     fn resampling(&self) -> Option<Resampling> {

@@ -117,3 +117,27 @@ fn generation_through_the_registry_writes_evidence_that_loads_back() {
     assert!(err.contains("reference model"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Dataset inference with the paper's white-box MinGD embedding: the owner separates its training
+/// images from held-out ones by some margin, a white-box suspect is measured, and a suspect that
+/// answers labels only is refused with the level named.
+#[test]
+fn dataset_inference_with_mingd_needs_a_white_box_suspect() {
+    use mown_access::{LocalModel, QueryModel};
+    let (model, data) = tiny_task();
+    let cfg = TrainConfig::default();
+    let inputs = OwnerInputs::new(&model, &data, &data, &cfg);
+    let g = from_spec("dataset-inference[n=8,m=4,draws=5,embedding=mingd,mingd_steps=5]")
+        .unwrap()
+        .generate(&inputs)
+        .unwrap();
+    let evidence = g.evidence;
+    assert_eq!(evidence.requires(), AccessLevel::WhiteBox);
+    let mut white = LocalModel::new(model.clone(), AccessLevel::WhiteBox, None);
+    let measured = evidence.measure(&mut white).unwrap();
+    assert!(matches!(measured.measurement, mown_eval::Measurement::Samples { ref values } if values.len() == 8));
+    assert!(white.queries_used() > 0, "MinGD's gradients are counted as queries");
+    let mut labels = LocalModel::new(model, AccessLevel::Labels, None);
+    let err = evidence.measure(&mut labels).err().unwrap().to_string();
+    assert!(err.contains("white-box") || err.contains("WhiteBox") || err.contains("white"), "{err}");
+}
