@@ -17,6 +17,7 @@ pub mod io;
 pub mod loss;
 pub mod model;
 pub mod models;
+pub mod module_bytes;
 pub mod param_gradient;
 pub mod seed;
 pub mod train;

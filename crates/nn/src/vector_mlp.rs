@@ -16,7 +16,6 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::activation::{relu, softmax};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -325,38 +324,22 @@ impl VectorMlp {
     }
 
     /// The weights as safetensors with the config (normaliser included) as JSON under
-    /// [`VECTOR_MLP_META_KEY`], the only header entry, so equal weights give equal bytes.
+    /// [`VECTOR_MLP_META_KEY`] (`module_bytes`: equal weights give equal bytes).
     pub fn to_bytes(&self) -> Result<Vec<u8>, NnError> {
-        let json = serde_json::to_string(&self.config).map_err(|e| corrupt(e.to_string()))?;
-        let mut store = SafetensorsStore::from_bytes(None).clear_metadata().metadata(VECTOR_MLP_META_KEY, json);
-        self.net.save_into(&mut store).map_err(|e| corrupt(format!("{e:?}")))?;
-        store.get_bytes().map_err(|e| corrupt(format!("{e:?}")))
+        crate::module_bytes::to_bytes(&self.net, VECTOR_MLP_META_KEY, &self.config, "vector classifier")
     }
 
     /// Reads [`VectorMlp::to_bytes`]'s output, checking every tensor against the stored shape.
     pub fn from_bytes(bytes: &[u8]) -> Result<VectorMlp, NnError> {
-        let (_, header) =
-            safetensors::SafeTensors::read_metadata(bytes).map_err(|e| corrupt(format!("bad safetensors: {e}")))?;
-        let json = header
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get(VECTOR_MLP_META_KEY))
-            .ok_or_else(|| corrupt(format!("no '{VECTOR_MLP_META_KEY}' metadata: not a mown classifier")))?;
-        let config: VectorMlpConfig = serde_json::from_str(json).map_err(|e| corrupt(format!("bad config: {e}")))?;
-        config.validate()?;
-        let device = Device::flex();
-        let mut net = {
-            let _lock = SeedLock::acquire(&device, 0);
-            VectorMlpNet::new(&config, &device)
-        };
-        let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec())).validate(true).allow_partial(false);
-        let result = net.load_from(&mut store).map_err(|e| corrupt(format!("{e:?}")))?;
-        if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
-            return Err(corrupt(format!(
-                "tensors do not fit the classifier: errors {:?}, missing {:?}, unused {:?}",
-                result.errors, result.missing, result.unused
-            )));
-        }
+        let (config, net) = crate::module_bytes::from_bytes(
+            bytes,
+            VECTOR_MLP_META_KEY,
+            "vector classifier",
+            |config: &VectorMlpConfig, device| {
+                config.validate()?;
+                Ok(VectorMlpNet::new(config, device))
+            },
+        )?;
         Ok(VectorMlp { config, net })
     }
 }

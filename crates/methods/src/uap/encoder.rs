@@ -14,7 +14,6 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::activation::relu;
 use mown_nn::NnError;
 use mown_nn::model::tensor_to_vec;
@@ -272,46 +271,27 @@ impl Encoder {
         Ok(za.iter().zip(&zb).map(|(x, y)| x * y).sum())
     }
 
-    /// The weights as safetensors, with the config as JSON under [`ENCODER_META_KEY`] (the only
-    /// header entry, so that the same weights always give the same bytes to hash).
+    /// The weights as safetensors, with the config as JSON under [`ENCODER_META_KEY`]
+    /// (`mown_nn::module_bytes`: the same weights always give the same bytes to hash).
     pub fn to_bytes(&self) -> Result<Vec<u8>, MethodError> {
-        let json = serde_json::to_string(&self.config).map_err(|e| corrupt(e.to_string()))?;
-        let mut store = SafetensorsStore::from_bytes(None).clear_metadata().metadata(ENCODER_META_KEY, json);
-        self.net.save_into(&mut store).map_err(|e| corrupt(format!("{e:?}")))?;
-        store.get_bytes().map_err(|e| corrupt(format!("{e:?}")))
+        Ok(mown_nn::module_bytes::to_bytes(&self.net, ENCODER_META_KEY, &self.config, "uap encoder")?)
     }
 
     /// Reads [`Encoder::to_bytes`]'s output, checking every tensor against the stored shape.
     pub fn from_bytes(bytes: &[u8]) -> Result<Encoder, MethodError> {
-        let (_, header) =
-            safetensors::SafeTensors::read_metadata(bytes).map_err(|e| corrupt(format!("bad safetensors: {e}")))?;
-        let json = header
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get(ENCODER_META_KEY))
-            .ok_or_else(|| corrupt(format!("no '{ENCODER_META_KEY}' metadata: not a mown UAP encoder")))?;
-        let config: EncoderConfig = serde_json::from_str(json).map_err(|e| corrupt(format!("bad config: {e}")))?;
-        config.validate()?;
-        let device = Device::flex();
-        let mut net = {
-            // The skeleton draws init values: hold the RNG so seeded runs elsewhere stay intact.
-            let _lock = SeedLock::acquire(&device, 0);
-            EncoderNet::new(&config, &device)
-        };
-        let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec())).validate(true).allow_partial(false);
-        let result = net.load_from(&mut store).map_err(|e| corrupt(format!("{e:?}")))?;
-        if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
-            return Err(corrupt(format!(
-                "tensors do not fit {config:?}: errors {:?}, missing {:?}, unused {:?}",
-                result.errors, result.missing, result.unused
-            )));
-        }
+        let (config, net) = mown_nn::module_bytes::from_bytes(
+            bytes,
+            ENCODER_META_KEY,
+            "uap encoder",
+            |config: &EncoderConfig, device| {
+                config
+                    .validate()
+                    .map_err(|e| NnError::CorruptModel { path: "<uap encoder>".into(), reason: e.to_string() })?;
+                Ok(EncoderNet::new(config, device))
+            },
+        )?;
         Ok(Encoder { config, net })
     }
-}
-
-fn corrupt(reason: String) -> MethodError {
-    NnError::CorruptModel { path: "<uap encoder>".into(), reason }.into()
 }
 
 #[cfg(test)]
