@@ -34,6 +34,10 @@ pub enum Arch {
     Vgg11,
     /// VGG-16 with BatchNorm.
     Vgg16,
+    /// A network imported from an ONNX file (`mown import`): its graph travels in the model's
+    /// metadata. Not in [`Arch::ALL`] and not parsed from a name: it cannot be trained from
+    /// scratch by name, only imported.
+    Imported,
 }
 
 impl Arch {
@@ -66,6 +70,7 @@ impl Arch {
             Arch::Resnet18 => "resnet18",
             Arch::Vgg11 => "vgg11",
             Arch::Vgg16 => "vgg16",
+            Arch::Imported => "imported",
         }
     }
 
@@ -78,10 +83,12 @@ impl Arch {
             Arch::ArcA | Arch::ArcB | Arch::ArcC | Arch::ArcD | Arch::ArcE => "arc-cnn",
             Arch::Resnet20 | Arch::Resnet18 => "resnet",
             Arch::Vgg11 | Arch::Vgg16 => "vgg",
+            Arch::Imported => "imported",
         }
     }
 
-    /// Whether the network has BatchNorm layers (their running statistics need care).
+    /// Whether the network has BatchNorm layers (their running statistics need care). False for
+    /// an imported graph: it runs BatchNorm in inference mode, with frozen statistics.
     pub fn has_batch_norm(self) -> bool {
         matches!(self, Arch::Resnet20 | Arch::Resnet18 | Arch::Vgg11 | Arch::Vgg16)
     }

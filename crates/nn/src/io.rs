@@ -1,6 +1,10 @@
 //! Model files: one safetensors file holding the weights, with the JSON `ModelMeta` under the
 //! header metadata key `mown`. One file means a model cannot lose its normalisation or class
 //! names; the SHA-256 of the weights inside the metadata lets `load` detect edited weights.
+//!
+//! An imported model's graph sits in the metadata, and is as much the model as its weights:
+//! its `weights_sha256` is the SHA-256 of the weights hash and the graph's JSON together
+//! ([`model_hash`]), so that editing either changes the model's identity.
 
 use std::path::Path;
 
@@ -22,8 +26,8 @@ pub fn to_bytes(model: &Model) -> Result<(Vec<u8>, ModelMeta), NnError> {
     let eval = model.net.valid();
     let plain = write_store(&eval, None)?;
     let mut meta = model.meta.clone();
-    meta.weights_sha256 =
-        weights_sha256(&plain).map_err(|reason| NnError::CorruptModel { path: "<memory>".into(), reason })?;
+    let weights = weights_sha256(&plain).map_err(|reason| NnError::CorruptModel { path: "<memory>".into(), reason })?;
+    meta.weights_sha256 = model_hash(&weights, &meta);
     let json = serde_json::to_string(&meta).map_err(|e| NnError::BadSpec(e.to_string()))?;
     Ok((write_store(&eval, Some(json))?, meta))
 }
@@ -83,7 +87,9 @@ pub fn load(path: &Path, device: &Device) -> Result<Model, NnError> {
 
 pub fn from_bytes(bytes: Vec<u8>, path: &Path, device: &Device) -> Result<Model, NnError> {
     let mut meta = meta_from_bytes(&bytes, path)?;
-    let found = weights_sha256(&bytes).map_err(|reason| NnError::CorruptModel { path: path.to_path_buf(), reason })?;
+    let weights =
+        weights_sha256(&bytes).map_err(|reason| NnError::CorruptModel { path: path.to_path_buf(), reason })?;
+    let found = model_hash(&weights, &meta);
     if !meta.weights_sha256.is_empty() && meta.weights_sha256 != found {
         return Err(NnError::HashMismatch { path: path.to_path_buf(), expected: meta.weights_sha256, found });
     }
@@ -94,7 +100,7 @@ pub fn from_bytes(bytes: Vec<u8>, path: &Path, device: &Device) -> Result<Model,
         // Building the skeleton draws random init values: hold the RNG so a concurrent seeded
         // run elsewhere in the process is not perturbed.
         let _lock = SeedLock::acquire(device, 0);
-        Network::init(&meta.spec, device)
+        Network::from_meta(&meta, device).map_err(|e| mismatch(e.to_string()))?
     };
     let mut store = SafetensorsStore::from_bytes(Some(bytes)).validate(true).allow_partial(false);
     let result = net.load_from(&mut store).map_err(|e| mismatch(format!("{e:?}")))?;
@@ -125,6 +131,27 @@ pub fn weights_sha256(bytes: &[u8]) -> Result<String, String> {
         hasher.update(view.data());
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// A model's identity from its weights hash ([`weights_sha256`]): that hash itself for mown's
+/// architectures, and for an imported model the SHA-256 of it followed by the graph's JSON.
+pub fn model_hash(weights_sha256: &str, meta: &ModelMeta) -> String {
+    match &meta.graph {
+        None => weights_sha256.to_string(),
+        Some(graph) => {
+            let mut hasher = Sha256::new();
+            hasher.update(weights_sha256.as_bytes());
+            hasher.update(serde_json::to_vec(graph).unwrap_or_default());
+            hex::encode(hasher.finalize())
+        }
+    }
+}
+
+/// The identity of the model in a file's bytes ([`model_hash`]), without loading it.
+pub fn file_sha256(bytes: &[u8], path: &Path) -> Result<String, NnError> {
+    let meta = meta_from_bytes(bytes, path)?;
+    let weights = weights_sha256(bytes).map_err(|reason| NnError::CorruptModel { path: path.to_path_buf(), reason })?;
+    Ok(model_hash(&weights, &meta))
 }
 
 /// SHA-256 of the weights of an in-memory model (what fingerprint files record).

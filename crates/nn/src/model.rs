@@ -6,8 +6,8 @@ use mown_data::{Dataset, ImageShape, Normalization};
 use serde::{Deserialize, Serialize};
 
 use crate::NnError;
-use crate::arch::ModelSpec;
-use crate::models::{InferenceNet, Network};
+use crate::arch::{Arch, ModelSpec};
+use crate::models::{GraphDef, InferenceNet, Network};
 use crate::seed::SeedLock;
 
 /// Images per forward pass in batched inference; bounds memory for large evaluation sets.
@@ -41,12 +41,27 @@ pub struct ModelMeta {
     /// The mown version that wrote the file.
     #[serde(default)]
     pub producer: String,
+    /// The network of an imported model (`Arch::Imported`); `None` for mown's architectures.
+    /// Covered by `weights_sha256` (see `crate::io`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph: Option<GraphDef>,
 }
 
 pub const FORMAT_VERSION: u32 = 1;
 
 impl ModelMeta {
     pub fn new(spec: ModelSpec, normalization: Normalization, class_names: Vec<String>) -> Result<Self, NnError> {
+        Self::with_graph(spec, normalization, class_names, None)
+    }
+
+    /// Metadata of an imported model (`spec.arch` must be `Arch::Imported`) or, with `None`, of
+    /// one of mown's architectures.
+    pub fn with_graph(
+        spec: ModelSpec,
+        normalization: Normalization,
+        class_names: Vec<String>,
+        graph: Option<GraphDef>,
+    ) -> Result<Self, NnError> {
         let meta = Self {
             format_version: FORMAT_VERSION,
             spec,
@@ -55,6 +70,7 @@ impl ModelMeta {
             provenance: Provenance::default(),
             weights_sha256: String::new(),
             producer: concat!("mown ", env!("CARGO_PKG_VERSION")).to_string(),
+            graph,
         };
         meta.validate()?;
         Ok(meta)
@@ -74,6 +90,21 @@ impl ModelMeta {
             )));
         }
         normalization.validate()?;
+        match (&self.graph, spec.arch) {
+            (Some(graph), Arch::Imported) => {
+                let s = spec.input;
+                let classes = graph.validate([s.channels, s.height, s.width]).map_err(NnError::BadSpec)?;
+                if classes != spec.num_classes {
+                    return Err(NnError::BadSpec(format!(
+                        "the graph gives {classes} logits, the metadata says {} classes",
+                        spec.num_classes
+                    )));
+                }
+            }
+            (None, Arch::Imported) => return Err(NnError::BadSpec("an imported model without its graph".into())),
+            (Some(_), arch) => return Err(NnError::BadSpec(format!("a graph in the metadata of a {arch} model"))),
+            (None, _) => {}
+        }
         if self.class_names.len() != spec.num_classes {
             return Err(NnError::BadSpec(format!(
                 "{} class names for {} classes",
@@ -99,10 +130,14 @@ pub struct Model {
 }
 
 impl Model {
-    /// A freshly initialised model; the same seed gives the same weights.
+    /// A freshly initialised model; the same seed gives the same weights. An imported model's
+    /// graph is re-initialised with PyTorch's default initialisation.
+    ///
+    /// # Panics
+    /// On metadata that does not validate (an imported architecture without a graph).
     pub fn init(meta: ModelMeta, device: &Device, seed: u64) -> Model {
         let _lock = SeedLock::acquire(device, seed);
-        let net = Network::init(&meta.spec, device);
+        let net = Network::from_meta(&meta, device).expect("validated metadata builds its network");
         // Materialise lazily initialised parameters while the seeded RNG is held.
         let net = force_init(net);
         Model { meta, net }

@@ -165,6 +165,7 @@ fn model_proto(model: &Model) -> Result<ModelProto, AccessError> {
             h = g.node("Flatten", "flatten", vec![h], vec![int("axis", 1)]);
             g.linear(h, &m.fc, "fc")
         }
+        Network::Graph(m) => super::export_graph::emit(&mut g.nodes, &mut g.inits, x, m)?,
     };
     // The node computing the logits gives the graph output its public name.
     let Some(last) = g.nodes.iter_mut().find(|n| n.output.first() == Some(&logits)) else {
@@ -317,11 +318,11 @@ impl Graph {
     }
 }
 
-fn int(name: &str, i: i64) -> AttributeProto {
+pub(super) fn int(name: &str, i: i64) -> AttributeProto {
     AttributeProto { name: name.into(), r#type: AttributeType::Int as i32, i, ..Default::default() }
 }
 
-fn ints(name: &str, values: &[usize]) -> AttributeProto {
+pub(super) fn ints(name: &str, values: &[usize]) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         r#type: AttributeType::Ints as i32,
@@ -330,7 +331,7 @@ fn ints(name: &str, values: &[usize]) -> AttributeProto {
     }
 }
 
-fn float(name: &str, f: f32) -> AttributeProto {
+pub(super) fn float(name: &str, f: f32) -> AttributeProto {
     AttributeProto { name: name.into(), r#type: AttributeType::Float as i32, f, ..Default::default() }
 }
 

@@ -6,6 +6,7 @@
 //! outputs) are suspects too.
 
 mod export;
+mod export_graph;
 mod graph;
 mod suspect;
 

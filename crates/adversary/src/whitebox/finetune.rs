@@ -108,15 +108,15 @@ pub fn fine_tune(victim: &Model, mode: FineTuneMode, data: &Dataset, cfg: &Train
     let device = base.device();
     let mut net: Network = base.net;
     if mode.reinitialises_head() {
-        let head = fresh_head(net.head(), &device, cfg.seed);
-        net = net.with_head(head);
+        let head = fresh_head(&net.head()?, &device, cfg.seed);
+        net = net.with_head(head)?;
     }
     let net = if mode.trains_all() {
         // `unfreeze` also undoes a freeze left by an earlier attack in the chain.
         net.unfreeze()
     } else {
-        let head = net.head().clone().unfreeze();
-        net.freeze().with_head(head)
+        let head = net.head()?.unfreeze();
+        net.freeze().with_head(head)?
     };
     let start = Model { meta: victim.meta.clone(), net };
     let (trained, report) = train(start, data, None, cfg)?;

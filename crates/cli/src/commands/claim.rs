@@ -143,7 +143,7 @@ pub fn run(a: ClaimArgs) -> anyhow::Result<()> {
 fn model_sha256(path: &Path) -> anyhow::Result<String> {
     let meta = mown_nn::io::read_meta(path)?;
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let found = mown_nn::io::weights_sha256(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let found = mown_nn::io::file_sha256(&bytes, path)?;
     if !meta.weights_sha256.is_empty() && meta.weights_sha256 != found {
         bail!(
             "{}: the weights hash to {found}, the header says {} (corrupt file)",
