@@ -342,6 +342,43 @@ pub fn train_with(
     Ok((Model { meta: model.meta, net }, report))
 }
 
+/// Re-estimates BatchNorm's running statistics on `data`: up to `batches` batches (in a seeded
+/// order) forwarded in training mode, without a gradient step, after a tuning whose batches
+/// were not training images (near-boundary's phase 3 forwards its private samples). With burn's
+/// momentum 0.1, 100 batches leave 0.9^100 (3e-5) of the previous statistics. Weights are not
+/// changed; a model without BatchNorm comes back as it was.
+pub fn recalibrate_batch_norm(
+    model: Model,
+    data: &Dataset,
+    batches: usize,
+    batch_size: usize,
+    seed: u64,
+) -> Result<Model, NnError> {
+    if !model.spec().arch.has_batch_norm() {
+        return Ok(model);
+    }
+    crate::model::check_dataset_shape(data, model.input_shape())?;
+    if data.is_empty() || batches == 0 || batch_size == 0 {
+        return Err(NnError::BadInput("BatchNorm recalibration needs data, batches and a batch size".into()));
+    }
+    let device = model.device().without_autodiff().autodiff();
+    let net = model.net.fork(&device).train();
+    let recalibrating = Model { meta: model.meta, net };
+    // As many passes over `data` as it takes to see `batches` batches (a small set repeats).
+    let mut seen = 0;
+    for pass in 0.. {
+        let order = BatchOrder::Shuffled { seed: derive(seed, 7 + pass) };
+        for batch in data.batches(batch_size, order) {
+            if seen == batches {
+                return Ok(Model { net: recalibrating.net.valid(), meta: recalibrating.meta });
+            }
+            let _ = recalibrating.forward(images_tensor(&batch.images, data.shape, &device));
+            seen += 1;
+        }
+    }
+    unreachable!("the passes end when {batches} batches were seen")
+}
+
 fn progress_bar(cfg: &TrainConfig, steps: usize) -> Option<indicatif::ProgressBar> {
     cfg.progress.then(|| {
         let bar = indicatif::ProgressBar::new(steps as u64);

@@ -166,3 +166,35 @@ fn distillation_loss_reduces_to_its_parts() {
     let ce0 = mown_nn::loss::cross_entropy(logits.slice([0..1, 0..3]), &labels[..1]).into_scalar::<f32>();
     assert!((ce0 - row).abs() < 1e-5);
 }
+
+/// BatchNorm recalibration forgets what the running statistics saw before (near-boundary's
+/// phase 3 forwards private samples in training mode): statistics fed constant images and then
+/// recalibrated on the digits give the logits of statistics recalibrated on the digits alone.
+#[test]
+fn batch_norm_recalibration_forgets_earlier_batches() {
+    use mown_nn::train::recalibrate_batch_norm;
+    let (train, test) = common::digits();
+    let model = common::digits_model(Arch::Resnet20, &train, 4);
+    let images = &test.images()[..64 * train.shape.numel()];
+    let constant = mown_data::Dataset::new(
+        "constant",
+        train.shape,
+        10,
+        train.class_names.clone(),
+        vec![0.9; 64 * train.shape.numel()],
+        vec![0; 64],
+    )
+    .unwrap();
+    let clean = recalibrate_batch_norm(model.clone(), &train, 100, 32, 1).unwrap();
+    let fed = recalibrate_batch_norm(model.clone(), &constant, 20, 32, 1).unwrap();
+    let back = recalibrate_batch_norm(fed.clone(), &train, 100, 32, 1).unwrap();
+    let (c, f, b) = (clean.logits(images).unwrap(), fed.logits(images).unwrap(), back.logits(images).unwrap());
+    let gap = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let scale = c.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(gap(&c, &f) > 0.1 * scale, "constant images must move the statistics: {} vs {scale}", gap(&c, &f));
+    assert!(gap(&c, &b) < 0.01 * scale.max(1.0), "recalibration must forget them: {} vs {scale}", gap(&c, &b));
+    // Weights are untouched, and a model without BatchNorm comes back as it was.
+    let mlp = common::digits_model(Arch::Mlp, &train, 4);
+    let same = recalibrate_batch_norm(mlp.clone(), &train, 5, 32, 1).unwrap();
+    assert_eq!(mlp.logits(images).unwrap(), same.logits(images).unwrap());
+}
