@@ -57,6 +57,8 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Export a model file as ONNX (pixels in, logits out) and check the export against it.
     ExportOnnx(commands::export::ExportOnnxArgs),
+    /// Import an ONNX image classifier (PyTorch, Keras) as a mown model file.
+    Import(commands::import::ImportArgs),
     /// Make the owner's ed25519 signing key (for `mown claim` and `mown verify --sign-key`).
     Keygen(commands::claim::KeygenArgs),
     /// Signed ownership claims: `create` one for a fingerprint or watermark key, `check` one.
@@ -96,6 +98,7 @@ fn main() {
         Command::Bench(a) => commands::bench::run(a),
         Command::Demo(a) => commands::demo::run(a),
         Command::ExportOnnx(a) => commands::export::run(a),
+        Command::Import(a) => commands::import::run(a),
         Command::Serve(a) => commands::serve::run(a),
         Command::Steal(a) => commands::steal::run(a),
         Command::Fingerprint(a) => commands::fingerprint::run(a),

@@ -8,7 +8,7 @@ use super::DeviceArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
-    /// Model file.
+    /// Model file, or an .onnx classifier (imported with `mown import`'s defaults).
     pub model: PathBuf,
     /// Data source (defaults to the one the model was trained on); resized to the model's input
     /// when its images have another shape.
@@ -27,7 +27,7 @@ pub struct EvalArgs {
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let device = a.device.device()?;
-    let model = mown_nn::io::load(&a.model, &device)?;
+    let model = super::load_model(&a.model, &device)?;
     let data = a.data.clone().unwrap_or_else(|| model.meta.provenance.dataset.clone());
     let source: DataSource =
         data.parse().with_context(|| format!("the model records dataset '{data}'; pass --data"))?;

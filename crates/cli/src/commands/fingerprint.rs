@@ -166,7 +166,7 @@ pub struct FingerprintArgs {
     /// The method (`mown methods` lists them): ipguard, cw-l2, fgsm, igsm, random, uap, sac-w,
     /// sac-m, akh or near-boundary; NAME[KEY=VALUE,...] sets parameters too.
     pub method: String,
-    /// The owner's model file.
+    /// The owner's model file, or an .onnx classifier (imported with `mown import`'s defaults).
     #[arg(long)]
     pub model: PathBuf,
     /// The owner's data (digits, fmnist, mnist, cifar10, any with [A-B] for classes A to B):
@@ -214,7 +214,7 @@ pub fn run(a: FingerprintArgs) -> anyhow::Result<()> {
         anyhow::bail!("{} takes no reference models (--piracy, --homologous are UAP's)", entry.name);
     }
     let device = a.device.device()?;
-    let owner = io::load(&a.model, &device)?;
+    let owner = super::load_model(&a.model, &device)?;
     let data = a.data.clone().unwrap_or_else(|| owner.meta.provenance.dataset.clone());
     let mut builder = Builder::new(None, device, TrainConfig::default());
     let (mut train, held_out) = builder.dataset(&data).with_context(|| format!("owner data '{data}' (set --data)"))?;

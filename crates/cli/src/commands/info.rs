@@ -20,6 +20,11 @@ pub fn run(a: InfoArgs) -> anyhow::Result<()> {
     let s = m.spec.input;
     println!("file            {}", a.model.display());
     println!("architecture    {} ({} parameters)", m.spec.arch, model.num_params());
+    if let Some(g) = &m.graph {
+        let ops: Vec<String> = g.op_summary().iter().map(|(op, n)| format!("{op} x{n}")).collect();
+        println!("graph           {} nodes: {}", g.nodes.len(), ops.join(", "));
+        println!("graph source    {}", g.source);
+    }
     println!("input           {}x{}x{} (channels x height x width), pixels in [0, 1]", s.channels, s.height, s.width);
     println!("classes         {}: {}", m.spec.num_classes, m.class_names.join(", "));
     println!("normalisation   mean {:?} std {:?}", m.normalization.mean, m.normalization.std);
@@ -29,6 +34,7 @@ pub fn run(a: InfoArgs) -> anyhow::Result<()> {
     if let Some(acc) = m.provenance.test_accuracy {
         println!("test accuracy   {acc:.4}");
     }
+    // For an imported model the hash covers its graph as well (mown_nn::io::model_hash).
     println!("weights sha256  {}", m.weights_sha256);
     println!("written by      {}", m.producer);
     Ok(())

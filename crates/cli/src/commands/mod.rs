@@ -9,6 +9,7 @@ pub mod eval_owner;
 pub mod eval_watermark;
 pub mod export;
 pub mod fingerprint;
+pub mod import;
 pub mod info;
 pub mod methods;
 pub mod negatives;
@@ -21,6 +22,19 @@ pub mod zoo;
 
 use anyhow::Context;
 use mown_nn::Backend;
+
+/// A white-box model: a mown model file, or an `.onnx` classifier imported on the fly with the
+/// defaults of `mown import` (NCHW, values in [0, 1], no normalisation); `mown import` takes
+/// the options and keeps the result.
+pub fn load_model(path: &std::path::Path, device: &mown_nn::burn::prelude::Device) -> anyhow::Result<mown_nn::Model> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
+        let opts = mown_access::onnx::ImportOptions::default();
+        let imported = mown_access::onnx::import_onnx(path, &opts, device)?;
+        eprintln!("{}: imported as {}", path.display(), imported.model.meta.provenance.derivation);
+        return Ok(imported.model);
+    }
+    Ok(mown_nn::io::load(path, device)?)
+}
 
 /// Whether `test`'s labels are the task of a model with `class_names`: as many classes and, where
 /// the model knows real names (not the generic "0", "1", ... an API copy gets), the same names.

@@ -12,7 +12,7 @@ use super::DeviceArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// The model file to serve.
+    /// The model file to serve (or an .onnx classifier, imported with `mown import`'s defaults).
     pub model: PathBuf,
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
@@ -49,7 +49,7 @@ pub struct ServeArgs {
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     let device = a.device.device()?;
-    let model = mown_nn::io::load(&a.model, &device)?;
+    let model = super::load_model(&a.model, &device)?;
     let level: AccessLevel = a.output.parse()?;
     let mut tokens = a.tokens.clone();
     if let Ok(env) = std::env::var("MOWN_SERVE_TOKENS") {

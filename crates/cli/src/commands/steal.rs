@@ -14,7 +14,7 @@ use super::DeviceArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct StealArgs {
-    /// The victim: a model file, or a prediction API URL (then the attack must start with extract).
+    /// The victim: a model file, an .onnx classifier (imported), or a prediction API URL (then the attack must start with extract).
     #[arg(long)]
     pub victim: String,
     /// Bearer token for a URL victim (default: $MOWN_SUSPECT_TOKEN).
@@ -40,7 +40,7 @@ pub fn run(a: StealArgs) -> anyhow::Result<()> {
     if a.victim.starts_with("http://") || a.victim.starts_with("https://") {
         return steal_from_api(&a, device);
     }
-    let victim = io::load(Path::new(&a.victim), &device)?;
+    let victim = super::load_model(Path::new(&a.victim), &device)?;
     let steps = Chain::parse_attack(&a.attack)?;
     let data = a.data.clone().unwrap_or_else(|| victim.meta.provenance.dataset.clone());
     let mut builder = Builder::new(None, device, TrainConfig::default());

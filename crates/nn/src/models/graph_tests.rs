@@ -152,7 +152,8 @@ fn gemm_and_matmul() {
 
 /// Flatten -> Gemm over `[N, 1, 2, 2]` images.
 fn linear_graph() -> GraphDef {
-    let spec = |name: &str, shape: Vec<usize>| TensorSpec { name: name.into(), shape, role: Role::Uniform { fan_in: 4 } };
+    let spec =
+        |name: &str, shape: Vec<usize>| TensorSpec { name: name.into(), shape, role: Role::Uniform { fan_in: 4 } };
     GraphDef {
         source: "test".into(),
         values: vec!["image".into(), "flat".into(), "logits".into()],

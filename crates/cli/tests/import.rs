@@ -1,0 +1,81 @@
+//! `mown import` on the ONNX fixtures of scripts/make_onnx_import_fixtures.py: the imported
+//! model is a mown model file that `info`, `eval`, `export-onnx` and IPGuard take.
+
+mod common;
+
+use common::{assert_clean_failure, mown, ok};
+
+fn fixture(name: &str) -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../access/tests/fixtures/onnx_import");
+    dir.join(name).to_str().unwrap().to_string()
+}
+
+#[test]
+fn import_an_onnx_classifier_and_use_it_as_an_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let t = ok(mown(&["import", &fixture("misc.onnx"), "--out", &p("owner.safetensors"), "--classes", "10"]));
+    assert!(t.contains("input 1x8x8") && t.contains("10 classes"), "{t}");
+    assert!(t.contains("ops: 11 nodes: Conv x1, Elu x1"), "{t}");
+    assert!(t.contains("final LogSoftmax(axis=-1) removed"), "{t}");
+    assert!(t.contains("derivation: import(sha256="), "{t}");
+    assert!(t.contains("model sha256: "), "{t}");
+    let t = ok(mown(&["info", &p("owner.safetensors")]));
+    assert!(t.contains("architecture    imported") && t.contains("graph           11 nodes: Conv x1"), "{t}");
+    ok(mown(&["eval", &p("owner.safetensors"), "--data", "digits"]));
+    let t = ok(mown(&["export-onnx", &p("owner.safetensors"), "--out", &p("again.onnx")]));
+    assert!(t.contains("labels agree on 64/64"), "{t}");
+    let t = ok(mown(&[
+        "fingerprint",
+        "ipguard",
+        "--model",
+        &p("owner.safetensors"),
+        "--out",
+        &p("fp.json"),
+        "--n",
+        "10",
+        "--data",
+        "digits",
+    ]));
+    assert!(std::fs::metadata(p("fp.json")).is_ok(), "{t}");
+
+    // The .onnx file itself is taken where a white-box model is: a thief prunes and fine-tunes it.
+    let t = ok(mown(&[
+        "steal",
+        "--victim",
+        &fixture("misc.onnx"),
+        "--attack",
+        "prune(w,0.5)-ftal(1)",
+        "--data",
+        "digits",
+        "--out",
+        &p("copy.safetensors"),
+    ]));
+    assert!(t.contains("imported as import(sha256="), "{t}");
+    let t = ok(mown(&["info", &p("copy.safetensors")]));
+    assert!(t.contains("import(sha256=") && t.contains("-prune(w,0.5,"), "{t}");
+
+    // NHWC and 0-255 from the command line.
+    let t = ok(mown(&[
+        "import",
+        &fixture("keras.onnx"),
+        "--out",
+        &p("keras.safetensors"),
+        "--layout",
+        "nhwc",
+        "--input-range",
+        "0-255",
+    ]));
+    assert!(t.contains("input 3x8x8 (Nhwc in the file)"), "{t}");
+    assert!(t.contains("std [0.003921"), "{t}");
+
+    // Errors: a wrong class count, a file that is not ONNX.
+    assert_clean_failure(
+        &mown(&["import", &fixture("resnet.onnx"), "--out", &p("x.safetensors"), "--classes", "7"]),
+        "--classes says 7",
+    );
+    assert_clean_failure(
+        &mown(&["import", &fixture("expected.json"), "--out", &p("x.safetensors")]),
+        "not an ONNX model",
+    );
+}
