@@ -8,9 +8,10 @@ use super::DeviceArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// Architecture: mlp, lenet5, arc-a..arc-e, resnet20, resnet18, vgg11, vgg16.
+    /// Architecture: mlp, lenet5, arc-a..arc-e, resnet20, resnet18, vgg11, vgg16 (required,
+    /// except for `mown watermark --from`, which fine-tunes a model that has one).
     #[arg(long)]
-    pub arch: String,
+    pub arch: Option<String>,
     /// Data: digits, fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR, folder:DIR.
     #[arg(long, default_value = "digits")]
     pub data: String,
@@ -85,8 +86,37 @@ pub struct Setup {
 }
 
 pub fn setup(a: &TrainArgs) -> anyhow::Result<Setup> {
-    let device = a.device.device()?;
-    let arch: Arch = a.arch.parse()?;
+    let arch: Arch = a.arch.as_deref().context("--arch is required")?.parse()?;
+    let (source, train, test, cfg) = data_and_config(a)?;
+    let spec = ModelSpec::new(arch, train.shape, train.num_classes)?;
+    let mut meta = ModelMeta::for_dataset(spec, &train)?;
+    meta.provenance.derivation = format!("train({arch},{source},seed={})", a.seed);
+    meta.provenance.dataset = source.to_string();
+    meta.provenance.seed = a.seed;
+    meta.provenance.epochs = a.epochs;
+    meta.provenance.details = serde_json::to_value(&cfg)?;
+    let model = Model::init(meta, &a.device.device()?, a.seed);
+    Ok(Setup { train, test, cfg, model, source, arch })
+}
+
+/// A trained `model` to train further (`mown watermark --from`) on `a`'s data and settings; its
+/// provenance stays its own, and the data must be its task.
+pub fn setup_from(a: &TrainArgs, model: Model) -> anyhow::Result<Setup> {
+    let (source, train, test, cfg) = data_and_config(a)?;
+    if train.shape != model.input_shape() || !super::same_task(&test, &model.meta.class_names) {
+        bail!(
+            "{source} ({}, {} classes) is not the model's task ({}, {} classes)",
+            train.shape,
+            train.num_classes,
+            model.input_shape(),
+            model.num_classes()
+        );
+    }
+    let arch = model.meta.spec.arch;
+    Ok(Setup { train, test, cfg, model, source, arch })
+}
+
+fn data_and_config(a: &TrainArgs) -> anyhow::Result<(DataSource, mown_data::Dataset, mown_data::Dataset, TrainConfig)> {
     let source: DataSource = a.data.parse()?;
     let (train, test) = source.load().with_context(|| format!("loading {source}"))?;
     let optimizer = parse_optimizer(&a.optimizer)?;
@@ -104,15 +134,7 @@ pub fn setup(a: &TrainArgs) -> anyhow::Result<Setup> {
         checkpoint_dir: a.checkpoint_dir.clone(),
         progress: !a.no_progress,
     };
-    let spec = ModelSpec::new(arch, train.shape, train.num_classes)?;
-    let mut meta = ModelMeta::for_dataset(spec, &train)?;
-    meta.provenance.derivation = format!("train({arch},{source},seed={})", a.seed);
-    meta.provenance.dataset = source.to_string();
-    meta.provenance.seed = a.seed;
-    meta.provenance.epochs = a.epochs;
-    meta.provenance.details = serde_json::to_value(&cfg)?;
-    let model = Model::init(meta, &device, a.seed);
-    Ok(Setup { train, test, cfg, model, source, arch })
+    Ok((source, train, test, cfg))
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {

@@ -1,15 +1,17 @@
 //! `mown watermark margin|plain|extfeat`: train the owner's model with a watermark (the trigger
 //! sets of seed 004, or seed 001's external features) and write the model and its secret key.
 //! Every scheme is a registry method that trains the owner; the flags below are the trigger sets'.
+//! `--from` fine-tunes an existing owner instead (one trained elsewhere and imported): a departure
+//! from seed 004, which embeds while training; the key records the model it started from.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use mown_methods::registry::{self, OwnerEffect, OwnerInputs};
-use mown_methods::watermark::{LabelRule, Scheme, WatermarkParams};
+use mown_methods::watermark::{LabelRule, Scheme, WatermarkKey, WatermarkParams};
 use mown_nn::io;
 
-use super::train::{TrainArgs, setup};
+use super::train::{TrainArgs, setup, setup_from};
 
 #[derive(clap::Args, Debug)]
 pub struct WatermarkArgs {
@@ -23,6 +25,10 @@ pub struct WatermarkArgs {
     /// Where to write the watermark key (the secret triggers and labels).
     #[arg(long)]
     pub key: PathBuf,
+    /// Fine-tune this trained model (a mown model file or an .onnx classifier) with the watermark
+    /// for --epochs instead of training a fresh --arch from scratch.
+    #[arg(long)]
+    pub from: Option<PathBuf>,
     #[command(flatten)]
     pub wm: WatermarkOptions,
     #[command(flatten)]
@@ -125,19 +131,38 @@ pub fn run(a: WatermarkArgs) -> anyhow::Result<()> {
         settings.push(registry::parse_setting(text)?);
     }
     let method = registry::method(entry.name, &settings)?;
-    let s = setup(&a.train)?;
+    let (s, started_from) = match &a.from {
+        Some(path) => {
+            if !trigger_set {
+                anyhow::bail!("--from fine-tunes a trigger-set watermark (margin, plain, badnets), not {}", entry.name);
+            }
+            let model = super::load_model(path, &a.train.device.device()?)
+                .with_context(|| format!("model to fine-tune {}", path.display()))?;
+            let sha = io::model_sha256(&model)?;
+            (setup_from(&a.train, model)?, Some(sha))
+        }
+        None => (setup(&a.train)?, None),
+    };
     let clean = match &a.wm.clean {
         Some(path) => {
             Some(io::load(path, &s.model.device()).with_context(|| format!("clean model {}", path.display()))?)
         }
         None => None,
     };
-    eprintln!("training {} with the {} watermark on {} ({} images)", s.arch, method.name(), s.source, s.train.len());
+    let verb = if started_from.is_some() { "fine-tuning" } else { "training" };
+    eprintln!("{verb} {} with the {} watermark on {} ({} images)", s.arch, method.name(), s.source, s.train.len());
     let inputs = OwnerInputs::new(&s.model, &s.train, &s.test, &s.cfg).with_clean(clean.as_ref());
     let generated = method.generate(&inputs)?;
     let model = generated.owner.context("the watermark returned no model")?;
     let meta = io::save(&model, &a.train.out)?;
     generated.evidence.write(&a.key)?;
+    if let Some(sha) = started_from {
+        // The registry's evidence is opaque here; the key file is where the origin is recorded.
+        let mut key = WatermarkKey::load(&a.key)?;
+        key.fine_tuned_from = Some(sha.clone());
+        key.save(&a.key)?;
+        println!("fine-tuned from the model with sha256 {sha}");
+    }
     println!("saved {} (weights sha256 {})", a.train.out.display(), meta.weights_sha256);
     let seconds = generated.timings["seconds"].as_f64().unwrap_or(f64::NAN);
     println!("saved key {} ({}; {seconds:.1}s); keep it secret until a dispute", a.key.display(), generated.summary);

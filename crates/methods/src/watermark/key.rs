@@ -59,6 +59,11 @@ pub struct WatermarkKey {
     #[serde(skip)]
     pub timings: serde_json::Value,
     pub producer: String,
+    /// The SHA-256 of the trained model the watermark was fine-tuned into (`mown watermark
+    /// --from`, for owners trained elsewhere); absent when it was embedded while training from
+    /// scratch, as seed 004 does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fine_tuned_from: Option<String>,
 }
 
 impl WatermarkKey {

@@ -330,6 +330,7 @@ impl Watermarker for TriggerWatermark {
             }),
             timings: serde_json::json!({ "seconds": (seconds * 1000.0).round() / 1000.0 }),
             producer: format!("mown {}", env!("CARGO_PKG_VERSION")),
+            fine_tuned_from: None,
         };
         Ok((model, key))
     }
