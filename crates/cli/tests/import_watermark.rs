@@ -100,9 +100,10 @@ fn margin_watermark_fine_tuned_into_an_imported_owner_survives_a_fine_tuned_copy
     };
     let (t, v) = verify(&p("copy.safetensors"));
     assert_eq!(v["decision"], "STOLEN", "{t}");
-    assert!(t.contains("STOLEN"), "{t}");
+    assert!(t.contains("VERDICT: STOLEN"), "{t}");
     let (t, v) = verify(&p("other.safetensors"));
     assert_eq!(v["decision"], "NOT_STOLEN", "{t}");
+    assert!(t.contains("VERDICT: NOT STOLEN"), "{t}");
 
     // Without --arch and without --from there is no model to train.
     let o = mown(&["watermark", "margin", "--key", &p("x.json"), "--out", &p("x.safetensors")]);
