@@ -105,7 +105,21 @@ fn margin_watermark_fine_tuned_into_an_imported_owner_survives_a_fine_tuned_copy
     assert_eq!(v["decision"], "NOT_STOLEN", "{t}");
     assert!(t.contains("VERDICT: NOT STOLEN"), "{t}");
 
-    // Without --arch and without --from there is no model to train.
+    // --from keeps the model's architecture; without either there is no model to train.
+    let o = mown(&[
+        "watermark",
+        "margin",
+        "--from",
+        &fixture("misc.onnx"),
+        "--arch",
+        "mlp",
+        "--key",
+        &p("x.json"),
+        "--out",
+        &p("x.safetensors"),
+    ]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("leave out --arch"));
+
     let o = mown(&["watermark", "margin", "--key", &p("x.json"), "--out", &p("x.safetensors")]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--arch is required"));
 }

@@ -136,6 +136,9 @@ pub fn run(a: WatermarkArgs) -> anyhow::Result<()> {
             if !trigger_set {
                 anyhow::bail!("--from fine-tunes a trigger-set watermark (margin, plain, badnets), not {}", entry.name);
             }
+            if a.train.arch.is_some() {
+                anyhow::bail!("--from keeps the model's own architecture: leave out --arch");
+            }
             let model = super::load_model(path, &a.train.device.device()?)
                 .with_context(|| format!("model to fine-tune {}", path.display()))?;
             let sha = io::model_sha256(&model)?;
