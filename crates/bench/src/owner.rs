@@ -1,4 +1,4 @@
-//! What `mown eval-method` needs for methods that change the owner (watermarks trained in,
+//! What `mown bench methods` and `mown eval-method` need for methods that change the owner (watermarks trained in,
 //! external features, near-boundary fine-tuning), and the verdicts it reports for every method.
 //!
 //! A method that trains the owner gets a fresh model from the zoo victim's train(...) step (same

@@ -1,4 +1,5 @@
-//! `mown bench nn`: our throughput next to PyTorch's, measured in the same invocation.
+//! `mown bench nn`: our throughput next to PyTorch's, measured in the same invocation; `mown bench
+//! serve`, `mown bench methods` and `mown bench merge` live in their own modules.
 
 use std::io::Write;
 use std::process::Command;
@@ -15,7 +16,8 @@ const TORCH_SCRIPT: &str = include_str!("../../../../bench/pytorch_nn.py");
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// What to benchmark: nn, serve (the HTTP API under load, see docs/http-api.md).
+    /// What to benchmark: nn, serve (the HTTP API under load, see docs/http-api.md), methods (every
+    /// method against every attack of a zoo: --config), merge (join `methods --shard` files).
     pub what: String,
     /// nn: images per batch, the same for mown and PyTorch (run again for other sizes).
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
@@ -42,6 +44,8 @@ pub struct BenchArgs {
     pub device: DeviceArgs,
     #[command(flatten)]
     pub serve: super::bench_serve::ServeBenchArgs,
+    #[command(flatten)]
+    pub methods: super::bench_methods::MethodsBenchArgs,
 }
 
 #[derive(Deserialize)]
@@ -93,8 +97,14 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     if a.what == "serve" {
         return super::bench_serve::run(&a.serve, a.json.as_deref(), &a.device);
     }
+    if a.what == "methods" {
+        return super::bench_methods::run_methods(&a.methods, &a.device);
+    }
+    if a.what == "merge" {
+        return super::bench_methods::run_merge(&a.methods);
+    }
     if a.what != "nn" {
-        bail!("unknown benchmark '{}' (available: nn, serve)", a.what);
+        bail!("unknown benchmark '{}' (available: nn, serve, methods, merge)", a.what);
     }
     let device = a.device.device()?;
     let threads = our_threads();

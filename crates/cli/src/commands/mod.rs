@@ -1,11 +1,12 @@
 pub mod bench;
+pub mod bench_methods;
 pub mod bench_serve;
 pub mod claim;
 pub mod demo;
 pub mod dispute;
 pub mod eval;
 pub mod eval_method;
-pub mod eval_owner;
+pub use mown_bench::owner as eval_owner;
 pub mod eval_watermark;
 pub mod export;
 pub mod fingerprint;

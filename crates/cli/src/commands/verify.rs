@@ -57,6 +57,10 @@ pub struct VerifyArgs {
     /// that `mown claim check` verifies, so any later change to the verdict is detected.
     #[arg(long, requires = "report")]
     pub sign_key: Option<PathBuf>,
+    /// Also write the verdict as a static HTML page here (the benchmark report's style: the
+    /// suspect's score among the negatives', the threshold, the rule, the p-value).
+    #[arg(long)]
+    pub html: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -117,6 +121,17 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<()> {
             }
             None => std::fs::write(path, serde_json::to_vec_pretty(&verdict)?)?,
         }
+    }
+    if let Some(html) = &a.html {
+        let context = serde_json::json!({
+            "evidence": path.display().to_string(),
+            "suspect": a.suspect,
+            "negatives": a.negatives.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "tool": format!("mown {}", env!("CARGO_PKG_VERSION")),
+        });
+        std::fs::write(html, mown_bench::html::verdict_html(&verdict, &context)?)
+            .with_context(|| format!("writing {}", html.display()))?;
+        println!("verdict page: {}", html.display());
     }
     Ok(())
 }

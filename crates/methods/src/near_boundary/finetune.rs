@@ -150,6 +150,13 @@ impl Objective for BoundaryTuning {
     }
 }
 
+/// BatchNorm's running statistics re-estimated on `RECALIBRATION_BATCHES` training batches in the
+/// tuning's seeded order: after phase 3, and (by `generate`) before phase 1, so that the samples
+/// are made under the statistics the tuned model keeps.
+pub(crate) fn recalibrate(model: Model, train: &Dataset, p: &FineTuneParams) -> Result<Model, MethodError> {
+    Ok(mown_nn::train::recalibrate_batch_norm(model, train, RECALIBRATION_BATCHES, p.batch_size, p.seed)?)
+}
+
 /// The owner fine-tuned onto its (s, t) samples, and Loss_FT before and after.
 pub fn finetune_boundary(
     owner: &Model,
@@ -171,7 +178,7 @@ pub fn finetune_boundary(
         BoundaryTuning { samples: samples.to_vec(), shape: owner.input_shape(), s, t, space: p.space, steps: 0 };
     let (tuned, _) = train_with(owner.clone(), train, None, &cfg, &mut objective)?;
     // BatchNorm's running statistics saw the samples too: re-estimate them on training images.
-    let tuned = mown_nn::train::recalibrate_batch_norm(tuned, train, RECALIBRATION_BATCHES, p.batch_size, p.seed)?;
+    let tuned = recalibrate(tuned, train, p)?;
     let after = boundary_loss_value(&tuned, samples, s, t, p.space)?;
     Ok((tuned, serde_json::json!({ "loss_ft_before": before, "loss_ft_after": after, "steps": objective.steps })))
 }

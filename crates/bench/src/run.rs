@@ -1,0 +1,435 @@
+//! One process's share of a benchmark: the evidence of its methods, and the measurements of its
+//! zoo members under every method, each cached by content in the zoo's cache folder so that a
+//! second run (or another shard on a shared folder) measures nothing twice.
+//!
+//! Work is split two ways: evidence by method (method m belongs to shard m mod N) and
+//! measurements by zoo member (member j belongs to shard j mod N, which also builds that model and
+//! the copies of it that owner-changing methods need). A shard that needs evidence another shard
+//! has not written yet generates it itself (identical bytes: every method is seeded); running
+//! `--stage evidence` as a first array job avoids that duplicate work.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use mown_access::LocalModel;
+use mown_adversary::build::Builder;
+use mown_adversary::{AttackFamily, Chain};
+use mown_eval::Measurement;
+use mown_methods::Evidence;
+use mown_methods::registry::{self, Method, OwnerEffect, OwnerInputs};
+use mown_methods::uap::ReferenceRole;
+use mown_nn::{Model, io};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::{BenchConfig, Shard};
+use crate::record::{ModelRecord, ModelRole};
+
+/// Which part of the work a process does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Evidence of this shard's methods, then this shard's measurements.
+    All,
+    /// Only the evidence of this shard's methods (a first array job).
+    Evidence,
+}
+
+impl std::str::FromStr for Stage {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Stage> {
+        match s {
+            "all" => Ok(Stage::All),
+            "evidence" => Ok(Stage::Evidence),
+            other => anyhow::bail!("stage '{other}': all or evidence"),
+        }
+    }
+}
+
+/// How a method's evidence was made, kept beside it in the cache.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GenerationRecord {
+    pub spec: String,
+    pub evidence_path: PathBuf,
+    pub evidence_sha256: String,
+    pub settings: serde_json::Value,
+    pub summary: String,
+    pub seconds: f64,
+}
+
+/// One suspect measured under one method, as cached.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MeasuredRecord {
+    /// The model measured: the zoo member, or for a method with its own owner, the copy of it.
+    pub suspect: String,
+    pub suspect_sha256: String,
+    pub measurement: Measurement,
+    pub queries: usize,
+    pub details: serde_json::Value,
+    pub seconds: f64,
+}
+
+/// A method's part of a shard's results.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MethodShard {
+    pub spec: String,
+    pub generation: GenerationRecord,
+    /// (zoo member index, measurement) for the members this shard owns.
+    pub measured: Vec<(usize, MeasuredRecord)>,
+}
+
+/// What one shard writes (`shard-I-of-N.json`); `mown bench merge` joins them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShardResult {
+    pub config_fingerprint: String,
+    pub shard_index: usize,
+    pub shard_count: usize,
+    pub victim: ModelRecord,
+    /// (zoo member index, record) for the members this shard owns.
+    pub models: Vec<(usize, ModelRecord)>,
+    pub methods: Vec<MethodShard>,
+    pub wall_seconds: f64,
+}
+
+/// The zoo's members in report order: stolen chains, then independent ones.
+pub fn members(cfg: &BenchConfig) -> Vec<(Chain, ModelRole)> {
+    let zoo = &cfg.zoo;
+    zoo.stolen
+        .iter()
+        .map(|c| (c.clone(), ModelRole::Stolen))
+        .chain(zoo.independent.iter().map(|c| (c.clone(), ModelRole::Independent)))
+        .collect()
+}
+
+/// Runs `shard`'s work at `stage` and returns its results (no measurements for `Stage::Evidence`).
+pub fn run_shard(
+    cfg: &BenchConfig,
+    device: mown_nn::burn::prelude::Device,
+    shard: Shard,
+    stage: Stage,
+    log: &mut dyn FnMut(&str),
+) -> anyhow::Result<ShardResult> {
+    let started = Instant::now();
+    let zoo = &cfg.zoo;
+    let mut builder = Builder::new(Some(zoo.cache_dir.clone()), device, zoo.training.train_config());
+    let victim = builder.build(&zoo.victim)?.model;
+    let victim_sha = io::model_sha256(&victim)?;
+    let data = builder.step_data(&zoo.victim.steps[0])?;
+    let victim_labels = victim.predict(data.test.images())?;
+    let victim_record =
+        model_record(&zoo.victim.to_string(), ModelRole::Victim, None, &victim, &victim_labels, &data.test, 0)?;
+    let members = members(cfg);
+    let methods: Vec<Box<dyn Method>> =
+        cfg.methods.iter().map(|spec| configured(spec, &cfg.settings)).collect::<anyhow::Result<_>>()?;
+    let mut gens: Vec<Option<Generation>> = methods.iter().map(|_| None).collect();
+    // This shard's evidence first, so that shards run side by side each make their own.
+    for (m, method) in methods.iter().enumerate() {
+        if shard.owns(m) {
+            gens[m] = Some(generation(
+                cfg,
+                &cfg.methods[m],
+                method.as_ref(),
+                &mut builder,
+                &victim,
+                &victim_sha,
+                &members,
+                log,
+            )?);
+        }
+    }
+    let mut result = ShardResult {
+        config_fingerprint: cfg.fingerprint.clone(),
+        shard_index: shard.index,
+        shard_count: shard.count,
+        victim: victim_record,
+        models: Vec::new(),
+        methods: Vec::new(),
+        wall_seconds: 0.0,
+    };
+    if stage == Stage::Evidence {
+        result.wall_seconds = started.elapsed().as_secs_f64();
+        return Ok(result);
+    }
+    for (m, method) in methods.iter().enumerate() {
+        if gens[m].is_none() {
+            gens[m] = Some(generation(
+                cfg,
+                &cfg.methods[m],
+                method.as_ref(),
+                &mut builder,
+                &victim,
+                &victim_sha,
+                &members,
+                log,
+            )?);
+        }
+    }
+    let mut per_method: Vec<Vec<(usize, MeasuredRecord)>> = methods.iter().map(|_| Vec::new()).collect();
+    for (j, (chain, role)) in members.iter().enumerate() {
+        if !shard.owns(j) {
+            continue;
+        }
+        let built = builder.build(chain).with_context(|| format!("building {chain}"))?;
+        let attack = chain.to_string().strip_prefix(&format!("{}-", zoo.victim)).map(String::from);
+        // Accuracy and agreement cost a pass over the test images: cached by the two models' hashes.
+        let record_path = zoo.cache_dir.join("bench").join("models").join(format!(
+            "{}-{}.json",
+            &io::model_sha256(&built.model)?[..16],
+            &victim_sha[..16]
+        ));
+        let record = match read_json::<ModelRecord>(&record_path) {
+            Some(r) if r.name == chain.to_string() && r.role == *role => r,
+            _ => {
+                let r = model_record(
+                    &chain.to_string(),
+                    *role,
+                    attack,
+                    &built.model,
+                    &victim_labels,
+                    &data.test,
+                    built.queries_used,
+                )?;
+                write_json_atomic(&record_path, &r)?;
+                read_json(&record_path).context("re-reading a model record just cached")?
+            }
+        };
+        result.models.push((j, record));
+        for (m, made) in gens.iter().enumerate() {
+            let (gen_record, evidence, own_owner) = made.as_ref().expect("generated above");
+            let suspect = match (own_owner, role) {
+                (Some((owner_name, owner)), ModelRole::Stolen) => {
+                    builder.build_on(owner_name, owner, &zoo.victim.steps[0], &chain.steps[1..])?.model
+                }
+                _ => built.model.clone(),
+            };
+            let measured = measure_cached(cfg, gen_record, evidence.as_ref(), &suspect)
+                .with_context(|| format!("{} on {chain}", gen_record.spec))?;
+            per_method[m].push((j, measured));
+        }
+        let how =
+            if built.from_cache { "from the cache".to_string() } else { format!("built in {:.1} s", built.seconds) };
+        log(&format!("measured {chain} under {} methods (model {how})", methods.len()));
+    }
+    for (made, measured) in gens.into_iter().zip(per_method) {
+        let (generation, _, _) = made.expect("generated above");
+        result.methods.push(MethodShard { spec: generation.spec.clone(), generation, measured });
+    }
+    result.wall_seconds = started.elapsed().as_secs_f64();
+    Ok(result)
+}
+
+/// `spec` with the config's shared settings that its entry takes.
+pub fn configured(spec: &str, settings: &[(String, String)]) -> anyhow::Result<Box<dyn Method>> {
+    let (name, _) = registry::parse_spec(spec)?;
+    let entry = registry::entry(&name)?;
+    let shared: Vec<(String, String)> =
+        settings.iter().filter(|(k, _)| entry.params.iter().any(|p| p.key == k)).cloned().collect();
+    Ok(registry::from_spec_with(spec, &shared)?)
+}
+
+type Generation = (GenerationRecord, Box<dyn Evidence>, Option<(String, Model)>);
+
+/// The method's evidence (and its own owner, for methods that change it), from the cache or made.
+#[allow(clippy::too_many_arguments)]
+fn generation(
+    cfg: &BenchConfig,
+    spec: &str,
+    method: &dyn Method,
+    builder: &mut Builder,
+    victim: &Model,
+    victim_sha: &str,
+    members: &[(Chain, ModelRole)],
+    log: &mut dyn FnMut(&str),
+) -> anyhow::Result<Generation> {
+    let zoo = &cfg.zoo;
+    let entry = method.entry();
+    let spec = spec.to_string();
+    let references_named: Vec<String> =
+        if entry.references { reference_chains(cfg)?.iter().map(|c| c.0.to_string()).collect() } else { Vec::new() };
+    let key_text =
+        format!("{}\u{0}{}\u{0}{victim_sha}\u{0}{}", entry.name, method.settings(), references_named.join(";"));
+    let key = hex::encode(Sha256::digest(key_text.as_bytes()));
+    let dir = zoo.cache_dir.join("bench");
+    let record_path = dir.join("generated").join(format!("{}-{}.json", sanitize(&spec), &key[..16]));
+    if method.changes_owner() || entry.effect != OwnerEffect::Reads {
+        let t0 = Instant::now();
+        let owner = crate::owner::method_owner(method, zoo, builder, victim)?;
+        let evidence_path = builder
+            .cache_path_for(&owner.name)
+            .map(|p| p.with_extension("evidence.json"))
+            .context("the bench needs a cache folder")?;
+        let fresh = !owner.summary.contains("from the cache");
+        let record = match read_json::<GenerationRecord>(&record_path) {
+            Some(r) if !fresh && r.evidence_sha256 == file_sha256(&evidence_path)? => r,
+            _ => {
+                let r = GenerationRecord {
+                    spec: spec.clone(),
+                    evidence_sha256: file_sha256(&evidence_path)?,
+                    evidence_path,
+                    settings: method.settings(),
+                    summary: owner.summary.clone(),
+                    seconds: if fresh { t0.elapsed().as_secs_f64() } else { 0.0 },
+                };
+                write_json_atomic(&record_path, &r)?;
+                r
+            }
+        };
+        log(&format!("{spec}: {}", record.summary));
+        return Ok((record, owner.evidence, Some((owner.name, owner.model))));
+    }
+    if let Some(record) = read_json::<GenerationRecord>(&record_path)
+        && file_sha256(&record.evidence_path).ok().as_deref() == Some(record.evidence_sha256.as_str())
+        && let Ok(evidence) = mown_methods::evidence::load(&record.evidence_path)
+        && evidence.owner_sha256() == victim_sha
+    {
+        log(&format!("{spec}: evidence from the cache ({})", record.evidence_path.display()));
+        return Ok((record, evidence, None));
+    }
+    let t0 = Instant::now();
+    let references = if entry.references { build_references(cfg, builder, members)? } else { Vec::new() };
+    let data = builder.step_data(&zoo.victim.steps[0])?;
+    let train_cfg = zoo.training.train_config();
+    let inputs = OwnerInputs::new(victim, &data.owner, &data.test, &train_cfg).with_references(&references);
+    let generated = method.generate(&inputs)?;
+    let evidence_path = dir.join("evidence").join(format!("{}-{}.evidence.json", sanitize(&spec), &key[..16]));
+    std::fs::create_dir_all(evidence_path.parent().expect("has a parent"))?;
+    let tmp = evidence_path.with_extension(format!("tmp{}", std::process::id()));
+    generated.evidence.write(&tmp)?;
+    std::fs::rename(&tmp, &evidence_path)?;
+    let record = GenerationRecord {
+        spec: spec.clone(),
+        evidence_sha256: file_sha256(&evidence_path)?,
+        evidence_path,
+        settings: method.settings(),
+        summary: generated.summary,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    write_json_atomic(&record_path, &record)?;
+    log(&format!("{spec}: {} ({:.1} s)", record.summary, record.seconds));
+    Ok((record, generated.evidence, None))
+}
+
+/// UAP's encoder references as chains (piracy recipes applied to the victim, homologous chains).
+fn reference_chains(cfg: &BenchConfig) -> anyhow::Result<Vec<(Chain, ReferenceRole)>> {
+    let mut out = Vec::new();
+    for recipe in &cfg.uap.piracy {
+        out.push((cfg.zoo.victim.then(&Chain::parse_attack(recipe)?), ReferenceRole::Piracy));
+    }
+    for text in &cfg.uap.homologous {
+        out.push((text.parse::<Chain>()?, ReferenceRole::Homologous));
+    }
+    Ok(out)
+}
+
+fn build_references(
+    cfg: &BenchConfig,
+    builder: &mut Builder,
+    members: &[(Chain, ModelRole)],
+) -> anyhow::Result<Vec<(String, ReferenceRole, Model)>> {
+    let mut out = Vec::new();
+    for (chain, role) in reference_chains(cfg)? {
+        if members.iter().any(|m| m.0 == chain) {
+            anyhow::bail!(
+                "the encoder reference {chain} is also a zoo member: it would be judged by a verifier fitted on it"
+            );
+        }
+        out.push((chain.to_string(), role, builder.build(&chain)?.model));
+    }
+    Ok(out)
+}
+
+/// The suspect measured under the evidence, or the cached measurement of the same pair.
+fn measure_cached(
+    cfg: &BenchConfig,
+    made: &GenerationRecord,
+    evidence: &dyn Evidence,
+    suspect: &Model,
+) -> anyhow::Result<MeasuredRecord> {
+    let suspect_sha = io::model_sha256(suspect)?;
+    let path = cfg.zoo.cache_dir.join("bench").join("scores").join(format!(
+        "{}-{}.json",
+        &made.evidence_sha256[..16],
+        &suspect_sha[..16]
+    ));
+    if let Some(record) = read_json::<MeasuredRecord>(&path)
+        && record.suspect_sha256 == suspect_sha
+    {
+        return Ok(record);
+    }
+    let t0 = Instant::now();
+    let mut api = LocalModel::new(suspect.clone(), evidence.requires(), None);
+    let measured = evidence.measure(&mut api)?;
+    let record = MeasuredRecord {
+        suspect: suspect.meta.provenance.derivation.clone(),
+        suspect_sha256: suspect_sha,
+        measurement: measured.measurement,
+        queries: measured.queries,
+        details: measured.details,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    write_json_atomic(&path, &record)?;
+    // What a warm run will read: serde_json's default float parsing is not always the exact
+    // inverse of its printing, and a cold and a warm report must decide on the same numbers.
+    read_json(&path).context("re-reading a measurement just cached")
+}
+
+/// `victim_labels`: the victim's labels on `test`, computed once per run (each model's own
+/// labels are its one pass over the test images: accuracy and agreement both come from them).
+fn model_record(
+    name: &str,
+    role: ModelRole,
+    attack: Option<String>,
+    model: &Model,
+    victim_labels: &[usize],
+    test: &mown_data::Dataset,
+    queries: usize,
+) -> anyhow::Result<ModelRecord> {
+    let predicted = model.predict(test.images())?;
+    let share = |other: &[usize]| {
+        predicted.iter().zip(other).filter(|(a, b)| a == b).count() as f64 / predicted.len().max(1) as f64
+    };
+    let chain: Option<Chain> = name.parse().ok();
+    let attack_family = match role {
+        ModelRole::Stolen => {
+            Some(chain.and_then(|c| c.family()).unwrap_or(AttackFamily::PostProcessing).name().to_string())
+        }
+        _ => None,
+    };
+    Ok(ModelRecord {
+        name: name.to_string(),
+        role,
+        attack,
+        attack_family,
+        arch_family: model.meta.spec.arch.family().to_string(),
+        sha256: io::model_sha256(model)?,
+        accuracy: share(test.labels()),
+        agreement_with_victim: share(victim_labels),
+        queries,
+    })
+}
+
+/// A file name part from a method spec (`extfeat[style=patch]` -> `extfeat_style_patch_`).
+fn sanitize(spec: &str) -> String {
+    spec.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+}
+
+pub(crate) fn file_sha256(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(hex::encode(Sha256::digest(&bytes)))
+}
+
+/// A cached record, or None when it is missing or unreadable (then it is made again).
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Writes through a temporary file and a rename, so that a shard reading a shared cache never
+/// sees half a record.
+pub(crate) fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    let dir = path.parent().context("a cache file has a folder")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(value)?).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! A benchmark on the embedded digits: the merged report of two shards is the unsharded one, and
+//! a second run from the warm cache measures nothing again.
+
+use std::path::Path;
+
+use mown_bench::{BenchConfig, Shard, Stage, assemble, run_shard};
+
+const ZOO: &str = r#"
+victim = "train(mlp,digits,seed=1,epochs=5,part=1/2)"
+cache_dir = "cache"
+stolen = ["ftal(1)", "extract(mlp,labels,same,budget=300,epochs=5)"]
+independent = [
+  "train(mlp,digits,seed=21,epochs=5,part=2/2)",
+  "train(lenet5,digits,seed=22,epochs=3,part=2/2)",
+  "train(arc-c,digits,seed=23,epochs=3,part=2/2)",
+]
+"#;
+
+const BENCH: &str = r#"
+title = "shards test"
+zoo = "zoo.toml"
+methods = ["ipguard", "akh", "sac-m"]
+alpha = 0.05
+[settings]
+n = 40
+"#;
+
+fn device() -> mown_nn::burn::prelude::Device {
+    mown_nn::Backend::Cpu.device().unwrap()
+}
+
+/// The report without what legitimately differs between runs (wall time, shard count).
+fn comparable(report: &mown_bench::BenchReport) -> serde_json::Value {
+    let mut v = serde_json::to_value(report).unwrap();
+    let map = v.as_object_mut().unwrap();
+    map.remove("wall_seconds");
+    map.remove("shards");
+    v
+}
+
+/// The first path where two JSON values differ (assert_eq! on whole reports prints megabytes).
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value::{Array, Object};
+    match (a, b) {
+        (Object(x), Object(y)) => {
+            let keys: std::collections::BTreeSet<_> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|k| match (x.get(k), y.get(k)) {
+                (Some(u), Some(v)) => first_difference(u, v, format!("{at}.{k}")),
+                _ => Some(format!("{at}.{k}: present on one side only")),
+            })
+        }
+        (Array(x), Array(y)) if x.len() == y.len() => {
+            x.iter().zip(y).enumerate().find_map(|(i, (u, v))| first_difference(u, v, format!("{at}[{i}]")))
+        }
+        _ if a == b => None,
+        _ => Some(format!("{at}: {a} vs {b}")),
+    }
+}
+
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn merged_shards_equal_the_unsharded_report_and_a_warm_run_measures_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("zoo.toml"), ZOO).unwrap();
+    let path = dir.path().join("bench.toml");
+    std::fs::write(&path, BENCH).unwrap();
+    let cfg = BenchConfig::load(&path).unwrap();
+    let mut quiet = |_: &str| {};
+
+    let whole = run_shard(&cfg, device(), Shard::WHOLE, Stage::All, &mut quiet).unwrap();
+    let report = assemble(&cfg, &[whole]).unwrap();
+    assert_eq!(report.methods.len(), 3);
+    assert_eq!(report.models.len(), 5);
+    for m in &report.methods {
+        assert_eq!(m.rows.len(), 5, "{}: a row per zoo member", m.name);
+        assert!(m.rows.iter().all(|r| r.verdict.alpha == 0.05));
+    }
+    let scores = dir.path().join("cache/bench/scores");
+    let measured = count_files(&scores);
+    assert_eq!(measured, 15, "one cached measurement per (method, suspect)");
+
+    // Two shards, the second given first; evidence and measurements come from the cache.
+    let s2 = run_shard(&cfg, device(), "2/2".parse().unwrap(), Stage::All, &mut quiet).unwrap();
+    let s1 = run_shard(&cfg, device(), "1/2".parse().unwrap(), Stage::All, &mut quiet).unwrap();
+    assert_eq!(s1.models.len() + s2.models.len(), 5, "each member is one shard's");
+    assert_eq!(count_files(&scores), measured, "a warm run measures nothing again");
+    let merged = assemble(&cfg, &[s2.clone(), s1.clone()]).unwrap();
+    assert_eq!(merged.shards, 2);
+    assert_eq!(first_difference(&comparable(&merged), &comparable(&report), String::new()), None);
+
+    // A missing or repeated shard, or a shard of another config, is refused by name.
+    let err = assemble(&cfg, std::slice::from_ref(&s1)).unwrap_err().to_string();
+    assert!(err.contains("shard 2/2 is missing"), "{err}");
+    let err = assemble(&cfg, &[s1.clone(), s1.clone()]).unwrap_err().to_string();
+    assert!(err.contains("given twice"), "{err}");
+    std::fs::write(&path, BENCH.replace("alpha = 0.05", "alpha = 0.01")).unwrap();
+    let other = BenchConfig::load(&path).unwrap();
+    let err = assemble(&other, &[s1, s2]).unwrap_err().to_string();
+    assert!(err.contains("another config"), "{err}");
+}

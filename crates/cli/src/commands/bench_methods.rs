@@ -1,0 +1,81 @@
+//! `mown bench methods` and `mown bench merge`: every method against every attack of a zoo
+//! (crate mown-bench), its report as JSON, HTML and a terminal table.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use mown_bench::{BenchConfig, Shard, Stage};
+
+use super::DeviceArgs;
+
+#[derive(clap::Args, Debug)]
+pub struct MethodsBenchArgs {
+    /// methods, merge: the benchmark config (bench/methods-fmnist.toml: a zoo file, the methods,
+    /// alpha, shared settings).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// methods, merge: folder for report.json and report.html (or, with --shard, shard-I-of-N.json).
+    #[arg(long, default_value = "bench-report")]
+    pub out: PathBuf,
+    /// methods: this process's share, I/N (1-based): evidence of methods m with m mod N = I-1,
+    /// measurements of zoo members j with j mod N = I-1. All shards share the zoo's cache folder;
+    /// `mown bench merge` joins their files (docs/benchmark.md).
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    /// methods: all (evidence, then measurements) or evidence (only this shard's evidence: a first
+    /// array job, so that no shard generates another's).
+    #[arg(long, default_value = "all")]
+    pub stage: Stage,
+    /// merge: the shard files (shard-I-of-N.json).
+    #[arg(long = "shard-file", num_args = 1..)]
+    pub shard_files: Vec<PathBuf>,
+}
+
+pub fn run_methods(a: &MethodsBenchArgs, device: &DeviceArgs) -> anyhow::Result<()> {
+    let cfg = load(a)?;
+    let shard = a.shard.unwrap_or(Shard::WHOLE);
+    eprintln!(
+        "mown bench methods: {} methods x {} models ({} stolen, {} independent), shard {shard}, cache {}",
+        cfg.methods.len(),
+        cfg.zoo.stolen.len() + cfg.zoo.independent.len(),
+        cfg.zoo.stolen.len(),
+        cfg.zoo.independent.len(),
+        cfg.zoo.cache_dir.display()
+    );
+    let result = mown_bench::run_shard(&cfg, device.device()?, shard, a.stage, &mut |line| eprintln!("{line}"))?;
+    if a.shard.is_some() || a.stage == Stage::Evidence {
+        std::fs::create_dir_all(&a.out)?;
+        let path = a.out.join(format!("shard-{}-of-{}.json", shard.index + 1, shard.count));
+        std::fs::write(&path, serde_json::to_vec_pretty(&result)?)?;
+        println!("shard {shard} done in {:.1} s: {}", result.wall_seconds, path.display());
+        return Ok(());
+    }
+    let report = mown_bench::assemble(&cfg, &[result])?;
+    finish(&report, &a.out)
+}
+
+pub fn run_merge(a: &MethodsBenchArgs) -> anyhow::Result<()> {
+    let cfg = load(a)?;
+    if a.shard_files.is_empty() {
+        anyhow::bail!("mown bench merge needs the shard files: --shard-file OUT/shard-*.json");
+    }
+    let mut shards = Vec::new();
+    for path in &a.shard_files {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        shards.push(serde_json::from_slice(&bytes).with_context(|| format!("{} is not a shard file", path.display()))?);
+    }
+    let report = mown_bench::assemble(&cfg, &shards)?;
+    finish(&report, &a.out)
+}
+
+fn load(a: &MethodsBenchArgs) -> anyhow::Result<BenchConfig> {
+    let path = a.config.as_deref().context("--config FILE is required (e.g. bench/methods-fmnist.toml)")?;
+    BenchConfig::load(path)
+}
+
+fn finish(report: &mown_bench::BenchReport, out: &Path) -> anyhow::Result<()> {
+    print!("{}", mown_bench::table::verdict_table(report));
+    let (json, html) = mown_bench::html::write_report(report, out)?;
+    println!("report: {} ({}), wall {:.1} s", html.display(), json.display(), report.wall_seconds);
+    Ok(())
+}
