@@ -122,19 +122,24 @@ pub fn run_shard(
     let methods: Vec<Box<dyn Method>> =
         cfg.methods.iter().map(|spec| configured(spec, &cfg.settings)).collect::<anyhow::Result<_>>()?;
     let mut gens: Vec<Option<Generation>> = methods.iter().map(|_| None).collect();
-    // This shard's evidence first, so that shards run side by side each make their own.
-    for (m, method) in methods.iter().enumerate() {
-        if shard.owns(m) {
-            gens[m] = Some(generation(
-                cfg,
-                &cfg.methods[m],
-                method.as_ref(),
-                &mut builder,
-                &victim,
-                &victim_sha,
-                &members,
-                log,
-            )?);
+    // This shard's evidence first, so that shards run side by side each make their own; then,
+    // to measure, any other method's (from the cache, or made here when no shard wrote it yet).
+    let passes: &[bool] = if stage == Stage::Evidence { &[true] } else { &[true, false] };
+    for &own in passes {
+        for (m, method) in methods.iter().enumerate() {
+            if shard.owns(m) == own && gens[m].is_none() {
+                let made = generation(
+                    cfg,
+                    &cfg.methods[m],
+                    method.as_ref(),
+                    &mut builder,
+                    &victim,
+                    &victim_sha,
+                    &members,
+                    log,
+                )?;
+                gens[m] = Some(made);
+            }
         }
     }
     let mut result = ShardResult {
@@ -149,20 +154,6 @@ pub fn run_shard(
     if stage == Stage::Evidence {
         result.wall_seconds = started.elapsed().as_secs_f64();
         return Ok(result);
-    }
-    for (m, method) in methods.iter().enumerate() {
-        if gens[m].is_none() {
-            gens[m] = Some(generation(
-                cfg,
-                &cfg.methods[m],
-                method.as_ref(),
-                &mut builder,
-                &victim,
-                &victim_sha,
-                &members,
-                log,
-            )?);
-        }
     }
     let mut per_method: Vec<Vec<(usize, MeasuredRecord)>> = methods.iter().map(|_| Vec::new()).collect();
     for (j, (chain, role)) in members.iter().enumerate() {

@@ -231,9 +231,14 @@ fn fingerprint_verify_and_eval_method() {
     // reason (docs/decisions.md, "A threshold for families the negatives lack").
     let t = text(&verify(&[]));
     assert!(t.contains("VERDICT: INCONCLUSIVE") && t.contains("for a model of a family they lack"), "{t}");
-    let o = verify(&["--pooled-threshold", "--report", &report_path]);
+    let html_path = p("v.html");
+    let o = verify(&["--pooled-threshold", "--report", &report_path, "--html", &html_path]);
     let t = text(&o);
     assert!(o.status.success() && t.contains("VERDICT: STOLEN"), "{t}");
+    // The same verdict as a page: the decision, the rule, the negatives' plot, the suspect named.
+    let page = std::fs::read_to_string(&html_path).unwrap();
+    assert!(page.contains("STOLEN") && page.contains("<svg") && page.contains("alpha"), "{page}");
+    assert!(page.contains(stolen.as_str()), "the page names the suspect");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(p("v.json")).unwrap()).unwrap();
     assert_eq!(report["queries"], 50);
     assert_eq!(report["decision"], "STOLEN");
