@@ -45,7 +45,7 @@ pub fn summarize(
     let neg: Vec<f64> = negatives.iter().map(|n| n.1).collect();
     check_scores("positives", &pos)?;
     check_scores("negatives", &neg)?;
-    let curve = ru_curve(&pos, &neg)?;
+    let curve = ru_curve(&rescaled(&pos, &pos, &neg), &rescaled(&neg, &pos, &neg))?;
     let min_pos = pos.iter().copied().fold(f64::INFINITY, f64::min);
     let max_neg = neg.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let low_fpr = (1.0 / neg.len() as f64).max(0.01);
@@ -65,6 +65,18 @@ pub fn summarize(
         positive_scores: positives.to_vec(),
         negative_scores: negatives.to_vec(),
     })
+}
+
+/// IPGuard's tau grid covers (0, 1], the range of matching rates. Scores outside it (distances,
+/// negated so that higher means closer; SAC, UAP, near-boundary) would all fall below the grid and
+/// give ARUC 0 whatever their separation, so for the R/U curve only they are min-max rescaled over
+/// the pooled scores; rates in [0, 1] are left as they are, keeping IPGuard's ARUC.
+fn rescaled(values: &[f64], pos: &[f64], neg: &[f64]) -> Vec<f64> {
+    let (lo, hi) = pos.iter().chain(neg).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    if lo >= 0.0 && hi <= 1.0 || hi <= lo {
+        return values.to_vec();
+    }
+    values.iter().map(|v| (v - lo) / (hi - lo)).collect()
 }
 
 /// A fixed-width text table, one row per method: method, ARUC, AUC, the TPR at the lowest FPR the
@@ -119,6 +131,17 @@ mod tests {
         assert_eq!(s.negative_scores[1], ("indep1".to_string(), 0.3));
         let back: MethodSummary = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
+    }
+
+    /// Negated distances get an ARUC on the grid, not 0: rescaled over the pooled range
+    /// [-0.09, -0.01], copies sit at 1, 0.875, 0.5 and independents at 0, 0.25, so min(R, U) is
+    /// 1/2 on 25 grid points, 1 on 25, 2/3 on 37 and 1/3 on 13: about 0.665. Scores are kept as given.
+    #[test]
+    fn distances_get_an_aruc() {
+        let d = summarize("sac", &named("p", &[-0.01, -0.02, -0.05]), &named("n", &[-0.09, -0.07])).unwrap();
+        assert!((d.aruc - 0.665).abs() < 0.01, "{}", d.aruc);
+        assert_eq!(d.positive_scores[0].1, -0.01);
+        assert_eq!(d.roc_auc, 1.0);
     }
 
     #[test]

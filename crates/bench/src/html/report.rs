@@ -260,11 +260,11 @@ fn method_section(b: &mut String, r: &BenchReport, i: usize, m: &MethodResult) -
         .collect();
     thresholds.sort_by(|a, b| a.1.total_cmp(&b.1));
     thresholds.dedup_by(|a, b| a.1 == b.1);
-    // IPGuard's tau grid is (0, 1]: negated distances fall below it.
-    let below_grid = pos.iter().chain(&neg).any(|&x| x < 0.0);
-    let ru_note = if below_grid {
-        " <span class=\"warn\">Some oriented scores are below 0, under the tau grid (0, 1]: there R, U and ARUC \
-         do not describe this method; read the ROC instead.</span>"
+    // IPGuard's tau grid is (0, 1]: scores outside it are min-max rescaled for the R/U curve
+    // (mown_eval::summarize), so tau is then in rescaled units.
+    let outside_grid = pos.iter().chain(&neg).any(|&x| !(0.0..=1.0).contains(&x));
+    let ru_note = if outside_grid {
+        " These scores lie outside [0, 1]: tau runs over them rescaled to [0, 1] (lowest score 0, highest 1)."
     } else {
         ""
     };
