@@ -54,6 +54,11 @@ pub struct ModelRecord {
     pub agreement_with_victim: f64,
     /// Queries the attack sent to the victim (0 for independent models).
     pub queries: usize,
+    /// Seconds the bench took to build the model (its last step, or its whole chain where the
+    /// parents were not cached); None when it came from the cache the first time the bench saw it.
+    /// Kept here, not in the model file, so that model files stay byte-identical across runs.
+    #[serde(default)]
+    pub build_seconds: Option<f64>,
 }
 
 /// One method over the zoo.

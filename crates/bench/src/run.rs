@@ -117,7 +117,7 @@ pub fn run_shard(
     let data = builder.step_data(&zoo.victim.steps[0])?;
     let victim_labels = victim.predict(data.test.images())?;
     let victim_record =
-        model_record(&zoo.victim.to_string(), ModelRole::Victim, None, &victim, &victim_labels, &data.test, 0)?;
+        model_record(&zoo.victim.to_string(), ModelRole::Victim, None, &victim, &victim_labels, &data.test, 0, None)?;
     let members = members(cfg);
     let methods: Vec<Box<dyn Method>> =
         cfg.methods.iter().map(|spec| configured(spec, &cfg.settings)).collect::<anyhow::Result<_>>()?;
@@ -179,6 +179,7 @@ pub fn run_shard(
                     &victim_labels,
                     &data.test,
                     built.queries_used,
+                    (!built.from_cache).then_some(built.seconds),
                 )?;
                 write_json_atomic(&record_path, &r)?;
                 read_json(&record_path).context("re-reading a model record just cached")?
@@ -366,6 +367,7 @@ fn measure_cached(
 
 /// `victim_labels`: the victim's labels on `test`, computed once per run (each model's own
 /// labels are its one pass over the test images: accuracy and agreement both come from them).
+#[allow(clippy::too_many_arguments)]
 fn model_record(
     name: &str,
     role: ModelRole,
@@ -374,6 +376,7 @@ fn model_record(
     victim_labels: &[usize],
     test: &mown_data::Dataset,
     queries: usize,
+    build_seconds: Option<f64>,
 ) -> anyhow::Result<ModelRecord> {
     let predicted = model.predict(test.images())?;
     let share = |other: &[usize]| {
@@ -396,6 +399,7 @@ fn model_record(
         accuracy: share(test.labels()),
         agreement_with_victim: share(victim_labels),
         queries,
+        build_seconds,
     })
 }
 

@@ -23,6 +23,7 @@ fn model(
         accuracy: acc,
         agreement_with_victim: if role == ModelRole::Independent { acc - 0.03 } else { acc - 0.01 },
         queries,
+        build_seconds: Some(1.5),
     }
 }
 

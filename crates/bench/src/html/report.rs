@@ -469,14 +469,14 @@ fn models(b: &mut String, r: &BenchReport) -> anyhow::Result<()> {
         b,
         "<h2 id=\"models\">Models</h2>\n<div class=\"scroll\"><table class=\"models\"><tr><th>model</th><th>role</th><th>attack</th>\
          <th>attack family</th><th>architecture family</th><th>accuracy</th><th>agreement with victim</th>\
-         <th>queries</th><th>SHA-256</th></tr>"
+         <th>queries</th><th>seconds to build</th><th>SHA-256</th></tr>"
     )?;
     for m in std::iter::once(&r.victim).chain(&r.models) {
         let short: String = m.sha256.chars().take(12).collect();
         writeln!(
             b,
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"mono\" title=\"{}\">{}</td></tr>",
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"mono\" title=\"{}\">{}</td></tr>",
             esc(&m.name),
             role_name(m.role),
             m.attack.as_deref().map(|a| format!("<code>{}</code>", esc(a))).unwrap_or_default(),
@@ -485,6 +485,7 @@ fn models(b: &mut String, r: &BenchReport) -> anyhow::Result<()> {
             num(m.accuracy),
             num(m.agreement_with_victim),
             m.queries,
+            m.build_seconds.map(|t| format!("{t:.1}")).unwrap_or_else(|| "cached".into()),
             esc(&m.sha256),
             esc(&short)
         )?;
