@@ -342,6 +342,25 @@ pub fn train_with(
     Ok((Model { meta: model.meta, net }, report))
 }
 
+/// The model with BatchNorm (and every other layer with a training mode: dropout) held in
+/// inference behaviour (`frozen`), or given its training behaviour back. Frozen, a training step
+/// on the autodiff device normalises with the running statistics and leaves them untouched
+/// (burn 0.22's `training` flag), while the weights, BatchNorm's scale and shift included, still
+/// train: a fine-tuning that must not move the statistics the model is evaluated with
+/// (near-boundary's phase 3, docs/results/near-boundary-fmnist-resnet20.txt).
+pub fn with_frozen_normalization(model: Model, frozen: bool) -> Model {
+    struct Flags(bool);
+    impl burn::module::ModuleMapper for Flags {
+        fn map_flag(
+            &mut self,
+            flag: burn::module::Param<burn::module::Flag>,
+        ) -> burn::module::Param<burn::module::Flag> {
+            flag.with_value(self.0)
+        }
+    }
+    Model { net: model.net.map(&mut Flags(!frozen)), meta: model.meta }
+}
+
 /// Re-estimates BatchNorm's running statistics on `data`: up to `batches` batches (in a seeded
 /// order) forwarded in training mode, without a gradient step, after a tuning whose batches
 /// were not training images (near-boundary's phase 3 forwards its private samples). With burn's

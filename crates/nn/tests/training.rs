@@ -198,3 +198,36 @@ fn batch_norm_recalibration_forgets_earlier_batches() {
     let same = recalibrate_batch_norm(mlp.clone(), &train, 5, 32, 1).unwrap();
     assert_eq!(mlp.logits(images).unwrap(), same.logits(images).unwrap());
 }
+
+/// Frozen normalisation: a training pass over constant images (which would drag BatchNorm's
+/// running statistics far off, as the test above shows) leaves them alone, while the weights
+/// still train; unfrozen again, the model trains as before.
+#[test]
+fn frozen_normalization_keeps_the_running_statistics() {
+    use mown_nn::train::with_frozen_normalization;
+    let (train, test) = common::digits();
+    let model = common::digits_model(Arch::Resnet20, &train, 4);
+    let images = &test.images()[..64 * train.shape.numel()];
+    let constant = mown_data::Dataset::new(
+        "constant",
+        train.shape,
+        10,
+        train.class_names.clone(),
+        vec![0.9; 64 * train.shape.numel()],
+        vec![0; 64],
+    )
+    .unwrap();
+    let gap = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let before = model.logits(images).unwrap();
+    let still = TrainConfig { epochs: 2, lr: 1e-12, batch_size: 32, seed: 1, ..TrainConfig::default() };
+    let run = |m: mown_nn::Model, cfg: &TrainConfig| mown_nn::train::train(m, &constant, None, cfg).unwrap().0;
+    let moved = run(model.clone(), &still).logits(images).unwrap();
+    let frozen = with_frozen_normalization(model.clone(), true);
+    let kept = with_frozen_normalization(run(frozen.clone(), &still), false).logits(images).unwrap();
+    let scale = before.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(gap(&before, &moved) > 0.1 * scale, "unfrozen, the statistics move: {}", gap(&before, &moved));
+    assert!(gap(&before, &kept) < 1e-4 * scale.max(1.0), "frozen, they stay: {}", gap(&before, &kept));
+    let learning = TrainConfig { lr: 0.05, ..still };
+    let trained = run(frozen, &learning).logits(images).unwrap();
+    assert!(gap(&before, &trained) > 1e-3, "frozen normalisation still trains the weights");
+}

@@ -98,16 +98,6 @@ pub fn generate(
     let started = std::time::Instant::now();
     p.validate(owner.num_classes())?;
     mown_nn::model::check_dataset_shape(train, owner.input_shape())?;
-    let original = owner;
-    // Phase 3 re-estimates a BatchNorm owner's running statistics on training batches; re-estimated
-    // alone, they moved 78-92% of the ResNet-20 owner's samples off the boundary (docs/results/
-    // near-boundary-fmnist-resnet20.txt, section 3). So the samples are made under statistics
-    // re-estimated the same way, which the tuning then keeps.
-    let recalibrated = match &p.finetune {
-        Some(ft) if owner.spec().arch.has_batch_norm() => Some(super::finetune::recalibrate(owner.clone(), train, ft)?),
-        _ => None,
-    };
-    let owner = recalibrated.as_ref().unwrap_or(original);
     let numel = owner.input_shape().numel();
     // Seeds: training images of class s that the owner classifies as s, in a seeded order.
     let predicted = owner.predict(train.images())?;
@@ -192,8 +182,8 @@ pub fn generate(
         format_version: NEAR_BOUNDARY_FORMAT,
         params: p.clone(),
         owner_sha256: mown_nn::io::model_sha256(&tuned)?,
-        untuned_owner_sha256: mown_nn::io::model_sha256(original)?,
-        owner_derivation: original.meta.provenance.derivation.clone(),
+        untuned_owner_sha256: mown_nn::io::model_sha256(owner)?,
+        owner_derivation: owner.meta.provenance.derivation.clone(),
         input_shape: owner.input_shape(),
         num_classes: classes,
         samples,
