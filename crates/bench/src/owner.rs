@@ -24,6 +24,8 @@ pub struct MethodOwner {
     pub model: Model,
     pub evidence: Box<dyn Evidence>,
     pub summary: String,
+    /// Whether owner and evidence were loaded from the cache rather than made.
+    pub from_cache: bool,
 }
 
 /// Generates (or loads from the zoo's cache) `method`'s owner and evidence.
@@ -46,7 +48,7 @@ pub fn method_owner(
         && io::model_sha256(&model).ok().as_deref() == Some(evidence.owner_sha256())
     {
         let summary = format!("{}: owner and evidence from the cache ({})", evidence.method(), path.display());
-        return Ok(MethodOwner { name, model, evidence, summary });
+        return Ok(MethodOwner { name, model, evidence, summary, from_cache: true });
     }
     let root = zoo.victim.steps[0].clone();
     let Step::Train { arch, data: data_name, seed, epochs, .. } = &root else {
@@ -73,7 +75,7 @@ pub fn method_owner(
         io::save(&model, path)?;
         generated.evidence.write(evidence_path)?;
     }
-    Ok(MethodOwner { name, model, evidence: generated.evidence, summary: generated.summary })
+    Ok(MethodOwner { name, model, evidence: generated.evidence, summary: generated.summary, from_cache: false })
 }
 
 /// Every member measured once on `evidence`, as a white-box local model at the level it needs.

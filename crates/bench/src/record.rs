@@ -109,6 +109,15 @@ pub struct SuspectRow {
     pub seconds: f64,
 }
 
+impl MethodResult {
+    /// Independent models called STOLEN, and how many independent models were judged.
+    pub fn false_positives(&self) -> (usize, usize) {
+        let independents = self.rows.iter().filter(|r| r.role == ModelRole::Independent);
+        let judged = independents.clone().count();
+        (independents.filter(|r| r.verdict.decision == mown_eval::Decision::Stolen).count(), judged)
+    }
+}
+
 impl BenchReport {
     /// The stolen models' attacks in config order (the headline table's columns).
     pub fn attacks(&self) -> Vec<&ModelRecord> {

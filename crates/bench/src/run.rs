@@ -243,14 +243,14 @@ fn generation(
     let key = hex::encode(Sha256::digest(key_text.as_bytes()));
     let dir = zoo.cache_dir.join("bench");
     let record_path = dir.join("generated").join(format!("{}-{}.json", sanitize(&spec), &key[..16]));
-    if method.changes_owner() || entry.effect != OwnerEffect::Reads {
+    if entry.effect != OwnerEffect::Reads {
         let t0 = Instant::now();
         let owner = crate::owner::method_owner(method, zoo, builder, victim)?;
         let evidence_path = builder
             .cache_path_for(&owner.name)
             .map(|p| p.with_extension("evidence.json"))
             .context("the bench needs a cache folder")?;
-        let fresh = !owner.summary.contains("from the cache");
+        let fresh = !owner.from_cache;
         let record = match read_json::<GenerationRecord>(&record_path) {
             Some(r) if !fresh && r.evidence_sha256 == file_sha256(&evidence_path)? => r,
             _ => {

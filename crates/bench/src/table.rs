@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use mown_eval::Decision;
 
-use crate::record::{BenchReport, ModelRole};
+use crate::record::BenchReport;
 
 /// One line per method; columns are the attacks, numbered, with a legend below.
 pub fn verdict_table(report: &BenchReport) -> String {
@@ -32,8 +32,7 @@ pub fn verdict_table(report: &BenchReport) -> String {
             };
             let _ = write!(out, " {cell:>3}");
         }
-        let independents: Vec<_> = method.rows.iter().filter(|r| r.role == ModelRole::Independent).collect();
-        let fp = independents.iter().filter(|r| r.verdict.decision == Decision::Stolen).count();
+        let (fp, independents) = method.false_positives();
         let mut queries: Vec<usize> = method.rows.iter().map(|r| r.verdict.queries).collect();
         queries.sort_unstable();
         let median = queries.get(queries.len() / 2).copied().unwrap_or(0);
@@ -41,7 +40,7 @@ pub fn verdict_table(report: &BenchReport) -> String {
             out,
             "  {:>9}  {:>8}  {:>6.3}  {:>8}",
             format!("{detected}/{}", attacks.len()),
-            format!("{fp}/{}", independents.len()),
+            format!("{fp}/{independents}"),
             method.summary.roc_auc,
             median
         );

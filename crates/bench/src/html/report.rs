@@ -168,10 +168,12 @@ fn headline(b: &mut String, r: &BenchReport) -> anyhow::Result<()> {
                 None => write!(b, "<td class=\"none\">not measured</td>")?,
             }
         }
-        let independents: Vec<&SuspectRow> = method.rows.iter().filter(|r| r.role == ModelRole::Independent).collect();
-        let n = independents.len();
-        let fp = independents.iter().filter(|r| r.verdict.decision == Decision::Stolen).count();
-        let unsure = independents.iter().filter(|r| r.verdict.decision == Decision::Inconclusive).count();
+        let (fp, n) = method.false_positives();
+        let unsure = method
+            .rows
+            .iter()
+            .filter(|r| r.role == ModelRole::Independent && r.verdict.decision == Decision::Inconclusive)
+            .count();
         if n == 0 {
             write!(b, "<td class=\"none\">no independents</td>")?;
         } else {

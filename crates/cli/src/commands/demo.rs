@@ -35,7 +35,16 @@ pub const DEMO_METHODS: &[&str] =
 /// owner's arc-c is of the arc-cnn family) train on that half. Fewer families would put the
 /// threshold's bound for a model of an unseen family out of reach (docs/decisions.md).
 pub fn demo_zoo(seed: u64) -> String {
-    let s = |k: u64| seed + k;
+    // Two of each family, seeds seed+20 .. seed+29 in this order.
+    let families = [("mlp", 20), ("lenet5", 20), ("arc-b", 20), ("arc-e", 20), ("resnet20", 20)];
+    let independent: String = (0..2u64)
+        .flat_map(|round| {
+            families.iter().enumerate().map(move |(i, (arch, epochs))| {
+                let s = seed + 20 + round * families.len() as u64 + i as u64;
+                format!("  \"train({arch},digits,seed={s},epochs={epochs},part=2/2)\",\n")
+            })
+        })
+        .collect();
     format!(
         r#"# mown demo's zoo (written by `mown demo`)
 victim = "train(arc-c,digits,seed={seed},epochs=30,part=1/2)"
@@ -47,28 +56,8 @@ stolen = [
   "extract(lenet5,probs,same,budget=700,epochs=20)",
 ]
 independent = [
-  "train(mlp,digits,seed={},epochs=20,part=2/2)",
-  "train(lenet5,digits,seed={},epochs=20,part=2/2)",
-  "train(arc-b,digits,seed={},epochs=20,part=2/2)",
-  "train(arc-e,digits,seed={},epochs=20,part=2/2)",
-  "train(resnet20,digits,seed={},epochs=20,part=2/2)",
-  "train(mlp,digits,seed={},epochs=20,part=2/2)",
-  "train(lenet5,digits,seed={},epochs=20,part=2/2)",
-  "train(arc-b,digits,seed={},epochs=20,part=2/2)",
-  "train(arc-e,digits,seed={},epochs=20,part=2/2)",
-  "train(resnet20,digits,seed={},epochs=20,part=2/2)",
-]
-"#,
-        s(20),
-        s(21),
-        s(22),
-        s(23),
-        s(24),
-        s(25),
-        s(26),
-        s(27),
-        s(28),
-        s(29)
+{independent}]
+"#
     )
 }
 
