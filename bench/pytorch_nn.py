@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference for `mown bench nn`: the same three networks (LeNet-5 28x28x1, ResNet-20
+"""PyTorch reference for `mown bench nn`: the same networks (LeNet-5 28x28x1, Arc A 28x28x1, ResNet-20
 32x32x3 with 1x1-conv shortcuts, VGG-11-BN CIFAR-style with global average pooling), the same
 batch, the same operations (forward in eval mode; train step = forward + cross-entropy +
 backward + SGD momentum update; input gradient in eval mode), median images/s.
@@ -81,7 +81,30 @@ class Vgg11Bn(nn.Module):
         return self.fc(self.features(x).mean((2, 3)))
 
 
-CASES = [("lenet5-28x28x1", LeNet5, 1, 28), ("resnet20-32x32x3", ResNet20, 3, 32), ("vgg11bn-32x32x3", Vgg11Bn, 3, 32)]
+class ArcA(nn.Module):
+    """Seed 003's Arc A as mown builds it (crates/nn/src/models/simple_cnn.rs): two 3x3 'same'
+    convolutions of 32 and 64 channels with ELU, each followed by a 2x2 max pool, a 128-unit ELU
+    layer, then the classifier."""
+
+    def __init__(self, c=1, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, 32, 3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.fc1 = nn.Linear(64 * 7 * 7, 128)
+        self.fc2 = nn.Linear(128, classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.elu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.elu(self.conv2(x)), 2)
+        return self.fc2(F.elu(self.fc1(x.flatten(1))))
+
+
+CASES = [
+    ("lenet5-28x28x1", LeNet5, 1, 28),
+    ("arc-a-28x28x1", ArcA, 1, 28),
+    ("resnet20-32x32x3", ResNet20, 3, 32),
+    ("vgg11bn-32x32x3", Vgg11Bn, 3, 32),
+]
 
 
 def median_seconds(warmup, iters, fn, sync):
@@ -105,6 +128,7 @@ def main():
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--only", default="")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(7)
@@ -112,6 +136,8 @@ def main():
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
     out = {"torch": torch.__version__, "device": a.device, "threads": a.threads, "batch": a.batch, "cases": {}}
     for name, cls, c, hw in CASES:
+        if a.only and a.only not in name:
+            continue
         model = cls(c).to(dev)
         x = torch.rand(a.batch, c, hw, hw, device=dev)
         y = torch.arange(a.batch, device=dev) % 10

@@ -21,8 +21,9 @@ pub struct BenchCase {
 }
 
 /// The cases of `mown bench nn` (and of the PyTorch reference script).
-pub const CASES: [BenchCase; 3] = [
+pub const CASES: [BenchCase; 4] = [
     BenchCase { name: "lenet5-28x28x1", arch: Arch::Lenet5, shape: ImageShape { channels: 1, height: 28, width: 28 } },
+    BenchCase { name: "arc-a-28x28x1", arch: Arch::ArcA, shape: ImageShape { channels: 1, height: 28, width: 28 } },
     BenchCase {
         name: "resnet20-32x32x3",
         arch: Arch::Resnet20,

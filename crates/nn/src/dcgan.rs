@@ -85,7 +85,7 @@ impl DiscriminatorNet {
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let mut x = x;
         for (i, conv) in self.convs.iter().enumerate() {
-            x = conv.forward(x);
+            x = crate::conv::conv2d(conv, x);
             if i > 0 {
                 x = self.bns[i - 1].forward(x);
             }

@@ -15,6 +15,7 @@
 //! code keeps the student with the best accuracy on the real test set, which a data-free thief
 //! cannot do: we keep the last one.
 
+use crate::conv::conv2d;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, Linear, LinearConfig, PaddingConfig2d};
@@ -126,9 +127,9 @@ impl GeneratorA {
         let n = z.dims()[0];
         let [c, h, w] = self.base;
         let x = self.bn0.forward(self.project.forward(z).reshape([n, c, h, w]));
-        let x = leaky_relu(self.bn1.forward(self.conv1.forward(upsample2(x))), 0.2);
-        let x = leaky_relu(self.bn2.forward(self.conv2.forward(upsample2(x))), 0.2);
-        standardise(tanh(self.conv3.forward(x)))
+        let x = leaky_relu(self.bn1.forward(conv2d(&self.conv1, upsample2(x))), 0.2);
+        let x = leaky_relu(self.bn2.forward(conv2d(&self.conv2, upsample2(x))), 0.2);
+        standardise(tanh(conv2d(&self.conv3, x)))
     }
 }
 

@@ -8,6 +8,7 @@ pub mod alloc;
 pub mod arch;
 pub mod bench;
 mod checkpoint;
+pub mod conv;
 pub mod dcgan;
 pub mod device;
 pub mod dfad;

@@ -19,9 +19,13 @@ pub struct BenchArgs {
     /// What to benchmark: nn, serve (the HTTP API under load, see docs/http-api.md), methods (every
     /// method against every attack of a zoo: --config), merge (join `methods --shard` files).
     pub what: String,
-    /// nn: images per batch, the same for mown and PyTorch (run again for other sizes).
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
-    pub batch: usize,
+    /// nn: images per batch, the same for mown and PyTorch; several as a list (`--batch 32,128`).
+    #[arg(long, default_value = "128", value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
+    pub batch: Vec<usize>,
+    /// nn: which convolution mown's models run on the CPU: mown (crates/nn/src/conv), burn (burn-flex's
+    /// own op), or both, one column each, for the before/after of docs/performance.md.
+    #[arg(long, default_value = "mown", value_parser = ["mown", "burn", "both"])]
+    pub conv: String,
     /// nn: timed repetitions of each case; the report gives their median.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..).map(|v| v as usize))]
     pub iters: usize,
@@ -64,7 +68,7 @@ fn our_threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }
 
-fn run_torch(a: &BenchArgs, threads: usize) -> anyhow::Result<Option<TorchReport>> {
+fn run_torch(a: &BenchArgs, batch: usize, threads: usize) -> anyhow::Result<Option<TorchReport>> {
     if a.no_torch {
         return Ok(None);
     }
@@ -77,7 +81,10 @@ fn run_torch(a: &BenchArgs, threads: usize) -> anyhow::Result<Option<TorchReport
     let mut script = tempfile_path("mown_pytorch_nn.py");
     std::fs::File::create(&script)?.write_all(TORCH_SCRIPT.as_bytes())?;
     let mut cmd = Command::new("python3");
-    cmd.arg(&script).args(["--batch", &a.batch.to_string(), "--iters", &a.iters.to_string()]);
+    cmd.arg(&script).args(["--batch", &batch.to_string(), "--iters", &a.iters.to_string()]);
+    if let Some(only) = &a.only {
+        cmd.args(["--only", only]);
+    }
     cmd.args(["--warmup", &a.warmup.to_string(), "--threads", &threads.to_string(), "--device", &a.torch_device]);
     let out = cmd.output().context("running the PyTorch reference")?;
     let _ = std::fs::remove_file(&mut script);
@@ -87,6 +94,10 @@ fn run_torch(a: &BenchArgs, threads: usize) -> anyhow::Result<Option<TorchReport
     let text = String::from_utf8_lossy(&out.stdout);
     let last = text.lines().last().unwrap_or_default();
     Ok(Some(serde_json::from_str(last).context("parsing the PyTorch reference output")?))
+}
+
+fn conv_name(fast: bool) -> &'static str {
+    if fast { "mown" } else { "burn" }
 }
 
 fn tempfile_path(name: &str) -> std::path::PathBuf {
@@ -109,39 +120,70 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     let device = a.device.device()?;
     let threads = our_threads();
     let cases: Vec<_> = CASES.iter().filter(|c| a.only.as_deref().is_none_or(|o| c.name.contains(o))).collect();
-    let mut ours = Vec::new();
-    for case in &cases {
-        eprintln!("measuring {} ...", case.name);
-        ours.push(measure(case, &device, a.batch, a.warmup, a.iters)?);
-    }
-    let torch = run_torch(&a, threads)?;
-    println!(
-        "mown bench nn: batch {}, median of {} iterations after {} warm-up, device {}, {} threads{}",
-        a.batch,
-        a.iters,
-        a.warmup,
-        a.device.device,
-        threads,
-        torch
-            .as_ref()
-            .map(|t| format!("; PyTorch {} ({}, {} threads)", t.torch, a.torch_device, t.threads))
-            .unwrap_or_default()
-    );
-    println!("{:<18} {:<15} {:>12} {:>12} {:>8}", "model", "operation", "mown img/s", "torch img/s", "ratio");
+    // The convolutions measured, in column order: burn-flex's op (before) and mown's (after).
+    let convs: Vec<bool> = match a.conv.as_str() {
+        "both" => vec![false, true],
+        "burn" => vec![false],
+        _ => vec![true],
+    };
     let mut rows = Vec::new();
-    for (case, t) in cases.iter().zip(&ours) {
-        let reference = torch.as_ref().and_then(|r| r.cases.get(case.name));
-        for (op, v, r) in [
-            ("forward", t.forward, reference.map(|r| r.forward)),
-            ("train step", t.train_step, reference.map(|r| r.train_step)),
-            ("input gradient", t.input_gradient, reference.map(|r| r.input_gradient)),
-        ] {
-            let (rs, ratio) = match r {
-                Some(r) => (format!("{r:.0}"), format!("{:.2}", v / r)),
-                None => ("-".into(), "-".into()),
-            };
-            println!("{:<18} {:<15} {:>12.0} {:>12} {:>8}", case.name, op, v, rs, ratio);
-            rows.push(serde_json::json!({"model": case.name, "operation": op, "mown": v, "torch": r}));
+    for &batch in &a.batch {
+        let mut ours: Vec<Vec<Throughput>> = Vec::new();
+        for case in &cases {
+            let mut per_conv = Vec::new();
+            for &fast in &convs {
+                mown_nn::conv::set_fast(fast);
+                eprintln!("measuring {} at batch {batch} ({} convolution) ...", case.name, conv_name(fast));
+                per_conv.push(measure(case, &device, batch, a.warmup, a.iters)?);
+            }
+            ours.push(per_conv);
+        }
+        mown_nn::conv::set_fast(true);
+        let torch = run_torch(&a, batch, threads)?;
+        println!(
+            "mown bench nn: batch {batch}, median of {} iterations after {} warm-up, device {}, {} threads{}",
+            a.iters,
+            a.warmup,
+            a.device.device,
+            threads,
+            torch
+                .as_ref()
+                .map(|t| format!("; PyTorch {} ({}, {} threads)", t.torch, a.torch_device, t.threads))
+                .unwrap_or_default()
+        );
+        let mut header = format!("{:<18} {:<15}", "model", "operation");
+        for &fast in &convs {
+            header += &format!(" {:>12}", format!("{} img/s", conv_name(fast)));
+        }
+        header += &format!(" {:>12}", "torch img/s");
+        for &fast in &convs {
+            header += &format!(" {:>10}", format!("{}/torch", conv_name(fast)));
+        }
+        println!("{header}");
+        for (case, measured) in cases.iter().zip(&ours) {
+            let reference = torch.as_ref().and_then(|r| r.cases.get(case.name));
+            let pick: [(&str, fn(&Throughput) -> f64); 3] = [
+                ("forward", |t| t.forward),
+                ("train step", |t| t.train_step),
+                ("input gradient", |t| t.input_gradient),
+            ];
+            for (op, get) in pick {
+                let r = reference.map(get);
+                let mut line = format!("{:<18} {:<15}", case.name, op);
+                for t in measured {
+                    line += &format!(" {:>12.0}", get(t));
+                }
+                line += &format!(" {:>12}", r.map_or("-".into(), |r| format!("{r:.0}")));
+                for t in measured {
+                    line += &format!(" {:>10}", r.map_or("-".into(), |r| format!("{:.2}", get(t) / r)));
+                }
+                println!("{line}");
+                let mut row = serde_json::json!({"model": case.name, "operation": op, "batch": batch, "torch": r});
+                for (t, &fast) in measured.iter().zip(&convs) {
+                    row[conv_name(fast)] = serde_json::json!(get(t));
+                }
+                rows.push(row);
+            }
         }
     }
     if let Some(path) = &a.json {

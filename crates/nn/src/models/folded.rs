@@ -8,6 +8,7 @@
 //! batch. The folded network is a separate, unsaveable type so that folded weights can never be
 //! written out as a model.
 
+use crate::conv::conv2d;
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear};
@@ -113,14 +114,14 @@ fn fold_vgg(v: &Vgg) -> FoldedVgg {
 
 impl FoldedResNet {
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut h = relu(self.stem.forward(x));
+        let mut h = relu(conv2d(&self.stem, x));
         for block in &self.blocks {
             let identity = match &block.shortcut {
                 Some(s) => s.forward(h.clone()),
                 None => h.clone(),
             };
-            let inner = relu(block.conv1.forward(h));
-            h = relu(block.conv2.forward(inner) + identity);
+            let inner = relu(conv2d(&block.conv1, h));
+            h = relu(conv2d(&block.conv2, inner) + identity);
         }
         let pooled: Tensor<2> = h.mean_dim(3).mean_dim(2).flatten(1, 3);
         self.fc.forward(pooled)
@@ -130,7 +131,7 @@ impl FoldedResNet {
 impl FoldedVgg {
     fn forward(&self, mut x: Tensor<4>) -> Tensor<2> {
         for (conv, &pool) in self.features.iter().zip(&self.pool_after) {
-            x = relu(conv.forward(x));
+            x = relu(conv2d(conv, x));
             if pool {
                 x = max_pool(x);
             }

@@ -60,11 +60,11 @@ impl Lenet5 {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         use burn::tensor::activation::relu;
-        let mut x = relu(self.conv1.forward(x));
+        let mut x = relu(crate::conv::conv2d(&self.conv1, x));
         if self.pool1 {
             x = max_pool(x);
         }
-        x = relu(self.conv2.forward(x));
+        x = relu(crate::conv::conv2d(&self.conv2, x));
         if self.pool2 {
             x = max_pool(x);
         }

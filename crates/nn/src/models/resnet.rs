@@ -5,6 +5,7 @@
 //! ResNet-20 used zero-padding ("option A"). Option B is what torchvision-style code does and
 //! costs 0.3% more parameters.
 
+use crate::conv::conv2d;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear, LinearConfig};
 use burn::prelude::*;
@@ -42,11 +43,11 @@ impl BasicBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.shortcut {
-            Some(s) => s.bn.forward(s.conv.forward(x.clone())),
+            Some(s) => s.bn.forward(conv2d(&s.conv, x.clone())),
             None => x.clone(),
         };
-        let h = relu(self.bn1.forward(self.conv1.forward(x)));
-        let h = self.bn2.forward(self.conv2.forward(h));
+        let h = relu(self.bn1.forward(conv2d(&self.conv1, x)));
+        let h = self.bn2.forward(conv2d(&self.conv2, h));
         relu(h + identity)
     }
 }

@@ -96,7 +96,7 @@ impl SimpleCnn {
 
     pub fn forward(&self, mut x: Tensor<4>) -> Tensor<2> {
         for ((conv, act), &pool) in self.convs.iter().zip(&self.acts).zip(&self.pool_after) {
-            x = act.forward(conv.forward(x));
+            x = act.forward(crate::conv::conv2d(conv, x));
             if pool {
                 x = max_pool(x);
             }

@@ -1,0 +1,122 @@
+//! The convolution of [`super::kernels`] registered with burn as a backend extension: a forward
+//! on burn-flex's tensors, and for the autodiff backend a handwritten backward that calls the
+//! input- and weight-gradient kernels (burn's own backward goes through a transposed convolution).
+
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Bytes, DType, Flex, Shape, backend_extension};
+
+use super::kernels::{self, ConvGeometry};
+
+/// One operation and its two gradients, each a primitive of the backend it runs on.
+#[backend_extension(Flex, Autodiff)]
+pub trait FastConvBackend: Backend {
+    /// `conv(x, weight)` without bias; `geometry` was checked against both shapes.
+    fn fast_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, geometry: ConvGeometry) -> FloatTensor<Self>;
+    /// The gradient with respect to `x`, given the output's gradient.
+    fn fast_conv2d_input_grad(
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        geometry: ConvGeometry,
+    ) -> FloatTensor<Self>;
+    /// The gradient with respect to `weight`, given the output's gradient.
+    fn fast_conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        geometry: ConvGeometry,
+    ) -> FloatTensor<Self>;
+}
+
+/// The tensor with its values in one contiguous f32 run (a copy only when a view is strided).
+fn contiguous(t: FlexTensor, what: &str) -> FlexTensor {
+    assert_eq!(t.dtype(), DType::F32, "mown's convolution takes f32 {what}, got {:?}", t.dtype());
+    if t.as_slice::<f32>().is_some() { t } else { t.to_contiguous() }
+}
+
+fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("made contiguous f32 by `contiguous`")
+}
+
+fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(Shape::from(shape)), DType::F32)
+}
+
+fn output_shape(g: &ConvGeometry) -> [usize; 4] {
+    let [oh, ow] = g.output_size().expect("checked by the caller");
+    [g.batch, g.channels_out, oh, ow]
+}
+
+impl FastConvBackend for Flex {
+    fn fast_conv2d(x: FlexTensor, weight: FlexTensor, g: ConvGeometry) -> FlexTensor {
+        let (x, weight) = (contiguous(x, "input"), contiguous(weight, "weight"));
+        tensor(kernels::conv2d_forward(&g, values(&x), values(&weight)), output_shape(&g))
+    }
+
+    fn fast_conv2d_input_grad(weight: FlexTensor, grad: FlexTensor, g: ConvGeometry) -> FlexTensor {
+        let (weight, grad) = (contiguous(weight, "weight"), contiguous(grad, "gradient"));
+        let shape = [g.batch, g.channels_in, g.height, g.width];
+        tensor(kernels::conv2d_input_grad(&g, values(&weight), values(&grad)), shape)
+    }
+
+    fn fast_conv2d_weight_grad(x: FlexTensor, grad: FlexTensor, g: ConvGeometry) -> FlexTensor {
+        let (x, grad) = (contiguous(x, "input"), contiguous(grad, "gradient"));
+        let shape = [g.channels_out, g.channels_in, g.kernel[0], g.kernel[1]];
+        tensor(kernels::conv2d_weight_grad(&g, values(&x), values(&grad)), shape)
+    }
+}
+
+/// The backward step: both gradients from the inner backend's kernels, each only when needed.
+#[derive(Debug)]
+struct FastConvBackward;
+
+impl<B: Backend + FastConvBackend> Backward<B, 2> for FastConvBackward {
+    type State = (NodeId, NodeId, ConvGeometry);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_weight] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, weight_state, g) = ops.state;
+        let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
+        let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::fast_conv2d_input_grad(weight, grad.clone(), g));
+        }
+        if let Some(node) = node_weight {
+            grads.register::<B>(node.id, B::fast_conv2d_weight_grad(x, grad, g));
+        }
+    }
+}
+
+impl<B: Backend + FastConvBackend, C: CheckpointStrategy> FastConvBackend for Autodiff<B, C> {
+    fn fast_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, g: ConvGeometry) -> FloatTensor<Self> {
+        match FastConvBackward.prepare::<C>([x.node(), weight.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let out = B::fast_conv2d(x.into_primitive(), weight.into_primitive(), g);
+                prep.finish((x_state, weight_state, g), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fast_conv2d(x.into_primitive(), weight.into_primitive(), g)),
+        }
+    }
+
+    // The gradients themselves are not differentiated again (no second-order use in mown).
+    fn fast_conv2d_input_grad(
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        g: ConvGeometry,
+    ) -> FloatTensor<Self> {
+        let out = B::fast_conv2d_input_grad(weight.into_primitive(), grad.into_primitive(), g);
+        <FloatTensor<Self>>::new(out)
+    }
+
+    fn fast_conv2d_weight_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>, g: ConvGeometry) -> FloatTensor<Self> {
+        let out = B::fast_conv2d_weight_grad(x.into_primitive(), grad.into_primitive(), g);
+        <FloatTensor<Self>>::new(out)
+    }
+}

@@ -1,0 +1,394 @@
+//! The convolution on plain `f32` slices (NCHW, contiguous): im2col with row copies, one GEMM per
+//! image (the `gemm` crate, which burn-flex also uses), col2im for the input gradient.
+//!
+//! Why not burn-flex's op: its im2col and col2im are scalar strided loops that took 30% and 19% of
+//! an input-gradient profile (docs/performance.md), more than the GEMM itself. Here every kernel
+//! row is a `copy_from_slice` of one image row when the stride is 1, and a 1x1 convolution with
+//! stride 1 and no padding skips im2col altogether. Images are spread over rayon's threads (the
+//! pool burn-flex runs on); each GEMM runs on one thread unless the batch is smaller than the pool.
+
+use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
+
+/// Shapes of one 2-D convolution with groups = 1 and dilation = 1 (the only kind mown's models
+/// have; anything else stays on burn's op).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub batch: usize,
+    pub channels_in: usize,
+    pub height: usize,
+    pub width: usize,
+    pub channels_out: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// Padding as (top, left, bottom, right), as burn's `PaddingConfig2d::Explicit` orders it.
+    pub padding: [usize; 4],
+}
+
+impl ConvGeometry {
+    /// Output height and width; `None` when the kernel does not fit the padded input.
+    pub fn output_size(&self) -> Option<[usize; 2]> {
+        let [kh, kw] = self.kernel;
+        let [sh, sw] = self.stride;
+        let [pt, pl, pb, pr] = self.padding;
+        let (h, w) = (self.height + pt + pb, self.width + pl + pr);
+        if kh == 0 || kw == 0 || sh == 0 || sw == 0 || h < kh || w < kw {
+            return None;
+        }
+        Some([(h - kh) / sh + 1, (w - kw) / sw + 1])
+    }
+
+    fn out_hw(&self) -> usize {
+        let [oh, ow] = self.output_size().expect("checked by the caller");
+        oh * ow
+    }
+
+    /// Rows of the im2col matrix: one per (input channel, kernel row, kernel column).
+    pub fn patch_len(&self) -> usize {
+        self.channels_in * self.kernel[0] * self.kernel[1]
+    }
+
+    fn image_len(&self) -> usize {
+        self.channels_in * self.height * self.width
+    }
+
+    /// A 1x1 kernel with stride 1 and no padding reads the image itself as its im2col matrix.
+    fn is_pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0; 4]
+    }
+}
+
+/// Writes image `x` (C x H x W) as the `patch_len x OH*OW` matrix whose column j is the receptive
+/// field of output pixel j; padding reads as zero.
+pub fn im2col(g: &ConvGeometry, x: &[f32], cols: &mut [f32]) {
+    let [oh, ow] = g.output_size().expect("checked by the caller");
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let [pt, pl, _, _] = g.padding;
+    let (h, w) = (g.height, g.width);
+    let mut row = 0;
+    for c in 0..g.channels_in {
+        let plane = &x[c * h * w..(c + 1) * h * w];
+        for ki in 0..kh {
+            for kj in 0..kw {
+                let dst = &mut cols[row * oh * ow..(row + 1) * oh * ow];
+                // Output columns whose input column ox*sw + kj - pl lies inside the image.
+                let lo = pl.saturating_sub(kj).div_ceil(sw).min(ow);
+                let hi = if w + pl > kj { ((w + pl - kj - 1) / sw + 1).min(ow) } else { 0 }.max(lo);
+                for oy in 0..oh {
+                    let out = &mut dst[oy * ow..(oy + 1) * ow];
+                    let iy = oy * sh + ki;
+                    if iy < pt || iy - pt >= h {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[(iy - pt) * w..(iy - pt + 1) * w];
+                    out[..lo].fill(0.0);
+                    out[hi..].fill(0.0);
+                    let first = lo * sw + kj - pl;
+                    if sw == 1 {
+                        out[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
+                    } else {
+                        for (o, ix) in out[lo..hi].iter_mut().zip((first..).step_by(sw)) {
+                            *o = src[ix];
+                        }
+                    }
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// Adds the `patch_len x OH*OW` matrix `cols` back onto image `dx` (C x H x W): the adjoint of
+/// [`im2col`], so the input gradient is `col2im(W^T * grad)`. Padding positions are dropped.
+pub fn col2im(g: &ConvGeometry, cols: &[f32], dx: &mut [f32]) {
+    let [oh, ow] = g.output_size().expect("checked by the caller");
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let [pt, pl, _, _] = g.padding;
+    let (h, w) = (g.height, g.width);
+    let mut row = 0;
+    for c in 0..g.channels_in {
+        let plane = &mut dx[c * h * w..(c + 1) * h * w];
+        for ki in 0..kh {
+            for kj in 0..kw {
+                let src = &cols[row * oh * ow..(row + 1) * oh * ow];
+                let lo = pl.saturating_sub(kj).div_ceil(sw).min(ow);
+                let hi = if w + pl > kj { ((w + pl - kj - 1) / sw + 1).min(ow) } else { 0 }.max(lo);
+                for oy in 0..oh {
+                    let iy = oy * sh + ki;
+                    if iy < pt || iy - pt >= h {
+                        continue;
+                    }
+                    let dst = &mut plane[(iy - pt) * w..(iy - pt + 1) * w];
+                    let first = lo * sw + kj - pl;
+                    let grads = &src[oy * ow + lo..oy * ow + hi];
+                    if sw == 1 {
+                        for (d, s) in dst[first..first + grads.len()].iter_mut().zip(grads) {
+                            *d += s;
+                        }
+                    } else {
+                        for (ix, s) in (first..).step_by(sw).zip(grads) {
+                            dst[ix] += s;
+                        }
+                    }
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// `dst (m x n) = [dst +] lhs (m x k) * rhs (k x n)`, every matrix given by (row, column) strides.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    [m, n, k]: [usize; 3],
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: &[f32],
+    [lhs_rs, lhs_cs]: [usize; 2],
+    rhs: &[f32],
+    [rhs_rs, rhs_cs]: [usize; 2],
+    parallel: bool,
+) {
+    assert!(dst.len() >= m * n, "gemm destination too small");
+    assert!(m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs, "gemm lhs too small");
+    assert!(n == 0 || k == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs, "gemm rhs too small");
+    let parallelism = if parallel { Parallelism::Rayon(0) } else { Parallelism::None };
+    // SAFETY: the asserts above keep every index the strides reach inside the three slices, and
+    // `dst` does not alias the inputs (it is a unique borrow).
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// Whether to spread images over threads (each GEMM on one) or run each GEMM on all of them.
+fn per_image_threads(batch: usize) -> bool {
+    batch >= rayon::current_num_threads()
+}
+
+/// Forward: `out[n] = W (Cout x patch) * im2col(x[n])`, no bias (the caller adds it).
+pub fn conv2d_forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    let (k, ohw, cout) = (g.patch_len(), g.out_hw(), g.channels_out);
+    let mut out = vec![0.0f32; g.batch * cout * ohw];
+    if out.is_empty() {
+        return out;
+    }
+    let outer = per_image_threads(g.batch);
+    let one = |(image, out): (&[f32], &mut [f32]), cols: &mut Vec<f32>| {
+        let patches: &[f32] = if g.is_pointwise() {
+            image
+        } else {
+            cols.resize(k * ohw, 0.0);
+            im2col(g, image, cols);
+            cols
+        };
+        matmul([cout, ohw, k], out, false, weight, [k, 1], patches, [ohw, 1], !outer);
+    };
+    let pairs = x.chunks(g.image_len()).zip(out.chunks_mut(cout * ohw));
+    if outer {
+        pairs.par_bridge().for_each_init(Vec::new, |cols, pair| one(pair, cols));
+    } else {
+        let mut cols = Vec::new();
+        pairs.for_each(|pair| one(pair, &mut cols));
+    }
+    out
+}
+
+/// Input gradient: `dx[n] = col2im(W^T * grad[n])`.
+pub fn conv2d_input_grad(g: &ConvGeometry, weight: &[f32], grad: &[f32]) -> Vec<f32> {
+    let (k, ohw, cout) = (g.patch_len(), g.out_hw(), g.channels_out);
+    let mut dx = vec![0.0f32; g.batch * g.image_len()];
+    if dx.is_empty() {
+        return dx;
+    }
+    let outer = per_image_threads(g.batch);
+    let one = |(grad, dx): (&[f32], &mut [f32]), cols: &mut Vec<f32>| {
+        if g.is_pointwise() {
+            matmul([k, ohw, cout], dx, false, weight, [1, k], grad, [ohw, 1], !outer);
+        } else {
+            cols.resize(k * ohw, 0.0);
+            matmul([k, ohw, cout], cols, false, weight, [1, k], grad, [ohw, 1], !outer);
+            col2im(g, cols, dx);
+        }
+    };
+    let pairs = grad.chunks(cout * ohw).zip(dx.chunks_mut(g.image_len()));
+    if outer {
+        pairs.par_bridge().for_each_init(Vec::new, |cols, pair| one(pair, cols));
+    } else {
+        let mut cols = Vec::new();
+        pairs.for_each(|pair| one(pair, &mut cols));
+    }
+    dx
+}
+
+/// Weight gradient: `dW = sum_n grad[n] * im2col(x[n])^T`, summed per thread then across threads.
+pub fn conv2d_weight_grad(g: &ConvGeometry, x: &[f32], grad: &[f32]) -> Vec<f32> {
+    let (k, ohw, cout) = (g.patch_len(), g.out_hw(), g.channels_out);
+    let accumulate_images = |images: &[f32], grads: &[f32], parallel: bool| {
+        let mut dw = vec![0.0f32; cout * k];
+        let mut cols = Vec::new();
+        for (image, grad) in images.chunks(g.image_len()).zip(grads.chunks(cout * ohw)) {
+            let patches: &[f32] = if g.is_pointwise() {
+                image
+            } else {
+                cols.resize(k * ohw, 0.0);
+                im2col(g, image, &mut cols);
+                &cols
+            };
+            matmul([cout, k, ohw], &mut dw, true, grad, [ohw, 1], patches, [1, ohw], parallel);
+        }
+        dw
+    };
+    if g.batch == 0 || cout * k == 0 {
+        return vec![0.0; cout * k];
+    }
+    // Fixed groups of images, summed in order: the result does not depend on the thread count or
+    // on how rayon happened to split the work, so training stays reproducible byte for byte.
+    let chunks = g.batch.div_ceil(IMAGES_PER_PARTIAL_SUM);
+    let parallel_gemm = chunks < rayon::current_num_threads();
+    let partials: Vec<Vec<f32>> = x
+        .par_chunks(IMAGES_PER_PARTIAL_SUM * g.image_len())
+        .zip(grad.par_chunks(IMAGES_PER_PARTIAL_SUM * cout * ohw))
+        .map(|(images, grads)| accumulate_images(images, grads, parallel_gemm))
+        .collect();
+    let mut partials = partials.into_iter();
+    let mut dw = partials.next().unwrap_or_else(|| vec![0.0; cout * k]);
+    for p in partials {
+        dw.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
+    }
+    dw
+}
+
+/// Images per partial weight gradient (see [`conv2d_weight_grad`]).
+const IMAGES_PER_PARTIAL_SUM: usize = 4;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition, one output at a time.
+    fn naive(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+        let [oh, ow] = g.output_size().unwrap();
+        let [kh, kw] = g.kernel;
+        let (h, wd) = (g.height as isize, g.width as isize);
+        let mut out = vec![0.0; g.batch * g.channels_out * oh * ow];
+        for n in 0..g.batch {
+            for co in 0..g.channels_out {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut s = 0.0;
+                        for c in 0..g.channels_in {
+                            for ki in 0..kh {
+                                for kj in 0..kw {
+                                    let iy = (oy * g.stride[0] + ki) as isize - g.padding[0] as isize;
+                                    let ix = (ox * g.stride[1] + kj) as isize - g.padding[1] as isize;
+                                    if iy < 0 || ix < 0 || iy >= h || ix >= wd {
+                                        continue;
+                                    }
+                                    let xi = ((n * g.channels_in + c) as isize * h + iy) * wd + ix;
+                                    s += x[xi as usize] * w[((co * g.channels_in + c) * kh + ki) * kw + kj];
+                                }
+                            }
+                        }
+                        out[((n * g.channels_out + co) * oh + oy) * ow + ox] = s;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len).map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0).collect()
+    }
+
+    fn geometries() -> Vec<ConvGeometry> {
+        let g = |batch, channels_in, height, width, channels_out, k: [usize; 2], stride, padding| ConvGeometry {
+            batch,
+            channels_in,
+            height,
+            width,
+            channels_out,
+            kernel: k,
+            stride,
+            padding,
+        };
+        vec![
+            g(3, 2, 7, 6, 4, [3, 3], [1, 1], [1, 1, 1, 1]),
+            g(1, 1, 8, 8, 3, [3, 3], [2, 2], [1, 1, 1, 1]),
+            g(2, 3, 9, 7, 2, [5, 3], [2, 1], [2, 0, 1, 2]),
+            g(4, 3, 5, 5, 6, [1, 1], [1, 1], [0, 0, 0, 0]),
+            g(2, 2, 6, 6, 3, [1, 1], [2, 2], [0, 0, 0, 0]),
+            g(5, 1, 4, 4, 2, [4, 4], [1, 1], [0, 0, 0, 0]),
+        ]
+    }
+
+    #[test]
+    fn forward_matches_the_definition() {
+        for g in geometries() {
+            let x = values(g.batch * g.image_len(), 1);
+            let w = values(g.channels_out * g.patch_len(), 2);
+            let (fast, slow) = (conv2d_forward(&g, &x, &w), naive(&g, &x, &w));
+            assert_eq!(fast.len(), slow.len(), "{g:?}");
+            for (a, b) in fast.iter().zip(&slow) {
+                assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{g:?}: {a} vs {b}");
+            }
+        }
+    }
+
+    /// <grad, conv(x)> = <conv^T(grad), x> = <dW, W>: the two gradients are the adjoints.
+    #[test]
+    fn gradients_are_the_adjoints_of_the_forward() {
+        for g in geometries() {
+            let x = values(g.batch * g.image_len(), 3);
+            let w = values(g.channels_out * g.patch_len(), 4);
+            let [oh, ow] = g.output_size().unwrap();
+            let grad = values(g.batch * g.channels_out * oh * ow, 5);
+            let y = naive(&g, &x, &w);
+            let lhs: f64 = y.iter().zip(&grad).map(|(a, b)| (a * b) as f64).sum();
+            let dx = conv2d_input_grad(&g, &w, &grad);
+            let via_x: f64 = dx.iter().zip(&x).map(|(a, b)| (a * b) as f64).sum();
+            let dw = conv2d_weight_grad(&g, &x, &grad);
+            let via_w: f64 = dw.iter().zip(&w).map(|(a, b)| (a * b) as f64).sum();
+            assert!((lhs - via_x).abs() <= 1e-3 * (1.0 + lhs.abs()), "{g:?}: {lhs} vs {via_x}");
+            assert!((lhs - via_w).abs() <= 1e-3 * (1.0 + lhs.abs()), "{g:?}: {lhs} vs {via_w}");
+        }
+    }
+
+    #[test]
+    fn a_kernel_larger_than_the_input_has_no_output() {
+        let g = ConvGeometry {
+            batch: 1,
+            channels_in: 1,
+            height: 2,
+            width: 2,
+            channels_out: 1,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [0; 4],
+        };
+        assert_eq!(g.output_size(), None);
+    }
+}
