@@ -58,6 +58,46 @@ impl ConvGeometry {
     }
 }
 
+/// For stride 1 and an output as wide as the input (a "same" convolution), kernel offset
+/// (ki, kj) reads the image plane shifted by one constant: output j is input j + delta, so a row
+/// of the im2col matrix is one contiguous copy (fixed up where it wraps around a row's edge).
+struct FlatShift {
+    /// Output rows [first, last) whose input row lies inside the image.
+    rows: (usize, usize),
+    /// Row length, the same for input and output.
+    width: usize,
+    /// Input index minus output index.
+    delta: isize,
+}
+
+impl FlatShift {
+    fn new(g: &ConvGeometry, ki: usize, kj: usize) -> Option<Self> {
+        let [oh, ow] = g.output_size()?;
+        if g.stride != [1, 1] || ow != g.width {
+            return None;
+        }
+        let [pt, pl, _, _] = g.padding;
+        let first = pt.saturating_sub(ki).min(oh);
+        let last = if g.height + pt > ki { (g.height + pt - ki).min(oh) } else { 0 }.max(first);
+        let delta = (ki as isize - pt as isize) * g.width as isize + kj as isize - pl as isize;
+        Some(FlatShift { rows: (first, last), width: g.width, delta })
+    }
+
+    /// (output start, output end, input start, input end) of the one copy, clipped to the plane
+    /// of `plane` values; the output range lies within `rows` and may be empty.
+    fn ranges(&self, plane: usize) -> (usize, usize, usize, usize) {
+        let out0 = (self.rows.0 * self.width) as isize;
+        let out1 = (self.rows.1 * self.width) as isize;
+        let in0 = (out0 + self.delta).max(0);
+        let in1 = (out1 + self.delta).min(plane as isize).max(in0);
+        let (d0, d1) = ((in0 - self.delta) as usize, (in1 - self.delta) as usize);
+        if d1 <= d0 {
+            return (out0 as usize, out0 as usize, 0, 0);
+        }
+        (d0, d1, in0 as usize, in1 as usize)
+    }
+}
+
 /// Writes image `x` (C x H x W) as the `patch_len x OH*OW` matrix whose column j is the receptive
 /// field of output pixel j; padding reads as zero.
 pub fn im2col(g: &ConvGeometry, x: &[f32], cols: &mut [f32]) {
@@ -75,6 +115,21 @@ pub fn im2col(g: &ConvGeometry, x: &[f32], cols: &mut [f32]) {
                 // Output columns whose input column ox*sw + kj - pl lies inside the image.
                 let lo = pl.saturating_sub(kj).div_ceil(sw).min(ow);
                 let hi = if w + pl > kj { ((w + pl - kj - 1) / sw + 1).min(ow) } else { 0 }.max(lo);
+                row += 1;
+                if let Some(shift) = FlatShift::new(g, ki, kj) {
+                    // One copy of the whole shifted plane, then zeros where it wrapped around.
+                    dst[..shift.rows.0 * ow].fill(0.0);
+                    dst[shift.rows.1 * ow..].fill(0.0);
+                    let (d0, d1, s0, s1) = shift.ranges(h * w);
+                    dst[shift.rows.0 * ow..d0].fill(0.0);
+                    dst[d1..shift.rows.1 * ow].fill(0.0);
+                    dst[d0..d1].copy_from_slice(&plane[s0..s1]);
+                    for line in dst[shift.rows.0 * ow..shift.rows.1 * ow].chunks_mut(ow) {
+                        line[..lo].fill(0.0);
+                        line[hi..].fill(0.0);
+                    }
+                    continue;
+                }
                 for oy in 0..oh {
                     let out = &mut dst[oy * ow..(oy + 1) * ow];
                     let iy = oy * sh + ki;
@@ -94,7 +149,6 @@ pub fn im2col(g: &ConvGeometry, x: &[f32], cols: &mut [f32]) {
                         }
                     }
                 }
-                row += 1;
             }
         }
     }
@@ -102,7 +156,9 @@ pub fn im2col(g: &ConvGeometry, x: &[f32], cols: &mut [f32]) {
 
 /// Adds the `patch_len x OH*OW` matrix `cols` back onto image `dx` (C x H x W): the adjoint of
 /// [`im2col`], so the input gradient is `col2im(W^T * grad)`. Padding positions are dropped.
-pub fn col2im(g: &ConvGeometry, cols: &[f32], dx: &mut [f32]) {
+///
+/// `cols` is scratch: entries that would wrap around a row edge are zeroed in place first.
+pub fn col2im(g: &ConvGeometry, cols: &mut [f32], dx: &mut [f32]) {
     let [oh, ow] = g.output_size().expect("checked by the caller");
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.stride;
@@ -113,9 +169,21 @@ pub fn col2im(g: &ConvGeometry, cols: &[f32], dx: &mut [f32]) {
         let plane = &mut dx[c * h * w..(c + 1) * h * w];
         for ki in 0..kh {
             for kj in 0..kw {
-                let src = &cols[row * oh * ow..(row + 1) * oh * ow];
+                let src = &mut cols[row * oh * ow..(row + 1) * oh * ow];
                 let lo = pl.saturating_sub(kj).div_ceil(sw).min(ow);
                 let hi = if w + pl > kj { ((w + pl - kj - 1) / sw + 1).min(ow) } else { 0 }.max(lo);
+                row += 1;
+                if let Some(shift) = FlatShift::new(g, ki, kj) {
+                    for line in src[shift.rows.0 * ow..shift.rows.1 * ow].chunks_mut(ow) {
+                        line[..lo].fill(0.0);
+                        line[hi..].fill(0.0);
+                    }
+                    let (d0, d1, s0, s1) = shift.ranges(h * w);
+                    for (d, s) in plane[s0..s1].iter_mut().zip(&src[d0..d1]) {
+                        *d += s;
+                    }
+                    continue;
+                }
                 for oy in 0..oh {
                     let iy = oy * sh + ki;
                     if iy < pt || iy - pt >= h {
@@ -134,7 +202,6 @@ pub fn col2im(g: &ConvGeometry, cols: &[f32], dx: &mut [f32]) {
                         }
                     }
                 }
-                row += 1;
             }
         }
     }
