@@ -1,6 +1,7 @@
-//! The convolution of [`super::kernels`] registered with burn as a backend extension: a forward
-//! on burn-flex's tensors, and for the autodiff backend a handwritten backward that calls the
-//! input- and weight-gradient kernels (burn's own backward goes through a transposed convolution).
+//! The convolution of [`super::kernels`], and the pooling and ELU of [`super::pool_elu`],
+//! registered with burn as a backend extension: a forward on burn-flex's tensors, and for the
+//! autodiff backend a handwritten backward that calls the gradient kernels (burn's own conv
+//! backward goes through a transposed convolution).
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -12,10 +13,11 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Bytes, DType, Flex, Shape, backend_extension};
 
 use super::kernels::{self, ConvGeometry};
+use super::pool_elu;
 
 /// One operation and its two gradients, each a primitive of the backend it runs on.
 #[backend_extension(Flex, Autodiff)]
-pub trait FastConvBackend: Backend {
+pub trait MownCpuOps: Backend {
     /// `conv(x, weight)` without bias; `geometry` was checked against both shapes.
     fn fast_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, geometry: ConvGeometry) -> FloatTensor<Self>;
     /// The gradient with respect to `x`, given the output's gradient.
@@ -30,6 +32,14 @@ pub trait FastConvBackend: Backend {
         grad: FloatTensor<Self>,
         geometry: ConvGeometry,
     ) -> FloatTensor<Self>;
+    /// 2x2 stride-2 max pooling of an NCHW tensor.
+    fn fast_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// Its input gradient, given the input and the output's gradient.
+    fn fast_max_pool2x2_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// ELU with slope `alpha` for x <= 0.
+    fn fast_elu(x: FloatTensor<Self>, alpha: f32) -> FloatTensor<Self>;
+    /// Its input gradient, given its output and the output's gradient.
+    fn fast_elu_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>, alpha: f32) -> FloatTensor<Self>;
 }
 
 /// The tensor with its values in one contiguous f32 run (a copy only when a view is strided).
@@ -46,12 +56,23 @@ fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
     FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(Shape::from(shape)), DType::F32)
 }
 
+/// (planes, height, width) of an NCHW tensor.
+fn planes(t: &FlexTensor) -> (usize, usize, usize) {
+    let dims = t.layout().shape();
+    let [n, c, h, w] = [dims[0], dims[1], dims[2], dims[3]];
+    (n * c, h, w)
+}
+
+fn shaped(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
+    FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(like.layout().shape().clone()), DType::F32)
+}
+
 fn output_shape(g: &ConvGeometry) -> [usize; 4] {
     let [oh, ow] = g.output_size().expect("checked by the caller");
     [g.batch, g.channels_out, oh, ow]
 }
 
-impl FastConvBackend for Flex {
+impl MownCpuOps for Flex {
     fn fast_conv2d(x: FlexTensor, weight: FlexTensor, g: ConvGeometry) -> FlexTensor {
         let (x, weight) = (contiguous(x, "input"), contiguous(weight, "weight"));
         tensor(kernels::conv2d_forward(&g, values(&x), values(&weight)), output_shape(&g))
@@ -68,13 +89,70 @@ impl FastConvBackend for Flex {
         let shape = [g.channels_out, g.channels_in, g.kernel[0], g.kernel[1]];
         tensor(kernels::conv2d_weight_grad(&g, values(&x), values(&grad)), shape)
     }
+
+    fn fast_max_pool2x2(x: FlexTensor) -> FlexTensor {
+        let x = contiguous(x, "input");
+        let (p, h, w) = planes(&x);
+        tensor(pool_elu::max_pool2x2(values(&x), p, h, w), {
+            let d = x.layout().shape();
+            [d[0], d[1], h / 2, w / 2]
+        })
+    }
+
+    fn fast_max_pool2x2_backward(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
+        let (x, grad) = (contiguous(x, "input"), contiguous(grad, "gradient"));
+        let (p, h, w) = planes(&x);
+        shaped(pool_elu::max_pool2x2_backward(values(&x), values(&grad), p, h, w), &x)
+    }
+
+    fn fast_elu(x: FlexTensor, alpha: f32) -> FlexTensor {
+        let x = contiguous(x, "input");
+        shaped(pool_elu::elu(values(&x), alpha), &x)
+    }
+
+    fn fast_elu_backward(y: FlexTensor, grad: FlexTensor, alpha: f32) -> FlexTensor {
+        let (y, grad) = (contiguous(y, "output"), contiguous(grad, "gradient"));
+        shaped(pool_elu::elu_backward(values(&y), values(&grad), alpha), &grad)
+    }
+}
+
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+impl<B: Backend + MownCpuOps> Backward<B, 1> for MaxPoolBackward {
+    type State = NodeId;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let x: FloatTensor<B> = checkpointer.retrieve_node_output(ops.state);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::fast_max_pool2x2_backward(x, grad));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct EluBackward;
+
+impl<B: Backend + MownCpuOps> Backward<B, 1> for EluBackward {
+    type State = (FloatTensor<B>, f32);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (y, alpha) = ops.state;
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::fast_elu_backward(y, grad, alpha));
+        }
+    }
 }
 
 /// The backward step: both gradients from the inner backend's kernels, each only when needed.
 #[derive(Debug)]
 struct FastConvBackward;
 
-impl<B: Backend + FastConvBackend> Backward<B, 2> for FastConvBackward {
+impl<B: Backend + MownCpuOps> Backward<B, 2> for FastConvBackward {
     type State = (NodeId, NodeId, ConvGeometry);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
@@ -92,7 +170,7 @@ impl<B: Backend + FastConvBackend> Backward<B, 2> for FastConvBackward {
     }
 }
 
-impl<B: Backend + FastConvBackend, C: CheckpointStrategy> FastConvBackend for Autodiff<B, C> {
+impl<B: Backend + MownCpuOps, C: CheckpointStrategy> MownCpuOps for Autodiff<B, C> {
     fn fast_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, g: ConvGeometry) -> FloatTensor<Self> {
         match FastConvBackward.prepare::<C>([x.node(), weight.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
@@ -118,5 +196,33 @@ impl<B: Backend + FastConvBackend, C: CheckpointStrategy> FastConvBackend for Au
     fn fast_conv2d_weight_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>, g: ConvGeometry) -> FloatTensor<Self> {
         let out = B::fast_conv2d_weight_grad(x.into_primitive(), grad.into_primitive(), g);
         <FloatTensor<Self>>::new(out)
+    }
+
+    fn fast_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match MaxPoolBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state = prep.checkpoint(&x);
+                prep.finish(state, B::fast_max_pool2x2(x.into_primitive()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fast_max_pool2x2(x.into_primitive())),
+        }
+    }
+
+    fn fast_max_pool2x2_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        <FloatTensor<Self>>::new(B::fast_max_pool2x2_backward(x.into_primitive(), grad.into_primitive()))
+    }
+
+    fn fast_elu(x: FloatTensor<Self>, alpha: f32) -> FloatTensor<Self> {
+        match EluBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let y = B::fast_elu(x.into_primitive(), alpha);
+                prep.finish((y.clone(), alpha), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fast_elu(x.into_primitive(), alpha)),
+        }
+    }
+
+    fn fast_elu_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>, alpha: f32) -> FloatTensor<Self> {
+        <FloatTensor<Self>>::new(B::fast_elu_backward(y.into_primitive(), grad.into_primitive(), alpha))
     }
 }

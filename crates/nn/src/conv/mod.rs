@@ -5,11 +5,15 @@
 //! burn's own op. The module's parameters stay burn's `Conv2d`, so ONNX export, BatchNorm folding
 //! and the safetensors files are unchanged.
 //!
+//! The same extension carries 2x2 max pooling and ELU ([`max_pool2x2`], [`elu`]), the next hot
+//! spots once the convolution was fast (docs/performance.md).
+//!
 //! `MOWN_CONV=burn` in the environment (read once) or [`set_fast`] turns the fast path off, for
 //! the before/after columns of `mown bench nn` and to rule it out when chasing a difference.
 
 mod extension;
 pub mod kernels;
+pub mod pool_elu;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -19,7 +23,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Tensor};
 
-pub use extension::FastConvBackend;
+pub use extension::MownCpuOps;
 pub use kernels::ConvGeometry;
 
 /// 0: not decided yet (read `MOWN_CONV`), 1: fast path, 2: burn's op.
@@ -59,7 +63,7 @@ pub fn conv2d_fast(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 
 fn fast_conv2d(conv: &Conv2d, x: Tensor<4>, g: ConvGeometry) -> Tensor<4> {
     let weight = conv.weight.val();
-    let out = <Dispatch as FastConvBackend>::fast_conv2d(x.into_dispatch(), weight.into_dispatch(), g);
+    let out = <Dispatch as MownCpuOps>::fast_conv2d(x.into_dispatch(), weight.into_dispatch(), g);
     let out = Tensor::<4>::from_dispatch(out);
     match &conv.bias {
         Some(bias) => out + bias.val().reshape([1, g.channels_out, 1, 1]),
@@ -67,12 +71,42 @@ fn fast_conv2d(conv: &Conv2d, x: Tensor<4>, g: ConvGeometry) -> Tensor<4> {
     }
 }
 
+/// Whether `x` lives where mown's kernels run: burn-flex (plain or autodiff), f32.
+fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
+    x.dtype() == DType::F32 && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// 2x2 max pooling with stride 2 (no padding; odd last rows and columns dropped), as
+/// `MaxPool2dConfig::new([2, 2]).with_strides([2, 2])` computes it.
+pub fn max_pool2x2(x: Tensor<4>) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    if fast_enabled() && on_flex(&x) && h >= 2 && w >= 2 {
+        return max_pool2x2_fast(x);
+    }
+    burn::nn::pool::MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init().forward(x)
+}
+
+/// Always mown's pooling kernel; for tests.
+pub fn max_pool2x2_fast(x: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as MownCpuOps>::fast_max_pool2x2(x.into_dispatch()))
+}
+
+/// ELU, as `burn::tensor::activation::elu` computes it (alpha > 0).
+pub fn elu<const D: usize>(x: Tensor<D>, alpha: f64) -> Tensor<D> {
+    if fast_enabled() && on_flex(&x) && alpha > 0.0 {
+        return elu_fast(x, alpha);
+    }
+    burn::tensor::activation::elu(x, alpha)
+}
+
+/// Always mown's ELU kernel; for tests.
+pub fn elu_fast<const D: usize>(x: Tensor<D>, alpha: f64) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as MownCpuOps>::fast_elu(x.into_dispatch(), alpha as f32))
+}
+
 /// The geometry when mown's kernels can run this convolution on this input, else `None`.
 pub fn fast_geometry(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvGeometry> {
-    if conv.groups != 1 || conv.dilation != [1, 1] || x.dtype() != DType::F32 {
-        return None;
-    }
-    if !matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_)) {
+    if conv.groups != 1 || conv.dilation != [1, 1] || !on_flex(x) {
         return None;
     }
     let padding = match conv.padding {

@@ -160,3 +160,29 @@ fn unsupported_convolutions_stay_on_burns_op() {
     let wrong = Tensor::<4>::zeros([1, 3, 5, 5], &device);
     assert!(fast_geometry(&module(&cases()[0], &device), &wrong).is_none());
 }
+
+/// Pooling and ELU against burn's ops: values and input gradients, odd sizes included.
+#[test]
+fn pooling_and_elu_match_burns_ops() {
+    use super::{elu_fast, max_pool2x2_fast};
+    let device = Device::flex().autodiff();
+    for dims in [[2, 3, 6, 6], [1, 1, 5, 7], [3, 2, 28, 28], [40, 8, 14, 14]] {
+        let x = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &device).require_grad();
+        let burn_pool = burn::nn::pool::MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+        let (fast, slow) = (max_pool2x2_fast(x.clone()), burn_pool.forward(x.clone()));
+        assert_eq!(fast.dims(), slow.dims());
+        let mix = Tensor::<4>::random(fast.dims(), Distribution::Normal(0.0, 1.0), &device);
+        let (a, b) = (values(fast.clone()), values(slow.clone()));
+        assert_close(&a, &b, 0.0, &format!("max pool {dims:?}"));
+        let (ga, gb) = ((fast * mix.clone()).sum().backward(), (slow * mix).sum().backward());
+        let (a, b) = (values(x.grad(&ga).unwrap()), values(x.grad(&gb).unwrap()));
+        assert_close(&a, &b, 0.0, &format!("max pool gradient {dims:?}"));
+
+        let (fast, slow) = (elu_fast(x.clone(), 0.8), burn::tensor::activation::elu(x.clone(), 0.8));
+        let mix = Tensor::<4>::random(fast.dims(), Distribution::Normal(0.0, 1.0), &device);
+        assert_close(&values(fast.clone()), &values(slow.clone()), 1e-5, &format!("elu {dims:?}"));
+        let (ga, gb) = ((fast * mix.clone()).sum().backward(), (slow * mix).sum().backward());
+        let (a, b) = (values(x.grad(&ga).unwrap()), values(x.grad(&gb).unwrap()));
+        assert_close(&a, &b, 1e-5, &format!("elu gradient {dims:?}"));
+    }
+}

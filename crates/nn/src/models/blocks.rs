@@ -26,7 +26,7 @@ impl Activation {
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match self {
             Activation::Relu(a) => a.forward(x),
-            Activation::Elu(a) => a.forward(x),
+            Activation::Elu(a) => crate::conv::elu(x, a.alpha),
             Activation::PRelu(a) => a.forward(x),
         }
     }
@@ -64,5 +64,5 @@ impl ConvBnRelu {
 
 /// 2x2 max pooling with stride 2.
 pub fn max_pool(x: Tensor<4>) -> Tensor<4> {
-    burn::nn::pool::MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init().forward(x)
+    crate::conv::max_pool2x2(x)
 }
