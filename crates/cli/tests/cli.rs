@@ -26,11 +26,10 @@ fn demo_detects_the_copies_and_accuses_no_independent_model() {
             let (model, decision) = (row["model"].as_str().unwrap(), row["verdict"]["decision"].as_str().unwrap());
             if row["role"] == "independent" {
                 assert_ne!(decision, "STOLEN", "{name} accuses the independent model {model}");
-            } else if ["ipguard-TL", "margin-watermark", "badnets-watermark"].contains(&name)
-                && (model.ends_with("-ftal(2,lr=0.01)") || model.ends_with("-prune(w,0.5,ft=2)"))
+            } else if (["ipguard-TL", "margin-watermark", "badnets-watermark"].contains(&name)
+                && (model.ends_with("-ftal(2,lr=0.01)") || model.ends_with("-prune(w,0.5,ft=2)")))
+                || (name == "akh" && model.ends_with("-ftal(2,lr=0.01)"))
             {
-                assert_eq!(decision, "STOLEN", "{name} misses the copy {model}");
-            } else if name == "akh" && model.ends_with("-ftal(2,lr=0.01)") {
                 assert_eq!(decision, "STOLEN", "{name} misses the copy {model}");
             } else if name == "akh" && model.ends_with("-prune(w,0.5,ft=2)") {
                 // Its matching rate sits at the unseen-family bound (0.77 against 0.80 in

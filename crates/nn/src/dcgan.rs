@@ -62,11 +62,11 @@ impl GeneratorNet {
     fn forward(&self, z: Tensor<2>, shape: ImageShape) -> Tensor<4> {
         let n = z.dims()[0];
         let [c0, h0, w0] = self.base;
-        let mut x = relu(self.project_bn.forward(self.project.forward(z).reshape([n, c0, h0, w0])));
+        let mut x = relu(crate::conv::batch_norm(&self.project_bn, self.project.forward(z).reshape([n, c0, h0, w0])));
         let last = self.ups.len() - 1;
         for (i, up) in self.ups.iter().enumerate() {
             x = up.forward(x);
-            x = if i < last { relu(self.bns[i].forward(x)) } else { x.tanh() };
+            x = if i < last { relu(crate::conv::batch_norm(&self.bns[i], x)) } else { x.tanh() };
         }
         let [oy, ox] = self.crop;
         x.slice([0..n, 0..shape.channels, oy..oy + shape.height, ox..ox + shape.width])
@@ -87,7 +87,7 @@ impl DiscriminatorNet {
         for (i, conv) in self.convs.iter().enumerate() {
             x = crate::conv::conv2d(conv, x);
             if i > 0 {
-                x = self.bns[i - 1].forward(x);
+                x = crate::conv::batch_norm(&self.bns[i - 1], x);
             }
             x = leaky_relu(x, 0.2);
         }

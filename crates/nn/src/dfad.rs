@@ -126,9 +126,9 @@ impl GeneratorA {
     fn forward(&self, z: Tensor<2>) -> Tensor<4> {
         let n = z.dims()[0];
         let [c, h, w] = self.base;
-        let x = self.bn0.forward(self.project.forward(z).reshape([n, c, h, w]));
-        let x = leaky_relu(self.bn1.forward(conv2d(&self.conv1, upsample2(x))), 0.2);
-        let x = leaky_relu(self.bn2.forward(conv2d(&self.conv2, upsample2(x))), 0.2);
+        let x = crate::conv::batch_norm(&self.bn0, self.project.forward(z).reshape([n, c, h, w]));
+        let x = leaky_relu(crate::conv::batch_norm(&self.bn1, conv2d(&self.conv1, upsample2(x))), 0.2);
+        let x = leaky_relu(crate::conv::batch_norm(&self.bn2, conv2d(&self.conv2, upsample2(x))), 0.2);
         standardise(tanh(conv2d(&self.conv3, x)))
     }
 }

@@ -96,6 +96,9 @@ fn run_torch(a: &BenchArgs, batch: usize, threads: usize) -> anyhow::Result<Opti
     Ok(Some(serde_json::from_str(last).context("parsing the PyTorch reference output")?))
 }
 
+/// Reads one operation's images per second.
+type Getter = fn(&Throughput) -> f64;
+
 fn conv_name(fast: bool) -> &'static str {
     if fast { "mown" } else { "burn" }
 }
@@ -162,7 +165,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         println!("{header}");
         for (case, measured) in cases.iter().zip(&ours) {
             let reference = torch.as_ref().and_then(|r| r.cases.get(case.name));
-            let pick: [(&str, fn(&Throughput) -> f64); 3] = [
+            let pick: [(&str, Getter); 3] = [
                 ("forward", |t| t.forward),
                 ("train step", |t| t.train_step),
                 ("input gradient", |t| t.input_gradient),

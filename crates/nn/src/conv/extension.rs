@@ -10,8 +10,9 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Bytes, DType, Flex, Shape, backend_extension};
+use burn::backend::{Autodiff, Backend, Bytes, DType, Flex, Shape, Slice, TensorMetadata, backend_extension};
 
+use super::batch_norm::{self, BnShape};
 use super::kernels::{self, ConvGeometry};
 use super::pool_elu;
 
@@ -40,6 +41,33 @@ pub trait MownCpuOps: Backend {
     fn fast_elu(x: FloatTensor<Self>, alpha: f32) -> FloatTensor<Self>;
     /// Its input gradient, given its output and the output's gradient.
     fn fast_elu_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>, alpha: f32) -> FloatTensor<Self>;
+    /// BatchNorm's batch statistics, `[2, channels]`: means, then biased variances (constants).
+    fn fast_bn_stats(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// BatchNorm in training with the statistics of `fast_bn_stats` (differentiated in x, gamma
+    /// and beta, the statistics' dependence on x included).
+    fn fast_bn_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+    /// `[2, channels]`: the gradients of gamma, then of beta.
+    fn fast_bn_param_grads(
+        x: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+    /// The input gradient, given the parameter gradients of `fast_bn_param_grads`.
+    fn fast_bn_input_grad(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        sums: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
 }
 
 /// The tensor with its values in one contiguous f32 run (a copy only when a view is strided).
@@ -61,6 +89,11 @@ fn planes(t: &FlexTensor) -> (usize, usize, usize) {
     let dims = t.layout().shape();
     let [n, c, h, w] = [dims[0], dims[1], dims[2], dims[3]];
     (n * c, h, w)
+}
+
+fn bn_shape(t: &FlexTensor) -> BnShape {
+    let dims = t.layout().shape();
+    BnShape { batch: dims[0], channels: dims[1], spatial: dims.iter().skip(2).product() }
 }
 
 fn shaped(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
@@ -113,6 +146,84 @@ impl MownCpuOps for Flex {
     fn fast_elu_backward(y: FlexTensor, grad: FlexTensor, alpha: f32) -> FlexTensor {
         let (y, grad) = (contiguous(y, "output"), contiguous(grad, "gradient"));
         shaped(pool_elu::elu_backward(values(&y), values(&grad), alpha), &grad)
+    }
+
+    fn fast_bn_stats(x: FlexTensor) -> FlexTensor {
+        let x = contiguous(x, "input");
+        let shape = bn_shape(&x);
+        matrix(batch_norm::stats(values(&x), shape), shape.channels)
+    }
+
+    fn fast_bn_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, stats: FlexTensor, eps: f64) -> FlexTensor {
+        let (x, gamma) = (contiguous(x, "input"), contiguous(gamma, "gamma"));
+        let (beta, stats) = (contiguous(beta, "beta"), contiguous(stats, "statistics"));
+        let out = batch_norm::forward(values(&x), values(&gamma), values(&beta), values(&stats), eps, bn_shape(&x));
+        shaped(out, &x)
+    }
+
+    fn fast_bn_param_grads(x: FlexTensor, stats: FlexTensor, grad: FlexTensor, eps: f64) -> FlexTensor {
+        let (x, stats, grad) = (contiguous(x, "input"), contiguous(stats, "statistics"), contiguous(grad, "gradient"));
+        let shape = bn_shape(&x);
+        matrix(batch_norm::param_grads(values(&x), values(&grad), values(&stats), eps, shape), shape.channels)
+    }
+
+    fn fast_bn_input_grad(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        stats: FlexTensor,
+        sums: FlexTensor,
+        grad: FlexTensor,
+        eps: f64,
+    ) -> FlexTensor {
+        let (x, gamma, stats) = (contiguous(x, "input"), contiguous(gamma, "gamma"), contiguous(stats, "statistics"));
+        let (sums, grad) = (contiguous(sums, "sums"), contiguous(grad, "gradient"));
+        let shape = bn_shape(&x);
+        let dx = batch_norm::input_grad(
+            values(&x),
+            values(&gamma),
+            values(&stats),
+            values(&sums),
+            values(&grad),
+            eps,
+            shape,
+        );
+        shaped(dx, &x)
+    }
+}
+
+/// A `[2, channels]` tensor.
+fn matrix(values: Vec<f32>, channels: usize) -> FlexTensor {
+    FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(Shape::new([2, channels])), DType::F32)
+}
+
+/// Row `row` of a `[2, channels]` tensor, as `[channels]`.
+fn row<B: Backend>(t: FloatTensor<B>, row: usize, channels: usize) -> FloatTensor<B> {
+    let sliced = B::float_slice(t, &[Slice::from(row..row + 1), Slice::from(0..channels)]);
+    B::float_reshape(sliced, Shape::new([channels]))
+}
+
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl<B: Backend + MownCpuOps> Backward<B, 3> for BatchNormBackward {
+    type State = (NodeId, NodeId, FloatTensor<B>, f64, usize);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, gamma_state, stats, eps, channels) = ops.state;
+        let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
+        let gamma: FloatTensor<B> = checkpointer.retrieve_node_output(gamma_state);
+        let sums = B::fast_bn_param_grads(x.clone(), stats.clone(), grad.clone(), eps);
+        if let Some(node) = node_gamma {
+            grads.register::<B>(node.id, row::<B>(sums.clone(), 0, channels));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<B>(node.id, row::<B>(sums.clone(), 1, channels));
+        }
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::fast_bn_input_grad(x, gamma, stats, sums, grad, eps));
+        }
     }
 }
 
@@ -224,5 +335,72 @@ impl<B: Backend + MownCpuOps, C: CheckpointStrategy> MownCpuOps for Autodiff<B, 
 
     fn fast_elu_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>, alpha: f32) -> FloatTensor<Self> {
         <FloatTensor<Self>>::new(B::fast_elu_backward(y.into_primitive(), grad.into_primitive(), alpha))
+    }
+
+    // Constants: burn's BatchNorm detaches the statistics it keeps, and the output's backward
+    // accounts for their dependence on x.
+    fn fast_bn_stats(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        <FloatTensor<Self>>::new(B::fast_bn_stats(x.into_primitive()))
+    }
+
+    fn fast_bn_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        let channels = gamma.primitive().shape()[0];
+        let stats = stats.into_primitive();
+        match BatchNormBackward.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let gamma_state = prep.checkpoint(&gamma);
+                let out = B::fast_bn_train(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    stats.clone(),
+                    eps,
+                );
+                prep.finish((x_state, gamma_state, stats, eps, channels), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fast_bn_train(
+                x.into_primitive(),
+                gamma.into_primitive(),
+                beta.into_primitive(),
+                stats,
+                eps,
+            )),
+        }
+    }
+
+    fn fast_bn_param_grads(
+        x: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        let out = B::fast_bn_param_grads(x.into_primitive(), stats.into_primitive(), grad.into_primitive(), eps);
+        <FloatTensor<Self>>::new(out)
+    }
+
+    fn fast_bn_input_grad(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        sums: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        let out = B::fast_bn_input_grad(
+            x.into_primitive(),
+            gamma.into_primitive(),
+            stats.into_primitive(),
+            sums.into_primitive(),
+            grad.into_primitive(),
+            eps,
+        );
+        <FloatTensor<Self>>::new(out)
     }
 }

@@ -5,12 +5,14 @@
 //! burn's own op. The module's parameters stay burn's `Conv2d`, so ONNX export, BatchNorm folding
 //! and the safetensors files are unchanged.
 //!
-//! The same extension carries 2x2 max pooling and ELU ([`max_pool2x2`], [`elu`]), the next hot
-//! spots once the convolution was fast (docs/performance.md).
+//! The same extension carries 2x2 max pooling, ELU and BatchNorm in training ([`max_pool2x2`],
+//! [`elu`], [`batch_norm`]), the next hot spots once the convolution was fast
+//! (docs/performance.md).
 //!
 //! `MOWN_CONV=burn` in the environment (read once) or [`set_fast`] turns the fast path off, for
 //! the before/after columns of `mown bench nn` and to rule it out when chasing a difference.
 
+pub mod batch_norm;
 mod extension;
 pub mod kernels;
 pub mod pool_elu;
@@ -19,8 +21,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use burn::backend::{Dispatch, DispatchDevice};
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::{DType, Tensor};
 
 pub use extension::MownCpuOps;
@@ -102,6 +104,39 @@ pub fn elu<const D: usize>(x: Tensor<D>, alpha: f64) -> Tensor<D> {
 /// Always mown's ELU kernel; for tests.
 pub fn elu_fast<const D: usize>(x: Tensor<D>, alpha: f64) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as MownCpuOps>::fast_elu(x.into_dispatch(), alpha as f32))
+}
+
+/// `bn.forward(x)`: in training (an autodiff device and the layer's training flag on, as burn
+/// decides) the statistics and the normalisation run on mown's kernels, and the running mean and
+/// variance are updated exactly as burn's `BatchNorm::forward_train` does; in inference it is
+/// burn's own forward.
+pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    let training = x.device().is_autodiff() && bn.training.is_enabled();
+    if !(training && fast_enabled() && on_flex(&x) && D >= 2) {
+        return bn.forward(x);
+    }
+    let channels = bn.gamma.dims()[0];
+    if x.dims()[1] != channels {
+        return bn.forward(x); // burn's forward reports the mismatch
+    }
+    let stats = Tensor::<2>::from_dispatch(<Dispatch as MownCpuOps>::fast_bn_stats(x.clone().into_dispatch()));
+    let out = <Dispatch as MownCpuOps>::fast_bn_train(
+        x.clone().into_dispatch(),
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+        stats.clone().into_dispatch(),
+        bn.epsilon,
+    );
+    let device = x.device();
+    let [mean, variance] = [0, 1].map(|r| stats.clone().slice([r..r + 1, 0..channels]).reshape([channels]).detach());
+    let keep = 1.0 - bn.momentum;
+    let running_mean =
+        bn.running_mean.value_sync().to_device(&device).mul_scalar(keep).add(mean.mul_scalar(bn.momentum));
+    let running_var =
+        bn.running_var.value_sync().to_device(&device).mul_scalar(keep).add(variance.mul_scalar(bn.momentum));
+    bn.running_mean.update(running_mean.detach());
+    bn.running_var.update(running_var.detach());
+    Tensor::from_dispatch(out)
 }
 
 /// The geometry when mown's kernels can run this convolution on this input, else `None`.

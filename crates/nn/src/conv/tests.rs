@@ -186,3 +186,28 @@ fn pooling_and_elu_match_burns_ops() {
         assert_close(&a, &b, 1e-5, &format!("elu gradient {dims:?}"));
     }
 }
+
+/// BatchNorm in training against burn's: output, the three gradients, and the running statistics.
+#[test]
+fn batch_norm_training_matches_burns() {
+    use burn::nn::BatchNormConfig;
+    let device = Device::flex().autodiff();
+    for dims in [[4, 3, 5, 5], [2, 16, 8, 8], [9, 2, 1, 1]] {
+        let ours = BatchNormConfig::new(dims[1]).init(&device);
+        let theirs = ours.clone();
+        // Non-trivial affine parameters and running statistics.
+        let x = Tensor::<4>::random(dims, Distribution::Normal(0.5, 2.0), &device).require_grad();
+        let (a, b) = (super::batch_norm(&ours, x.clone()), theirs.forward(x.clone()));
+        assert_close(&values(a.clone()), &values(b.clone()), 1e-4, &format!("batch norm {dims:?}"));
+        let mix = Tensor::<4>::random(a.dims(), Distribution::Normal(0.0, 1.0), &device);
+        let (ga, gb) = ((a * mix.clone()).sum().backward(), (b * mix).sum().backward());
+        assert_close(&values(x.grad(&ga).unwrap()), &values(x.grad(&gb).unwrap()), 1e-4, "input gradient");
+        let one = |t: Tensor<1>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        for (p, what) in [(&ours.gamma, "gamma"), (&ours.beta, "beta")] {
+            let q = if what == "gamma" { &theirs.gamma } else { &theirs.beta };
+            assert_close(&one(p.val().grad(&ga).unwrap()), &one(q.val().grad(&gb).unwrap()), 1e-4, what);
+        }
+        assert_close(&one(ours.running_mean.value()), &one(theirs.running_mean.value()), 1e-5, "running mean");
+        assert_close(&one(ours.running_var.value()), &one(theirs.running_var.value()), 1e-5, "running var");
+    }
+}

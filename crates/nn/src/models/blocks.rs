@@ -58,7 +58,7 @@ impl ConvBnRelu {
         Self { conv: conv(cin, cout, 3, stride, false, device), bn: batch_norm(cout, device) }
     }
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        burn::tensor::activation::relu(self.bn.forward(crate::conv::conv2d(&self.conv, x)))
+        burn::tensor::activation::relu(crate::conv::batch_norm(&self.bn, crate::conv::conv2d(&self.conv, x)))
     }
 }
 

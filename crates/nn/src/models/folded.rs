@@ -117,7 +117,7 @@ impl FoldedResNet {
         let mut h = relu(conv2d(&self.stem, x));
         for block in &self.blocks {
             let identity = match &block.shortcut {
-                Some(s) => s.forward(h.clone()),
+                Some(s) => conv2d(s, h.clone()),
                 None => h.clone(),
             };
             let inner = relu(conv2d(&block.conv1, h));

@@ -43,11 +43,11 @@ impl BasicBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.shortcut {
-            Some(s) => s.bn.forward(conv2d(&s.conv, x.clone())),
+            Some(s) => crate::conv::batch_norm(&s.bn, conv2d(&s.conv, x.clone())),
             None => x.clone(),
         };
-        let h = relu(self.bn1.forward(conv2d(&self.conv1, x)));
-        let h = self.bn2.forward(conv2d(&self.conv2, h));
+        let h = relu(crate::conv::batch_norm(&self.bn1, conv2d(&self.conv1, x)));
+        let h = crate::conv::batch_norm(&self.bn2, conv2d(&self.conv2, h));
         relu(h + identity)
     }
 }
