@@ -100,56 +100,79 @@ impl FlatShift {
     }
 }
 
+/// One row of the im2col matrix: input channel `c` read at kernel offset (ki, kj).
+struct PatchRow {
+    c: usize,
+    ki: usize,
+    kj: usize,
+    /// Output columns [lo, hi) whose input column ox*sw + kj - pl lies inside the image.
+    lo: usize,
+    hi: usize,
+    /// Set for a stride-1 "same" convolution (see [`FlatShift`]).
+    shift: Option<FlatShift>,
+}
+
+/// The rows of the im2col matrix in order (channel, kernel row, kernel column).
+fn patch_rows(g: &ConvGeometry) -> impl Iterator<Item = PatchRow> + '_ {
+    let [kh, kw] = g.kernel;
+    let [_, ow] = g.output_size().expect("checked by the caller");
+    let (sw, pl, w) = (g.stride[1], g.padding[1], g.width);
+    (0..g.channels_in).flat_map(move |c| {
+        (0..kh).flat_map(move |ki| {
+            (0..kw).map(move |kj| {
+                let lo = pl.saturating_sub(kj).div_ceil(sw).min(ow);
+                let hi = if w + pl > kj { ((w + pl - kj - 1) / sw + 1).min(ow) } else { 0 }.max(lo);
+                PatchRow { c, ki, kj, lo, hi, shift: FlatShift::new(g, ki, kj) }
+            })
+        })
+    })
+}
+
+/// The input row that output row `oy` reads at kernel row `ki`, if inside the image.
+fn input_row(g: &ConvGeometry, oy: usize, ki: usize) -> Option<usize> {
+    let iy = oy * g.stride[0] + ki;
+    (iy >= g.padding[0] && iy - g.padding[0] < g.height).then(|| iy - g.padding[0])
+}
+
+/// Zeroes the columns outside [lo, hi) of every `ow`-long line of `rows`.
+fn zero_edges(rows: &mut [f32], ow: usize, lo: usize, hi: usize) {
+    for line in rows.chunks_mut(ow) {
+        line[..lo].fill(0.0);
+        line[hi..].fill(0.0);
+    }
+}
+
 /// Writes image `x` (C x H x W) as the `patch_len x OH*OW` matrix whose column j is the receptive
 /// field of output pixel j; padding reads as zero.
 pub fn im2col(g: &ConvGeometry, x: &[f32], cols: &mut [f32]) {
     let [oh, ow] = g.output_size().expect("checked by the caller");
-    let [kh, kw] = g.kernel;
-    let [sh, sw] = g.stride;
-    let [pt, pl, _, _] = g.padding;
-    let (h, w) = (g.height, g.width);
-    let mut row = 0;
-    for c in 0..g.channels_in {
-        let plane = &x[c * h * w..(c + 1) * h * w];
-        for ki in 0..kh {
-            for kj in 0..kw {
-                let dst = &mut cols[row * oh * ow..(row + 1) * oh * ow];
-                // Output columns whose input column ox*sw + kj - pl lies inside the image.
-                let lo = pl.saturating_sub(kj).div_ceil(sw).min(ow);
-                let hi = if w + pl > kj { ((w + pl - kj - 1) / sw + 1).min(ow) } else { 0 }.max(lo);
-                row += 1;
-                if let Some(shift) = FlatShift::new(g, ki, kj) {
-                    // One copy of the whole shifted plane, then zeros where it wrapped around.
-                    dst[..shift.rows.0 * ow].fill(0.0);
-                    dst[shift.rows.1 * ow..].fill(0.0);
-                    let (d0, d1, s0, s1) = shift.ranges(h * w);
-                    dst[shift.rows.0 * ow..d0].fill(0.0);
-                    dst[d1..shift.rows.1 * ow].fill(0.0);
-                    dst[d0..d1].copy_from_slice(&plane[s0..s1]);
-                    for line in dst[shift.rows.0 * ow..shift.rows.1 * ow].chunks_mut(ow) {
-                        line[..lo].fill(0.0);
-                        line[hi..].fill(0.0);
-                    }
-                    continue;
-                }
-                for oy in 0..oh {
-                    let out = &mut dst[oy * ow..(oy + 1) * ow];
-                    let iy = oy * sh + ki;
-                    if iy < pt || iy - pt >= h {
-                        out.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[(iy - pt) * w..(iy - pt + 1) * w];
-                    out[..lo].fill(0.0);
-                    out[hi..].fill(0.0);
-                    let first = lo * sw + kj - pl;
-                    if sw == 1 {
-                        out[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
-                    } else {
-                        for (o, ix) in out[lo..hi].iter_mut().zip((first..).step_by(sw)) {
-                            *o = src[ix];
-                        }
-                    }
+    let (sw, pl, hw, w) = (g.stride[1], g.padding[1], g.height * g.width, g.width);
+    for (row, r) in patch_rows(g).enumerate() {
+        let plane = &x[r.c * hw..(r.c + 1) * hw];
+        let dst = &mut cols[row * oh * ow..(row + 1) * oh * ow];
+        if let Some(shift) = &r.shift {
+            // One copy of the whole shifted plane, then zeros where it wrapped around.
+            let (y0, y1) = (shift.rows.0 * ow, shift.rows.1 * ow);
+            let (d0, d1, s0, s1) = shift.ranges(hw);
+            dst[..d0].fill(0.0);
+            dst[d1..].fill(0.0);
+            dst[d0..d1].copy_from_slice(&plane[s0..s1]);
+            zero_edges(&mut dst[y0..y1], ow, r.lo, r.hi);
+            continue;
+        }
+        for (oy, out) in dst.chunks_mut(ow).enumerate() {
+            let Some(iy) = input_row(g, oy, r.ki) else {
+                out.fill(0.0);
+                continue;
+            };
+            let src = &plane[iy * w..(iy + 1) * w];
+            zero_edges(out, ow, r.lo, r.hi);
+            let first = r.lo * sw + r.kj - pl;
+            if sw == 1 {
+                out[r.lo..r.hi].copy_from_slice(&src[first..first + (r.hi - r.lo)]);
+            } else {
+                for (o, ix) in out[r.lo..r.hi].iter_mut().zip((first..).step_by(sw)) {
+                    *o = src[ix];
                 }
             }
         }
@@ -162,47 +185,30 @@ pub fn im2col(g: &ConvGeometry, x: &[f32], cols: &mut [f32]) {
 /// `cols` is scratch: entries that would wrap around a row edge are zeroed in place first.
 pub fn col2im(g: &ConvGeometry, cols: &mut [f32], dx: &mut [f32]) {
     let [oh, ow] = g.output_size().expect("checked by the caller");
-    let [kh, kw] = g.kernel;
-    let [sh, sw] = g.stride;
-    let [pt, pl, _, _] = g.padding;
-    let (h, w) = (g.height, g.width);
-    let mut row = 0;
-    for c in 0..g.channels_in {
-        let plane = &mut dx[c * h * w..(c + 1) * h * w];
-        for ki in 0..kh {
-            for kj in 0..kw {
-                let src = &mut cols[row * oh * ow..(row + 1) * oh * ow];
-                let lo = pl.saturating_sub(kj).div_ceil(sw).min(ow);
-                let hi = if w + pl > kj { ((w + pl - kj - 1) / sw + 1).min(ow) } else { 0 }.max(lo);
-                row += 1;
-                if let Some(shift) = FlatShift::new(g, ki, kj) {
-                    for line in src[shift.rows.0 * ow..shift.rows.1 * ow].chunks_mut(ow) {
-                        line[..lo].fill(0.0);
-                        line[hi..].fill(0.0);
-                    }
-                    let (d0, d1, s0, s1) = shift.ranges(h * w);
-                    for (d, s) in plane[s0..s1].iter_mut().zip(&src[d0..d1]) {
-                        *d += s;
-                    }
-                    continue;
+    let (sw, pl, hw, w) = (g.stride[1], g.padding[1], g.height * g.width, g.width);
+    for (row, r) in patch_rows(g).enumerate() {
+        let plane = &mut dx[r.c * hw..(r.c + 1) * hw];
+        let src = &mut cols[row * oh * ow..(row + 1) * oh * ow];
+        if let Some(shift) = &r.shift {
+            zero_edges(&mut src[shift.rows.0 * ow..shift.rows.1 * ow], ow, r.lo, r.hi);
+            let (d0, d1, s0, s1) = shift.ranges(hw);
+            for (d, s) in plane[s0..s1].iter_mut().zip(&src[d0..d1]) {
+                *d += s;
+            }
+            continue;
+        }
+        for (oy, grads) in src.chunks(ow).enumerate() {
+            let Some(iy) = input_row(g, oy, r.ki) else { continue };
+            let dst = &mut plane[iy * w..(iy + 1) * w];
+            let first = r.lo * sw + r.kj - pl;
+            let grads = &grads[r.lo..r.hi];
+            if sw == 1 {
+                for (d, s) in dst[first..first + grads.len()].iter_mut().zip(grads) {
+                    *d += s;
                 }
-                for oy in 0..oh {
-                    let iy = oy * sh + ki;
-                    if iy < pt || iy - pt >= h {
-                        continue;
-                    }
-                    let dst = &mut plane[(iy - pt) * w..(iy - pt + 1) * w];
-                    let first = lo * sw + kj - pl;
-                    let grads = &src[oy * ow + lo..oy * ow + hi];
-                    if sw == 1 {
-                        for (d, s) in dst[first..first + grads.len()].iter_mut().zip(grads) {
-                            *d += s;
-                        }
-                    } else {
-                        for (ix, s) in (first..).step_by(sw).zip(grads) {
-                            dst[ix] += s;
-                        }
-                    }
+            } else {
+                for (ix, s) in (first..).step_by(sw).zip(grads) {
+                    dst[ix] += s;
                 }
             }
         }
