@@ -27,13 +27,8 @@ pub struct BenchReport {
     pub shards: usize,
 }
 
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelRole {
-    Victim,
-    Stolen,
-    Independent,
-}
+/// A model's place in the zoo: the zoo's own type, so the report and `zoo.json` spell roles alike.
+pub use mown_adversary::zoo::Role as ModelRole;
 
 /// One model of the zoo.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -167,6 +167,20 @@ fn distillation_loss_reduces_to_its_parts() {
     assert!((ce0 - row).abs() < 1e-5);
 }
 
+/// 64 images of the digits' shape, every pixel 0.9: far from anything BatchNorm saw in training.
+fn constant_images(train: &mown_data::Dataset) -> mown_data::Dataset {
+    let n = 64;
+    mown_data::Dataset::new(
+        "constant",
+        train.shape,
+        10,
+        train.class_names.clone(),
+        vec![0.9; n * train.shape.numel()],
+        vec![0; n],
+    )
+    .unwrap()
+}
+
 /// BatchNorm recalibration forgets what the running statistics saw before (near-boundary's
 /// phase 3 forwards private samples in training mode): statistics fed constant images and then
 /// recalibrated on the digits give the logits of statistics recalibrated on the digits alone.
@@ -176,15 +190,7 @@ fn batch_norm_recalibration_forgets_earlier_batches() {
     let (train, test) = common::digits();
     let model = common::digits_model(Arch::Resnet20, &train, 4);
     let images = &test.images()[..64 * train.shape.numel()];
-    let constant = mown_data::Dataset::new(
-        "constant",
-        train.shape,
-        10,
-        train.class_names.clone(),
-        vec![0.9; 64 * train.shape.numel()],
-        vec![0; 64],
-    )
-    .unwrap();
+    let constant = constant_images(&train);
     let clean = recalibrate_batch_norm(model.clone(), &train, 100, 32, 1).unwrap();
     let fed = recalibrate_batch_norm(model.clone(), &constant, 20, 32, 1).unwrap();
     let back = recalibrate_batch_norm(fed.clone(), &train, 100, 32, 1).unwrap();
@@ -208,15 +214,7 @@ fn frozen_normalization_keeps_the_running_statistics() {
     let (train, test) = common::digits();
     let model = common::digits_model(Arch::Resnet20, &train, 4);
     let images = &test.images()[..64 * train.shape.numel()];
-    let constant = mown_data::Dataset::new(
-        "constant",
-        train.shape,
-        10,
-        train.class_names.clone(),
-        vec![0.9; 64 * train.shape.numel()],
-        vec![0; 64],
-    )
-    .unwrap();
+    let constant = constant_images(&train);
     let gap = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     let before = model.logits(images).unwrap();
     let still = TrainConfig { epochs: 2, lr: 1e-12, batch_size: 32, seed: 1, ..TrainConfig::default() };

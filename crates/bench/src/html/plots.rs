@@ -28,6 +28,22 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("plot: {e}")
 }
 
+/// The legend, in the one style every plot shares.
+fn draw_legend<'a, DB, CT>(chart: &mut ChartContext<'a, DB, CT>, position: SeriesLabelPosition) -> anyhow::Result<()>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FONT, LABEL))
+        .background_style(WHITE.mix(0.9))
+        .border_style(GREY)
+        .draw()
+        .map_err(err)
+}
+
 /// Draws into a fresh SVG string of `size`, labelled for screen readers.
 fn render(size: (u32, u32), label: &str, draw: impl FnOnce(&Area<'_>) -> anyhow::Result<()>) -> anyhow::Result<String> {
     let mut buf = String::new();
@@ -135,14 +151,7 @@ pub(crate) fn roc(pos: &[f64], neg: &[f64], operating: Option<f64>) -> anyhow::R
                 .label("calibrated threshold")
                 .legend(|(x, y)| Circle::new((x + 8, y), 5, BLACK.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font((FONT, LABEL))
-            .background_style(WHITE.mix(0.9))
-            .border_style(GREY)
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
     })
 }
@@ -183,14 +192,7 @@ pub(crate) fn ru_curves(curve: &[mown_eval::RuPoint]) -> anyhow::Result<String> 
                 .label(label)
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperMiddle)
-            .label_font((FONT, LABEL))
-            .background_style(WHITE.mix(0.9))
-            .border_style(GREY)
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperMiddle)?;
         Ok(())
     })
 }
@@ -273,14 +275,7 @@ pub(crate) fn strips(
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
         }
         if !markers.is_empty() {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .label_font((FONT, LABEL))
-                .background_style(WHITE.mix(0.9))
-                .border_style(GREY)
-                .draw()
-                .map_err(err)?;
+            draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         }
         Ok(())
     })

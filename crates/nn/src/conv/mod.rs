@@ -17,7 +17,6 @@ mod extension;
 pub mod kernels;
 pub mod pool_elu;
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use burn::backend::{Dispatch, DispatchDevice};
@@ -28,17 +27,17 @@ use burn::tensor::{DType, Tensor};
 pub use extension::MownCpuOps;
 pub use kernels::ConvGeometry;
 
-/// 0: not decided yet (read `MOWN_CONV`), 1: fast path, 2: burn's op.
+/// 0: not decided yet (read `MOWN_CONV` on first use), 1: fast path, 2: burn's op.
 static MODE: AtomicU8 = AtomicU8::new(0);
-static FROM_ENV: OnceLock<bool> = OnceLock::new();
 
 /// Whether [`conv2d`] takes the fast path where it can.
 pub fn fast_enabled() -> bool {
-    match MODE.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => *FROM_ENV.get_or_init(|| !std::env::var("MOWN_CONV").is_ok_and(|v| v.eq_ignore_ascii_case("burn"))),
+    if MODE.load(Ordering::Relaxed) == 0 {
+        let burn = std::env::var("MOWN_CONV").is_ok_and(|v| v.eq_ignore_ascii_case("burn"));
+        // A `set_fast` that came first wins.
+        let _ = MODE.compare_exchange(0, if burn { 2 } else { 1 }, Ordering::Relaxed, Ordering::Relaxed);
     }
+    MODE.load(Ordering::Relaxed) == 1
 }
 
 /// Chooses the path for the whole process (benchmarks compare the two in one run).

@@ -65,9 +65,7 @@ pub fn max_pool2x2_backward(x: &[f32], grad: &[f32], planes: usize, h: usize, w:
     if oh * ow == 0 {
         return dx;
     }
-    // Pair each input plane with its gradient plane, then write the input-sized result.
-    let pairs: Vec<(&[f32], &[f32])> = x.chunks(h * w).zip(grad.chunks(oh * ow)).collect();
-    let one = |(plane, g): (&[f32], &[f32]), d: &mut [f32]| {
+    let one = |(d, (plane, g)): (&mut [f32], (&[f32], &[f32]))| {
         for oy in 0..oh {
             for ox in 0..ow {
                 let k = winner(window(plane, w, oy, ox));
@@ -75,10 +73,11 @@ pub fn max_pool2x2_backward(x: &[f32], grad: &[f32], planes: usize, h: usize, w:
             }
         }
     };
+    // Each input-sized plane of dx pairs with its input plane and its gradient plane.
     if x.len() >= PARALLEL_VALUES {
-        dx.par_chunks_mut(h * w).zip(pairs.into_par_iter()).for_each(|(d, p)| one(p, d));
+        dx.par_chunks_mut(h * w).zip(x.par_chunks(h * w).zip(grad.par_chunks(oh * ow))).for_each(one);
     } else {
-        dx.chunks_mut(h * w).zip(pairs).for_each(|(d, p)| one(p, d));
+        dx.chunks_mut(h * w).zip(x.chunks(h * w).zip(grad.chunks(oh * ow))).for_each(one);
     }
     dx
 }
