@@ -125,8 +125,17 @@ fn unsupported_operators_are_named_with_their_node() {
 fn wrong_input_rank_is_a_clear_error() {
     let nodes = vec![node("Gemm", "fc", &["x", "w", "b"], "logits")];
     let inits = vec![floats("w", &[16, 10], vec![0.01; 160]), floats("b", &[10], vec![0.0; 10])];
-    let err = import(&model(&["N", "16"], nodes, inits, "logits")).unwrap_err();
-    assert!(err.contains("rank 2") && err.contains("[N, C, H, W]"), "{err}");
+    let err = import(&model(&["N", "4", "4"], nodes.clone(), inits.clone(), "logits")).unwrap_err();
+    assert!(err.contains("rank 3") && err.contains("[N, C, H, W]"), "{err}");
+    // A flat input (scikit-learn's) needs the image shape it flattens, and one that fits.
+    let flat = model(&["N", "16"], nodes, inits, "logits");
+    let err = import(&flat).unwrap_err();
+    assert!(err.contains("flat") && err.contains("--input-shape"), "{err}");
+    let with = |c, h, w| ImportOptions { input_shape: Some(mown_data::ImageShape::new(c, h, w)), ..Default::default() };
+    let err = import_onnx_bytes(&flat, &with(1, 8, 8), &Device::flex()).err().unwrap().to_string();
+    assert!(err.contains("takes 16 values per image"), "{err}");
+    let imported = import_onnx_bytes(&flat, &with(1, 4, 4), &Device::flex()).unwrap().model;
+    assert_eq!(imported.logits(&[0.5; 32]).unwrap().len(), 20);
 }
 
 #[test]

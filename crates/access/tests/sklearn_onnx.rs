@@ -221,3 +221,37 @@ fn onnx_output_readings_parse_and_print() {
     let err = "softmax".parse::<OnnxOutput>().unwrap_err().to_string();
     assert!(err.contains("'softmax'") && err.contains("probs, logits, auto"), "{err}");
 }
+
+/// scikit-learn's MLP is a network: `mown import` makes it a differentiable mown model (the flat
+/// input given its image shape, the `probabilities` output chosen over `label`, the Softmax
+/// stripped), whose softmax is what sklearn's predict_proba said. A tree ensemble is not a
+/// network, and its import names the operator.
+#[test]
+fn sklearn_mlp_imports_as_a_differentiable_model() {
+    use mown_access::onnx::{ImportOptions, import_onnx};
+    let device = mown_nn::burn::prelude::Device::flex();
+    let expected = Expected::load();
+    let opts = ImportOptions { input_shape: Some(ImageShape::new(1, 8, 8)), ..ImportOptions::default() };
+    let model = import_onnx(&fixture("mlp32.onnx"), &opts, &device).unwrap().model;
+    assert_eq!(model.meta.spec.num_classes, CLASSES);
+    let logits = model.logits(&expected.images).unwrap();
+    let probabilities: Vec<f32> = logits
+        .chunks(CLASSES)
+        .flat_map(|row| {
+            let top = row.iter().copied().fold(f32::MIN, f32::max);
+            let sum: f32 = row.iter().map(|z| (z - top).exp()).sum();
+            row.iter().map(move |z| (z - top).exp() / sum).collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(max_diff(&probabilities, &expected.probabilities("mlp32.onnx")) < 1e-4);
+    assert_eq!(model.predict(&expected.images).unwrap(), expected.labels("mlp32.onnx"));
+    // Gradients reach its weights: it can be fine-tuned (and watermarked) like mown's own.
+    let grads = model.parameter_gradients(&expected.images[..64], &expected.labels("mlp32.onnx")[..1]).unwrap();
+    assert_eq!(grads.len(), 4, "two weight matrices and two biases");
+    assert!(grads.iter().all(|g| g.values.iter().all(|v| v.is_finite())));
+    assert!(grads.iter().any(|g| g.values.iter().any(|v| *v != 0.0)));
+    let err = import_onnx(&fixture("mlp32.onnx"), &ImportOptions::default(), &device).err().unwrap().to_string();
+    assert!(err.contains("flat") && err.contains("--input-shape"), "{err}");
+    let err = import_onnx(&fixture("forest.onnx"), &opts, &device).err().unwrap().to_string();
+    assert!(err.contains("TreeEnsembleClassifier"), "{err}");
+}

@@ -51,13 +51,55 @@ pub struct Builder {
     /// from the chain, and so does an extraction's augmentation (`aug=`, which makes it live).
     pub base: TrainConfig,
     datasets: HashMap<String, (Arc<Dataset>, Arc<Dataset>)>,
+    /// Files that model(SHA256,...) roots are looked up in, and those read so far by hash.
+    model_files: Vec<PathBuf>,
+    models_by_sha: HashMap<String, Model>,
     /// Models trained (not loaded) by this builder, for "a second run trains nothing".
     pub trained: usize,
 }
 
 impl Builder {
     pub fn new(cache_dir: Option<PathBuf>, device: Device, base: TrainConfig) -> Self {
-        Self { cache_dir, device, base, datasets: HashMap::new(), trained: 0 }
+        Self {
+            cache_dir,
+            device,
+            base,
+            datasets: HashMap::new(),
+            model_files: Vec::new(),
+            models_by_sha: HashMap::new(),
+            trained: 0,
+        }
+    }
+
+    /// Files (mown model files, or `.onnx` classifiers imported with `mown import`'s defaults,
+    /// a flat input taking the root's image shape) among which model(SHA256,...) roots are found.
+    /// Each is read when a root first needs it.
+    pub fn add_model_files(&mut self, files: &[PathBuf]) {
+        self.model_files.extend(files.iter().cloned());
+    }
+
+    /// The model whose SHA-256 is `sha256`, from the files given to [`Self::add_model_files`].
+    fn model_by_sha(&mut self, sha256: &str, shape: mown_data::ImageShape) -> Result<Model, AttackError> {
+        while !self.models_by_sha.contains_key(sha256) {
+            let Some(path) = self.model_files.first().cloned() else {
+                return Err(AttackError::BadParameter(format!(
+                    "model({sha256},...) is none of the model files given (list its file under \
+                     `models = [...]` in the zoo; `mown info FILE` prints a model's SHA-256)"
+                )));
+            };
+            self.model_files.remove(0);
+            let model = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
+                let opts = mown_access::onnx::ImportOptions {
+                    input_shape: Some(shape),
+                    ..mown_access::onnx::ImportOptions::default()
+                };
+                mown_access::onnx::import_onnx(&path, &opts, &self.device)?.model
+            } else {
+                io::load(&path, &self.device)?
+            };
+            self.models_by_sha.insert(io::model_sha256(&model)?, model);
+        }
+        Ok(self.models_by_sha[sha256].clone())
     }
 
     /// Train and test split of a chain dataset name, loaded once. Also takes a source with its
@@ -85,19 +127,19 @@ impl Builder {
 
     /// The data the steps after `root` use.
     pub fn step_data(&mut self, root: &Step) -> Result<StepData, AttackError> {
-        let Step::Train { data, part, overlap, seed, .. } = root else {
-            return Err(AttackError::BadParameter("a chain's root must be train(...)".into()));
+        let Some(root) = root.root_data() else {
+            return Err(AttackError::BadParameter("a chain's root must be train(...) or model(...)".into()));
         };
-        let (train, test) = self.dataset(data)?;
-        Ok(match part {
+        let (train, test) = self.dataset(root.data)?;
+        Ok(match root.part {
             None => StepData { owner: train.clone(), attacker: train, test },
             Some((k, n)) => {
-                let parts = train.disjoint_parts(*n, PARTS_SEED)?;
-                let owner = match overlap {
+                let parts = train.disjoint_parts(n, PARTS_SEED)?;
+                let owner = match root.overlap {
                     None => Arc::new(parts[k - 1].clone()),
-                    Some(r) => Arc::new(overlapping_part(&parts[k - 1], &parts[*k % *n], *r, *seed)?),
+                    Some(r) => Arc::new(overlapping_part(&parts[k - 1], &parts[k % n], r, root.seed)?),
                 };
-                let attacker = if *n == 1 { owner.clone() } else { Arc::new(parts[*k % *n].clone()) };
+                let attacker = if n == 1 { owner.clone() } else { Arc::new(parts[k % n].clone()) };
                 StepData { owner, attacker, test }
             }
         })
@@ -140,7 +182,7 @@ impl Builder {
 
     /// Builds (or loads) `steps` applied to `root`, a model that is not itself a chain (a
     /// watermarked owner, say) named `root_name`; each intermediate model is cached under
-    /// `"{root_name}-{steps}"`. `root_step` is the train(...) step whose data the steps use.
+    /// `"{root_name}-{steps}"`. `root_step` is the root (train or model) whose data the steps use.
     pub fn build_on(
         &mut self,
         root_name: &str,
@@ -150,10 +192,7 @@ impl Builder {
     ) -> Result<Built, AttackError> {
         let started = Instant::now();
         let data = self.step_data(root_step)?;
-        let seed = match root_step {
-            Step::Train { seed, .. } => *seed,
-            _ => 0,
-        };
+        let seed = root_step.root_data().map_or(0, |r| r.seed);
         let (mut parent, mut queries_used, mut from_cache) = (root.clone(), 0, true);
         // The root serves the task of its train(...) step; its copies record that dataset.
         if parent.meta.provenance.dataset.is_empty() {
@@ -162,8 +201,8 @@ impl Builder {
         let dataset = parent.meta.provenance.dataset.clone();
         let mut name = root_name.to_string();
         for (i, step) in steps.iter().enumerate() {
-            if matches!(step, Step::Train { .. }) {
-                return Err(AttackError::BadParameter("train(...) can only start a chain".into()));
+            if step.is_root() {
+                return Err(AttackError::BadParameter("train(...) and model(...) can only start a chain".into()));
             }
             name = format!("{name}-{step}");
             let path = self.cache_path_for(&name);
@@ -227,8 +266,11 @@ impl Builder {
     }
 
     fn train_root(&mut self, root: &Step) -> Result<Model, AttackError> {
+        if let Step::Model { sha256, data, .. } = root {
+            return self.given_root(sha256, data, root);
+        }
         let Step::Train { arch, data, seed, epochs, opt, batch, .. } = root else {
-            return Err(AttackError::BadParameter("a chain's root must be train(...)".into()));
+            return Err(AttackError::BadParameter("a chain's root must be train(...) or model(...)".into()));
         };
         let d = self.step_data(root)?;
         let spec = ModelSpec::new(*arch, d.owner.shape, d.owner.num_classes)?;
@@ -247,6 +289,21 @@ impl Builder {
         Ok(mown_nn::train::train(model, &d.owner, None, &cfg)?.0)
     }
 
+    /// A model(...) root: the given file's model, checked against the task it claims to serve.
+    fn given_root(&mut self, sha256: &str, data: &str, root: &Step) -> Result<Model, AttackError> {
+        let d = self.step_data(root)?;
+        let mut model = self.model_by_sha(sha256, d.owner.shape)?;
+        let spec = &model.meta.spec;
+        if spec.num_classes != d.owner.num_classes || spec.input != d.owner.shape {
+            return Err(AttackError::BadParameter(format!(
+                "{root}: the model takes {:?} images into {} classes, but {data} has {:?} images and {} classes",
+                spec.input, spec.num_classes, d.owner.shape, d.owner.num_classes
+            )));
+        }
+        model.meta.provenance.dataset = data.to_string();
+        Ok(model)
+    }
+
     /// Applies one derivation step to `parent`. Returns the new model and the victim queries it
     /// used (extraction only).
     pub fn derive(
@@ -259,8 +316,8 @@ impl Builder {
         let base = self.base.clone();
         let cfg = |epochs: usize| TrainConfig { epochs, seed, ..base.clone() };
         let (mut model, queries) = match step {
-            Step::Train { .. } => {
-                return Err(AttackError::BadParameter("train(...) can only start a chain".into()));
+            Step::Train { .. } | Step::Model { .. } => {
+                return Err(AttackError::BadParameter("train(...) and model(...) can only start a chain".into()));
             }
             Step::FineTune { mode, epochs, lr } => {
                 (fine_tune(parent, *mode, &data.attacker, &TrainConfig { lr: *lr, ..cfg(*epochs) })?, 0)
@@ -386,12 +443,9 @@ pub fn extract_config(step: &Step, train: TrainConfig, device: Device) -> Result
     })
 }
 
-/// The dataset a chain rooted at `root` serves: its train(...) step's data.
+/// The dataset a chain rooted at `root` serves: its root step's data.
 fn served_dataset(root: &Step) -> &str {
-    match root {
-        Step::Train { data, .. } => data,
-        _ => "",
-    }
+    root.root_data().map_or("", |r| r.data)
 }
 
 /// Names a derived model by its chain and records the step and its victim queries.
@@ -408,8 +462,5 @@ fn recorded_queries(model: &Model) -> usize {
 }
 
 fn root_seed(chain: &Chain) -> u64 {
-    match chain.steps.first() {
-        Some(Step::Train { seed, .. }) => *seed,
-        _ => 0,
-    }
+    chain.steps.first().and_then(Step::root_data).map_or(0, |r| r.seed)
 }

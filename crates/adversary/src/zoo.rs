@@ -6,6 +6,9 @@
 //! stolen = ["ftll(2)", "prune(w,0.5,ft=1)", "extract(arc-c,probs,same,budget=20000,epochs=5)"]
 //! independent = ["train(arc-b,fmnist,seed=2,epochs=5,part=2/2)"]
 //! cache_dir = "zoo-cache"          # optional; default: next to the config, <name>-cache
+//! # Models mown did not train, named in chains as model(SHA256,DATA,...) (an imported owner as
+//! # the victim, scikit-learn or Keras negatives as independents); paths relative to this file.
+//! models = ["negatives/sklearn-mlp.onnx", "owner-imported.safetensors"]
 //! [training]                       # optional defaults for every training step
 //! batch_size = 128
 //! lr = 0.05
@@ -27,6 +30,8 @@ pub struct ZooConfig {
     #[serde(default)]
     pub independent: Vec<String>,
     pub cache_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub models: Vec<PathBuf>,
     #[serde(default)]
     pub training: TrainingDefaults,
 }
@@ -66,6 +71,8 @@ pub struct Zoo {
     pub stolen: Vec<Chain>,
     pub independent: Vec<Chain>,
     pub cache_dir: PathBuf,
+    /// Files that the chains' model(SHA256,...) roots are found in.
+    pub models: Vec<PathBuf>,
     pub training: TrainingDefaults,
 }
 
@@ -99,7 +106,7 @@ impl Zoo {
         let cfg: ZooConfig = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         let victim: Chain = cfg.victim.parse().map_err(|e: AttackError| bad(e.to_string()))?;
         if !victim.is_independent() {
-            return Err(bad("the victim must be a single train(...) step".into()));
+            return Err(bad("the victim must be a single train(...) or model(...) step".into()));
         }
         let mut stolen = Vec::new();
         for recipe in &cfg.stolen {
@@ -122,7 +129,16 @@ impl Zoo {
                 path.parent().unwrap_or(Path::new(".")).join(format!("{stem}-cache"))
             }
         };
-        Ok(Zoo { victim, stolen, independent, cache_dir, training: cfg.training })
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let models = cfg.models.iter().map(|m| if m.is_absolute() { m.clone() } else { dir.join(m) }).collect();
+        Ok(Zoo { victim, stolen, independent, cache_dir, models, training: cfg.training })
+    }
+
+    /// A builder over this zoo's cache folder, training defaults and model files.
+    pub fn builder(&self, device: mown_nn::burn::prelude::Device) -> Builder {
+        let mut builder = Builder::new(Some(self.cache_dir.clone()), device, self.training.train_config());
+        builder.add_model_files(&self.models);
+        builder
     }
 
     /// Every chain with its role, victim first.

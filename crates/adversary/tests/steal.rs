@@ -328,3 +328,63 @@ fn builder_takes_recorded_sources_with_their_directory() {
     let unknown = b.dataset("imagenet:/somewhere").map(|_| ()).unwrap_err().to_string();
     assert!(unknown.contains("unknown dataset"), "{unknown}");
 }
+
+/// A model mown did not train roots a zoo by its SHA-256 (here a mown file and an ONNX export of
+/// another model, imported on the fly): copies derive from it, a second build reads everything
+/// from the cache, and a root no given file matches, or one claiming another task, is refused.
+#[test]
+fn a_zoo_rooted_at_a_given_model_derives_copies_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let mut b = Builder::new(None, device.clone(), base());
+    let owner = b.build(&"train(mlp,digits,seed=9,epochs=3,part=1/2)".parse().unwrap()).unwrap().model;
+    let other = b.build(&"train(lenet5,digits,seed=4,epochs=3,part=2/2)".parse().unwrap()).unwrap().model;
+    mown_nn::io::save(&owner, &dir.path().join("owner.safetensors")).unwrap();
+    mown_access::onnx::export_onnx(&other, &dir.path().join("other.onnx")).unwrap();
+    let owner_sha = mown_nn::io::model_sha256(&owner).unwrap();
+    let imported = mown_access::onnx::import_onnx(
+        &dir.path().join("other.onnx"),
+        &mown_access::onnx::ImportOptions::default(),
+        &device,
+    )
+    .unwrap()
+    .model;
+    let other_sha = mown_nn::io::model_sha256(&imported).unwrap();
+    let zoo_file = |victim: &str| {
+        let path = dir.path().join("zoo.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "victim = \"{victim}\"\nstolen = [\"ftal(1)\"]\nindependent = [\"model({other_sha},digits,seed=2)\"]\n\
+                 models = [\"owner.safetensors\", \"other.onnx\"]\n[training]\nbatch_size = 64\n"
+            ),
+        )
+        .unwrap();
+        Zoo::load(&path).unwrap()
+    };
+    let zoo = zoo_file(&format!("model({owner_sha},digits,seed=1,part=1/2)"));
+    let mut first = zoo.builder(device.clone());
+    let entries = zoo.build(&mut first, |_| {}).unwrap();
+    // The victim is the given file itself, not a retrained model; only the copy is trained.
+    let victim = first.build(&zoo.victim).unwrap().model;
+    assert_eq!(mown_nn::io::model_sha256(&victim).unwrap(), owner_sha);
+    assert_eq!(first.trained, 3, "victim and independent read, the copy derived: {entries:?}");
+    let test = first.step_data(&zoo.victim.steps[0]).unwrap().test;
+    assert_eq!(entries[0].accuracy, owner.accuracy(&test).unwrap());
+    let independent = entries.iter().find(|e| e.role == Role::Independent).unwrap();
+    // The import is the model it came from (logits within float rounding: a tie may flip a label).
+    assert!((independent.accuracy - other.accuracy(&test).unwrap()).abs() < 0.01, "{entries:?}");
+    let copy = entries.iter().find(|e| e.role == Role::Stolen).unwrap();
+    assert!(copy.name.starts_with(&format!("model({owner_sha},digits,seed=1,part=1/2)-ftal(1")), "{}", copy.name);
+    assert!(copy.fidelity > independent.fidelity, "{entries:?}");
+    let mut second = zoo.builder(device.clone());
+    assert!(zoo.build(&mut second, |_| {}).unwrap().iter().all(|e| e.from_cache));
+    assert_eq!(second.trained, 0);
+    // No file with that hash; a file whose classes are not the claimed task's.
+    let unknown = zoo_file(&format!("model({},digits)", "0".repeat(64)));
+    let err = unknown.build(&mut unknown.builder(device.clone()), |_| {}).unwrap_err().to_string();
+    assert!(err.contains("none of the model files"), "{err}");
+    let wrong = zoo_file(&format!("model({owner_sha},digits[0-4])"));
+    let err = wrong.build(&mut wrong.builder(device), |_| {}).unwrap_err().to_string();
+    assert!(err.contains("classes"), "{err}");
+}

@@ -76,6 +76,35 @@ impl BenchConfig {
         Self::parse(path, &text)
     }
 
+    /// A config made of its parts (`mown eval-method`'s flags): written as TOML and parsed by the
+    /// same code as a file, so it is checked alike and has a fingerprint. `zoo` is made absolute.
+    pub fn from_parts(
+        title: &str,
+        zoo: &Path,
+        methods: &[String],
+        alpha: f64,
+        settings: &[(String, String)],
+        uap: &UapReferences,
+    ) -> anyhow::Result<BenchConfig> {
+        let zoo_abs = std::path::absolute(zoo).with_context(|| format!("the zoo path {}", zoo.display()))?;
+        let strings = |v: &[String]| toml::Value::Array(v.iter().cloned().map(toml::Value::from).collect());
+        let mut file = toml::Table::new();
+        file.insert("title".into(), title.into());
+        file.insert("zoo".into(), zoo_abs.display().to_string().into());
+        file.insert("methods".into(), strings(methods));
+        file.insert("alpha".into(), alpha.into());
+        file.insert(
+            "settings".into(),
+            settings.iter().map(|(k, v)| (k.clone(), v.as_str().into())).collect::<toml::Table>().into(),
+        );
+        let mut refs = toml::Table::new();
+        refs.insert("piracy".into(), strings(&uap.piracy));
+        refs.insert("homologous".into(), strings(&uap.homologous));
+        file.insert("uap".into(), refs.into());
+        let text = toml::to_string(&file)?;
+        Self::parse(&zoo_abs.with_extension("eval-method.toml"), &text)
+    }
+
     /// Parses `text` as if read from `path` (relative zoo paths resolve against its folder).
     pub fn parse(path: &Path, text: &str) -> anyhow::Result<BenchConfig> {
         let file: ConfigFile =

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
+use mown_adversary::AttackFamily;
 use mown_eval::{Direction, NegativeScore, Policy};
 
 use crate::config::BenchConfig;
@@ -148,12 +149,15 @@ fn method_result(
     };
     let neg = oriented(ModelRole::Independent, &|_| true);
     let summary = mown_eval::summarize(&name, &oriented(ModelRole::Stolen, &|_| true), &neg)?;
-    let mut families: Vec<String> = models.iter().filter_map(|m| m.attack_family.clone()).collect();
-    families.sort();
-    families.dedup();
+    // In the order the papers group attacks: post-processing, functionality stealing, adversarial training.
+    let families =
+        [AttackFamily::PostProcessing, AttackFamily::FunctionalityStealing, AttackFamily::AdversarialTraining]
+            .map(AttackFamily::name)
+            .into_iter()
+            .filter(|f| models.iter().any(|m| m.attack_family.as_deref() == Some(*f)));
     let mut by_family = Vec::new();
-    for family in &families {
-        let pos = oriented(ModelRole::Stolen, &|m| m.attack_family.as_deref() == Some(family.as_str()));
+    for family in families {
+        let pos = oriented(ModelRole::Stolen, &|m| m.attack_family.as_deref() == Some(family));
         by_family.push(mown_eval::summarize(&format!("{name} [{family}]"), &pos, &neg)?);
     }
     let entry = mown_methods::registry::entry(&mown_methods::registry::parse_spec(spec)?.0)?;

@@ -1,5 +1,5 @@
-//! What `mown bench methods` and `mown eval-method` need for methods that change the owner (watermarks trained in,
-//! external features, near-boundary fine-tuning), and the verdicts it reports for every method.
+//! The owner of a method that changes it (watermarks trained in, external features,
+//! near-boundary fine-tuning), for `mown bench methods` and `mown eval-method`.
 //!
 //! A method that trains the owner gets a fresh model from the zoo victim's train(...) step (same
 //! architecture, data, seed and epochs); one that fine-tunes it starts from the victim. The zoo's
@@ -8,13 +8,11 @@
 //! made of the victim's chain, the method and a hash of its settings.
 
 use anyhow::Context;
-use mown_access::LocalModel;
 use mown_adversary::Step;
 use mown_adversary::build::Builder;
 use mown_adversary::zoo::Zoo;
-use mown_eval::{Decision, NegativeScore, Policy};
+use mown_methods::Evidence;
 use mown_methods::registry::{Method, OwnerEffect, OwnerInputs};
-use mown_methods::{Evidence, Measured};
 use mown_nn::{Model, ModelMeta, ModelSpec, TrainConfig, io};
 use sha2::{Digest, Sha256};
 
@@ -51,20 +49,27 @@ pub fn method_owner(
         return Ok(MethodOwner { name, model, evidence, summary, from_cache: true });
     }
     let root = zoo.victim.steps[0].clone();
-    let Step::Train { arch, data: data_name, seed, epochs, .. } = &root else {
-        anyhow::bail!("the zoo's victim must start with train(...)")
-    };
     let data = builder.step_data(&root)?;
-    let cfg = TrainConfig { epochs: *epochs, seed: *seed, ..zoo.training.train_config() };
-    let start = match method.entry().effect {
-        OwnerEffect::Trains => {
+    let base = zoo.training.train_config();
+    let start = match (method.entry().effect, &root) {
+        (OwnerEffect::Trains, Step::Train { arch, data: data_name, seed, .. }) => {
             let spec = ModelSpec::new(*arch, data.owner.shape, data.owner.num_classes)?;
             let mut meta = ModelMeta::for_dataset(spec, &data.owner)?;
             meta.provenance.derivation = zoo.victim.to_string();
             meta.provenance.dataset = data_name.clone();
             Model::init(meta, &device, *seed)
         }
+        (OwnerEffect::Trains, _) => anyhow::bail!(
+            "{} trains its own owner from the victim's train(...) step, and the victim {} is a given model: \
+             use a method that fine-tunes the owner",
+            method.entry().name,
+            zoo.victim
+        ),
         _ => victim.clone(),
+    };
+    let cfg = match &root {
+        Step::Train { epochs, seed, .. } => TrainConfig { epochs: *epochs, seed: *seed, ..base },
+        _ => TrainConfig { seed: root.root_data().map_or(0, |r| r.seed), ..base },
     };
     let inputs = OwnerInputs::new(&start, &data.owner, &data.test, &cfg).with_clean(Some(victim));
     let generated = method.generate(&inputs)?;
@@ -76,78 +81,4 @@ pub fn method_owner(
         generated.evidence.write(evidence_path)?;
     }
     Ok(MethodOwner { name, model, evidence: generated.evidence, summary: generated.summary, from_cache: false })
-}
-
-/// Every member measured once on `evidence`, as a white-box local model at the level it needs.
-pub fn measure_all(evidence: &dyn Evidence, models: &[&Model]) -> anyhow::Result<Vec<Measured>> {
-    models
-        .iter()
-        .map(|m| {
-            let mut api = LocalModel::new((*m).clone(), evidence.requires(), None);
-            Ok(evidence.measure(&mut api)?)
-        })
-        .collect()
-}
-
-/// Verdicts: each stolen model against all independent models, each independent model against
-/// the others (leave-one-out), all by the one rule (`mown_methods::verify::judge`).
-pub struct VerdictCounts {
-    pub stolen: Vec<(String, Decision, Option<f64>)>,
-    pub independent: Vec<(String, Decision, Option<f64>)>,
-}
-
-pub fn verdicts(
-    evidence: &dyn Evidence,
-    stolen: &[(String, Measured)],
-    independent: &[(String, Option<String>, Measured)],
-    policy: &Policy,
-) -> anyhow::Result<VerdictCounts> {
-    let negatives: Vec<NegativeScore> = independent
-        .iter()
-        .map(|(name, family, m)| NegativeScore {
-            name: name.clone(),
-            family: family.clone(),
-            measurement: m.measurement.clone(),
-        })
-        .collect();
-    let judge = |name: &str, m: &Measured, negs: &[NegativeScore]| -> anyhow::Result<(String, Decision, Option<f64>)> {
-        let v = mown_methods::verify::judge(evidence, name, m.clone(), negs, policy)?;
-        Ok((name.to_string(), v.decision, v.p_value))
-    };
-    let mut out = VerdictCounts { stolen: Vec::new(), independent: Vec::new() };
-    for (name, m) in stolen {
-        out.stolen.push(judge(name, m, &negatives)?);
-    }
-    for (i, (name, _, m)) in independent.iter().enumerate() {
-        let others: Vec<NegativeScore> =
-            negatives.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, n)| n.clone()).collect();
-        out.independent.push(judge(name, m, &others)?);
-    }
-    Ok(out)
-}
-
-impl VerdictCounts {
-    /// One line: detections, inconclusive, false positives with their 95% upper bound.
-    pub fn line(&self, method: &str, alpha: f64) -> anyhow::Result<String> {
-        let count = |rows: &[(String, Decision, Option<f64>)], d: Decision| rows.iter().filter(|r| r.1 == d).count();
-        let fp = count(&self.independent, Decision::Stolen);
-        let m = self.independent.len();
-        Ok(format!(
-            "{method}: STOLEN {}/{} stolen models ({} inconclusive); false positives {fp}/{m} independents \
-             leave-one-out (95% upper bound {:.3}) at alpha {alpha}",
-            count(&self.stolen, Decision::Stolen),
-            self.stolen.len(),
-            count(&self.stolen, Decision::Inconclusive),
-            if m > 0 { mown_eval::fpr_upper_bound(fp, m, 0.95)? } else { 1.0 },
-        ))
-    }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        let rows = |r: &[(String, Decision, Option<f64>)]| -> Vec<serde_json::Value> {
-            r.iter()
-                .map(|(n, d, p)| serde_json::json!({ "model": n, "decision": d.to_string(), "p_value": p }))
-                .collect()
-        };
-        serde_json::json!({ "stolen": rows(&self.stolen), "independent": rows(&self.independent) })
-    }
 }

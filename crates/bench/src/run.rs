@@ -111,7 +111,7 @@ pub fn run_shard(
 ) -> anyhow::Result<ShardResult> {
     let started = Instant::now();
     let zoo = &cfg.zoo;
-    let mut builder = Builder::new(Some(zoo.cache_dir.clone()), device, zoo.training.train_config());
+    let mut builder = zoo.builder(device);
     let victim = builder.build(&zoo.victim)?.model;
     let victim_sha = io::model_sha256(&victim)?;
     let data = builder.step_data(&zoo.victim.steps[0])?;

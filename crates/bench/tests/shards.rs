@@ -1,5 +1,7 @@
 //! A benchmark on the embedded digits: the merged report of two shards is the unsharded one, and
-//! a second run from the warm cache measures nothing again.
+//! a second run from the warm cache measures nothing again. Among the independent models is one
+//! nobody here trained: scikit-learn's MLP, exported with skl2onnx (the committed fixture of
+//! crates/access), named in the zoo by its SHA-256.
 
 use std::path::Path;
 
@@ -13,7 +15,9 @@ independent = [
   "train(mlp,digits,seed=21,epochs=5,part=2/2)",
   "train(lenet5,digits,seed=22,epochs=3,part=2/2)",
   "train(arc-c,digits,seed=23,epochs=3,part=2/2)",
+  "model(SKLEARN_SHA,digits,seed=24)",
 ]
+models = ["SKLEARN_FILE"]
 "#;
 
 const BENCH: &str = r#"
@@ -27,6 +31,18 @@ n = 40
 
 fn device() -> mown_nn::burn::prelude::Device {
     mown_nn::Backend::Cpu.device().unwrap()
+}
+
+/// The zoo with the scikit-learn MLP's file and hash filled in.
+fn zoo_text() -> String {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../access/tests/fixtures/sklearn/mlp32.onnx");
+    let opts = mown_access::onnx::ImportOptions {
+        input_shape: Some(mown_data::ImageShape::new(1, 8, 8)),
+        ..Default::default()
+    };
+    let model = mown_access::onnx::import_onnx(&file, &opts, &device()).unwrap().model;
+    let sha = mown_nn::io::model_sha256(&model).unwrap();
+    ZOO.replace("SKLEARN_SHA", &sha).replace("SKLEARN_FILE", &file.display().to_string())
 }
 
 /// The report without what legitimately differs between runs (wall time, shard count).
@@ -64,7 +80,7 @@ fn count_files(dir: &Path) -> usize {
 #[test]
 fn merged_shards_equal_the_unsharded_report_and_a_warm_run_measures_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("zoo.toml"), ZOO).unwrap();
+    std::fs::write(dir.path().join("zoo.toml"), zoo_text()).unwrap();
     let path = dir.path().join("bench.toml");
     std::fs::write(&path, BENCH).unwrap();
     let cfg = BenchConfig::load(&path).unwrap();
@@ -73,19 +89,25 @@ fn merged_shards_equal_the_unsharded_report_and_a_warm_run_measures_nothing() {
     let whole = run_shard(&cfg, device(), Shard::WHOLE, Stage::All, &mut quiet).unwrap();
     let report = assemble(&cfg, &[whole]).unwrap();
     assert_eq!(report.methods.len(), 3);
-    assert_eq!(report.models.len(), 5);
+    assert_eq!(report.models.len(), 6);
     for m in &report.methods {
-        assert_eq!(m.rows.len(), 5, "{}: a row per zoo member", m.name);
+        assert_eq!(m.rows.len(), 6, "{}: a row per zoo member", m.name);
         assert!(m.rows.iter().all(|r| r.verdict.alpha == 0.05));
+        // The third-party model is judged like the others, and no method calls it stolen.
+        let sklearn = m.rows.iter().find(|r| r.model.starts_with("model(")).unwrap();
+        assert_ne!(sklearn.verdict.decision, mown_eval::Decision::Stolen, "{}: {:?}", m.name, sklearn.verdict);
     }
+    let sklearn = report.models.iter().find(|m| m.name.starts_with("model(")).unwrap();
+    assert_eq!(sklearn.arch_family, "imported");
+    assert!(sklearn.accuracy > 0.8, "the MLP as imported classifies the digits: {sklearn:?}");
     let scores = dir.path().join("cache/bench/scores");
     let measured = count_files(&scores);
-    assert_eq!(measured, 15, "one cached measurement per (method, suspect)");
+    assert_eq!(measured, 18, "one cached measurement per (method, suspect)");
 
     // Two shards, the second given first; evidence and measurements come from the cache.
     let s2 = run_shard(&cfg, device(), "2/2".parse().unwrap(), Stage::All, &mut quiet).unwrap();
     let s1 = run_shard(&cfg, device(), "1/2".parse().unwrap(), Stage::All, &mut quiet).unwrap();
-    assert_eq!(s1.models.len() + s2.models.len(), 5, "each member is one shard's");
+    assert_eq!(s1.models.len() + s2.models.len(), 6, "each member is one shard's");
     assert_eq!(count_files(&scores), measured, "a warm run measures nothing again");
     let merged = assemble(&cfg, &[s2.clone(), s1.clone()]).unwrap();
     assert_eq!(merged.shards, 2);

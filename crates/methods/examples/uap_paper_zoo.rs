@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use mown_access::LocalModel;
-use mown_adversary::build::Builder;
 use mown_adversary::zoo::Zoo;
 use mown_adversary::{Chain, Step};
 use mown_eval::{Decision, NegativeScore, Policy};
@@ -76,7 +75,7 @@ fn main() -> Result<(), Error> {
         return Err("usage: uap_paper_zoo ZOO.toml 'PIRACY;...' 'HOMOLOGOUS;...' [key=value ...]".into());
     };
     let zoo = Zoo::load(std::path::Path::new(zoo_path))?;
-    let mut b = Builder::new(Some(zoo.cache_dir.clone()), Device::flex(), zoo.training.train_config());
+    let mut b = zoo.builder(Device::flex());
     let victim = b.build(&zoo.victim)?.model;
     let data = b.step_data(&zoo.victim.steps[0])?;
     let victim_accuracy = victim.accuracy(&data.test)?;

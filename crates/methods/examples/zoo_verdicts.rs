@@ -4,7 +4,6 @@
 //! an unseen family.
 //!   cargo run --release -p mown-methods --example zoo_verdicts -- bench/zoo-fmnist-cpu.toml [N_AKH]
 
-use mown_adversary::build::Builder;
 use mown_adversary::zoo::Zoo;
 use mown_eval::{Decision, Policy};
 use mown_methods::Evidence;
@@ -16,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let zoo = Zoo::load(std::path::Path::new(args.get(1).map_or("bench/zoo-fmnist-cpu.toml", String::as_str)))?;
     let n_akh: usize = args.get(2).map_or(Ok(100), |s| s.parse())?;
-    let mut b = Builder::new(Some(zoo.cache_dir.clone()), Device::flex(), zoo.training.train_config());
+    let mut b = zoo.builder(Device::flex());
     let victim = b.build(&zoo.victim)?.model;
     let data = b.step_data(&zoo.victim.steps[0])?;
     let test = data.test.clone();

@@ -19,6 +19,7 @@ use mown_nn::models::graph_shapes::infer;
 use tract_onnx::pb::tensor_shape_proto::dimension;
 use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, type_proto};
 
+use super::graph::PROBABILITY_NAMES;
 use super::import_util::{Attrs, Data, Ints, arith, decode, gather, slice};
 
 /// Pixel layout the file's input takes.
@@ -102,7 +103,15 @@ pub(super) fn translate(
     let opset =
         proto.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(13, |o| o.version);
     let inits: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    let output = graph.output.first().ok_or("the graph has no output")?.name.clone();
+    // skl2onnx's classifiers give `label` first and the scores under a known name after it.
+    let output = graph
+        .output
+        .iter()
+        .find(|o| graph.output.len() > 1 && PROBABILITY_NAMES.contains(&o.name.as_str()))
+        .or(graph.output.first())
+        .ok_or("the graph has no output")?
+        .name
+        .clone();
 
     // Trailing pass-through operators and a final Softmax / LogSoftmax.
     let producer: HashMap<&str, &NodeProto> =
@@ -138,7 +147,7 @@ pub(super) fn translate(
     }
     let nodes: Vec<&NodeProto> = graph.node.iter().filter(|n| keep.contains(&n.output)).collect();
 
-    let (input_name, image, fixed_batch) = read_input(graph, &inits, &needed, layout, input_shape)?;
+    let (input_name, image, fixed_batch, flat) = read_input(graph, &inits, &needed, layout, input_shape)?;
     let mut imp = Importer {
         opset,
         fixed_batch,
@@ -169,6 +178,10 @@ pub(super) fn translate(
         imp.syms.insert(t.name.clone(), sym);
     }
     let image_sym = match layout {
+        // A flat input ([N, C*H*W], scikit-learn's): the image flattened row-major.
+        Layout::Nchw if flat => {
+            imp.emit("flat", Op::Flatten { axis: 1 }, vec![(Operand::Value(0), imp.shapes[0].clone())])?
+        }
         Layout::Nchw => Sym::Value(0),
         Layout::Nhwc => imp.emit(
             "nhwc",
@@ -215,15 +228,15 @@ pub(super) fn fixed_dim(d: usize) -> Dim {
     Dim::Fixed(d as i64)
 }
 
-/// The one graph input the output needs: its name, the image shape (C, H, W) and the batch size
-/// if the file fixes it.
+/// The one graph input the output needs: its name, the image shape (C, H, W), the batch size
+/// if the file fixes it, and whether the input is flat (`[N, C*H*W]`, given the image shape).
 fn read_input(
     graph: &GraphProto,
     inits: &HashSet<&str>,
     needed: &HashSet<String>,
     layout: Layout,
     given: Option<ImageShape>,
-) -> Result<(String, ImageShape, Option<i64>), String> {
+) -> Result<(String, ImageShape, Option<i64>, bool), String> {
     let inputs: Vec<_> =
         graph.input.iter().filter(|i| !inits.contains(i.name.as_str()) && needed.contains(&i.name)).collect();
     let [input] = inputs[..] else {
@@ -241,6 +254,22 @@ fn read_input(
         })
         .collect();
     let show = dims.iter().map(|d| d.map_or("?".into(), |v| v.to_string())).collect::<Vec<_>>().join(", ");
+    if dims.len() == 2 {
+        let Some(image) = given.filter(|_| layout == Layout::Nchw) else {
+            return Err(format!(
+                "the input {} is flat ([{show}]): give the image shape it flattens (--input-shape C,H,W; layout nchw)",
+                input.name
+            ));
+        };
+        if let Some(f) = dims[1].filter(|&f| f as usize != image.numel()) {
+            return Err(format!(
+                "the input {} takes {f} values per image, and {image:?} has {}",
+                input.name,
+                image.numel()
+            ));
+        }
+        return Ok((input.name.clone(), image, dims[0], true));
+    }
     if dims.len() != 4 {
         return Err(format!(
             "the input {} has rank {} ([{show}]); mown imports image classifiers taking [N, C, H, W] (or [N, H, W, C] with --layout nhwc)",
@@ -263,7 +292,7 @@ fn read_input(
         pick(h, given.map(|s| s.height), "height")?,
         pick(w, given.map(|s| s.width), "width")?,
     );
-    Ok((input.name.clone(), image, dims[0]))
+    Ok((input.name.clone(), image, dims[0], false))
 }
 
 impl Importer {

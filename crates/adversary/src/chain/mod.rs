@@ -66,6 +66,18 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         batch: Option<usize>,
     },
+    /// A model mown did not make (an imported ONNX or PyTorch owner, a scikit-learn negative),
+    /// named by the SHA-256 of its graph and weights (`mown_nn::io::model_sha256`, printed by
+    /// `mown info`), so the name stays a content key. The builder finds it among the files it was
+    /// given (a zoo's `models = [...]`, see [`crate::build::Builder::add_model_files`]). `data`,
+    /// `part` and `seed` say, as train(...)'s do, which task it serves, which part of the data the
+    /// owner had (the attacker gets the next part) and the seed of the steps derived from it.
+    Model {
+        sha256: String,
+        data: String,
+        seed: u64,
+        part: Option<(usize, usize)>,
+    },
     FineTune {
         mode: FineTuneMode,
         epochs: usize,
@@ -190,11 +202,39 @@ impl Chain {
     /// Parses derivation steps that must not start with `train` (an attack recipe for `steal`).
     pub fn parse_attack(text: &str) -> Result<Vec<Step>, AttackError> {
         let steps = parse_steps(text)?;
-        if let Some(Step::Train { .. }) = steps.first() {
-            return Err(bad(text, "an attack recipe starts after training; drop the train(...) step"));
+        if steps.iter().any(Step::is_root) {
+            return Err(bad(text, "an attack recipe starts after training; drop the train(...) or model(...) step"));
         }
         Ok(steps)
     }
+}
+
+impl Step {
+    /// Whether the step starts a chain: train(...) or model(...).
+    pub fn is_root(&self) -> bool {
+        matches!(self, Step::Train { .. } | Step::Model { .. })
+    }
+
+    /// A root's dataset (the task its chain serves), its part of the data, the overlap of that
+    /// part with the next one, and the seed of the steps after it; None for a derivation step.
+    pub fn root_data(&self) -> Option<RootData<'_>> {
+        match self {
+            Step::Train { data, seed, part, overlap, .. } => {
+                Some(RootData { data, seed: *seed, part: *part, overlap: *overlap })
+            }
+            Step::Model { data, seed, part, .. } => Some(RootData { data, seed: *seed, part: *part, overlap: None }),
+            _ => None,
+        }
+    }
+}
+
+/// What a chain's root says about data (see [`Step::root_data`]).
+#[derive(Clone, Copy, Debug)]
+pub struct RootData<'a> {
+    pub data: &'a str,
+    pub seed: u64,
+    pub part: Option<(usize, usize)>,
+    pub overlap: Option<f64>,
 }
 
 impl fmt::Display for Step {
@@ -213,6 +253,13 @@ impl fmt::Display for Step {
                 }
                 if let Some(b) = batch {
                     write!(f, ",batch={b}")?;
+                }
+                f.write_str(")")
+            }
+            Step::Model { sha256, data, seed, part } => {
+                write!(f, "model({sha256},{data},seed={seed}")?;
+                if let Some((k, n)) = part {
+                    write!(f, ",part={k}/{n}")?;
                 }
                 f.write_str(")")
             }
@@ -367,6 +414,30 @@ mod tests {
         }
         assert!(Chain::parse_attack("train(mlp,digits)").is_err());
         assert_eq!(Chain::parse_attack("prune(f,0.25)-ftll(2)").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_given_model_roots_a_chain_by_its_sha256() {
+        let sha = "ab".repeat(32);
+        let c: Chain = format!("model({},fashion-mnist,part=1/4)-ftal(2)", sha.to_uppercase()).parse().unwrap();
+        assert_eq!(c.to_string(), format!("model({sha},fmnist,seed=0,part=1/4)-ftal(2,lr=0.01)"));
+        assert_eq!(c.to_string().parse::<Chain>().unwrap(), c);
+        assert_eq!(c.family(), Some(AttackFamily::PostProcessing));
+        let root = c.steps[0].root_data().unwrap();
+        assert_eq!((root.data, root.seed, root.part), ("fmnist", 0, Some((1, 4))));
+        let alone: Chain = format!("model({sha},digits,seed=3)").parse().unwrap();
+        assert!(alone.is_independent() && alone.steps[0].is_root());
+        for (text, needle) in [
+            ("model(abc,digits)".to_string(), "not a SHA-256"),
+            (format!("model({sha})"), "missing dataset"),
+            (format!("model({sha},digits,epochs=3)"), "unknown parameter 'epochs'"),
+            (format!("model({sha},digits,part=0/2)"), "1 <= K <= N"),
+            (format!("train(mlp,digits)-model({sha},digits)"), "first step"),
+        ] {
+            let err = text.parse::<Chain>().unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+        assert!(Chain::parse_attack(&format!("model({sha},digits)-ftll(1)")).is_err());
     }
 
     #[test]

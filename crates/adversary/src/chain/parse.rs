@@ -107,6 +107,17 @@ fn ratio(step: &str, v: f64) -> Result<f64, String> {
     if (0.0..1.0).contains(&v) { Ok(v) } else { Err(format!("{step}: ratio {v} must be in [0, 1)")) }
 }
 
+/// `part=K/N` of a root step (train or model), checked.
+fn part(a: &Args) -> Result<Option<(usize, usize)>, String> {
+    let Some(p) = a.named("part") else { return Ok(None) };
+    let (k, n) = p.split_once('/').ok_or_else(|| format!("{}: part '{p}' must be K/N", a.step))?;
+    let (k, n): (usize, usize) = (a.num(Some(k), "part", 0)?, a.num(Some(n), "part", 0)?);
+    if k == 0 || k > n {
+        return Err(format!("{}: part {k}/{n} needs 1 <= K <= N", a.step));
+    }
+    Ok(Some((k, n)))
+}
+
 fn parse_step(text: &str) -> Result<Step, String> {
     let text = text.trim();
     let open = text.find('(').ok_or_else(|| format!("step '{text}' needs parentheses, e.g. ftal(5)"))?;
@@ -118,17 +129,7 @@ fn parse_step(text: &str) -> Result<Step, String> {
     let step = match name.as_str() {
         "train" => {
             a.only(2, &["seed", "epochs", "part", "overlap", "opt", "batch"])?;
-            let part = match a.named("part") {
-                None => None,
-                Some(p) => {
-                    let (k, n) = p.split_once('/').ok_or_else(|| format!("train: part '{p}' must be K/N"))?;
-                    let (k, n): (usize, usize) = (a.num(Some(k), "part", 0)?, a.num(Some(n), "part", 0)?);
-                    if k == 0 || k > n {
-                        return Err(format!("train: part {k}/{n} needs 1 <= K <= N"));
-                    }
-                    Some((k, n))
-                }
-            };
+            let part = part(&a)?;
             let overlap = match a.named("overlap") {
                 None => None,
                 Some(v) => {
@@ -160,6 +161,21 @@ fn parse_step(text: &str) -> Result<Step, String> {
                         Some(b)
                     }
                 },
+            }
+        }
+        "model" => {
+            a.only(2, &["seed", "part"])?;
+            let sha256 = a.pos(0, "the model's SHA-256")?.to_ascii_lowercase();
+            if sha256.len() != 64 || !sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "model: '{sha256}' is not a SHA-256 (64 hex digits, as `mown info MODEL` prints it)"
+                ));
+            }
+            Step::Model {
+                sha256,
+                data: canonical_data(a.pos(1, "dataset")?)?,
+                seed: a.num(a.named("seed"), "seed", 0)?,
+                part: part(&a)?,
             }
         }
         "ftll" | "ftal" | "rtll" | "rtal" => {
@@ -309,12 +325,11 @@ impl FromStr for Chain {
     type Err = AttackError;
     fn from_str(text: &str) -> Result<Self, AttackError> {
         let steps = parse_steps(text)?;
-        match steps.first() {
-            Some(Step::Train { .. }) => {}
-            _ => return Err(bad(text, "a chain starts with train(ARCH,DATA,...)")),
+        if !steps.first().is_some_and(Step::is_root) {
+            return Err(bad(text, "a chain starts with train(ARCH,DATA,...) or model(SHA256,DATA,...)"));
         }
-        if steps.iter().skip(1).any(|s| matches!(s, Step::Train { .. })) {
-            return Err(bad(text, "train(...) may only be the first step"));
+        if steps.iter().skip(1).any(Step::is_root) {
+            return Err(bad(text, "train(...) and model(...) may only be the first step"));
         }
         Ok(Chain { steps })
     }

@@ -165,7 +165,7 @@ pub fn example_report() -> BenchReport {
             };
             let neg = oriented(ModelRole::Independent);
             let summary = mown_eval::summarize(m.name, &oriented(ModelRole::Stolen), &neg).expect("finite scores");
-            let by_family = ["functionality-stealing", "post-processing"]
+            let by_family = ["post-processing", "functionality-stealing"]
                 .iter()
                 .map(|f| {
                     let pos: Vec<(String, f64)> = oriented(ModelRole::Stolen)

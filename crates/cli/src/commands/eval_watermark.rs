@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use mown_access::{AccessLevel, LocalModel};
 use mown_adversary::Step;
-use mown_adversary::build::Builder;
 use mown_adversary::zoo::Zoo;
 use mown_methods::watermark::{Scheme, TriggerWatermark, without_triggers};
 use mown_methods::{Evidence, LabelProbe, WatermarkKey, Watermarker};
@@ -65,10 +64,12 @@ pub fn run(a: EvalWatermarkArgs) -> anyhow::Result<()> {
     let zoo = Zoo::load(&a.zoo)?;
     let device = a.device.device()?;
     let base = zoo.training.train_config();
-    let mut builder = Builder::new(Some(zoo.cache_dir.clone()), device.clone(), base.clone());
+    let mut builder = zoo.builder(device.clone());
     let root = zoo.victim.steps[0].clone();
     let Step::Train { arch, data: data_name, seed, epochs, .. } = &root else {
-        anyhow::bail!("the zoo's victim must be train(...)")
+        anyhow::bail!(
+            "eval-watermark trains the watermarked owners from the victim's train(...) step; this zoo's victim is {root}"
+        )
     };
     let data = builder.step_data(&root)?;
     let clean_victim = builder.build(&zoo.victim)?;

@@ -6,7 +6,6 @@ pub mod demo;
 pub mod dispute;
 pub mod eval;
 pub mod eval_method;
-pub use mown_bench::owner as eval_owner;
 pub mod eval_watermark;
 pub mod export;
 pub mod fingerprint;

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use mown_adversary::build::Builder;
 use mown_adversary::zoo::{Zoo, table};
 
 use super::DeviceArgs;
@@ -20,8 +19,7 @@ pub struct ZooArgs {
 
 pub fn run(a: ZooArgs) -> anyhow::Result<()> {
     let zoo = Zoo::load(&a.config)?;
-    let base = zoo.training.train_config();
-    let mut builder = Builder::new(Some(zoo.cache_dir.clone()), a.device.device()?, base);
+    let mut builder = zoo.builder(a.device.device()?);
     let total = zoo.members().len() as u64;
     let bar = (!a.no_progress).then(|| {
         let bar = indicatif::ProgressBar::new(total);
