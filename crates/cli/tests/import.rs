@@ -79,3 +79,35 @@ fn import_an_onnx_classifier_and_use_it_as_an_owner() {
         "not an ONNX model",
     );
 }
+
+/// `mown import --arch`: a PyTorch state_dict (crates/nn's fixture, written by
+/// scripts/make_pytorch_fixture.py) becomes a mown ResNet-20 that `info` reads and `export-onnx`
+/// writes back out; what the import needs and does not get is refused by name.
+#[test]
+fn import_a_pytorch_state_dict() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let state =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nn/tests/fixtures/pytorch/resnet20.safetensors");
+    let state = state.to_str().unwrap();
+    let t =
+        ok(mown(&["import", "--arch", "resnet20", state, "--input-shape", "1,28,28", "--out", &p("r.safetensors")]));
+    assert!(t.contains("resnet20, input 1x28x28, 10 classes (PyTorch state_dict)"), "{t}");
+    assert!(t.contains("derivation: import-pytorch(resnet20,sha256="), "{t}");
+    let t = ok(mown(&["info", &p("r.safetensors")]));
+    assert!(t.contains("resnet20"), "{t}");
+    let t = ok(mown(&["export-onnx", &p("r.safetensors"), "--out", &p("r.onnx")]));
+    assert!(t.contains("agree"), "{t}");
+    assert_clean_failure(
+        &mown(&["import", "--arch", "resnet20", state, "--out", &p("x.safetensors")]),
+        "--input-shape",
+    );
+    assert_clean_failure(
+        &mown(&["import", "--arch", "lenet5", state, "--input-shape", "1,28,28", "--out", &p("x.safetensors")]),
+        "fc3.bias",
+    );
+    assert_clean_failure(
+        &mown(&["import", "--arch", "resnet20", state, "--input-shape", "1,28,28", "--classes", "5", "--out", &p("x")]),
+        "--classes says 5",
+    );
+}

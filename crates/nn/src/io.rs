@@ -102,19 +102,26 @@ pub fn from_bytes(bytes: Vec<u8>, path: &Path, device: &Device) -> Result<Model,
         let _lock = SeedLock::acquire(device, 0);
         Network::from_meta(&meta, device).map_err(|e| mismatch(e.to_string()))?
     };
+    load_weights(&mut net, bytes).map_err(mismatch)?;
+    Ok(Model { meta, net })
+}
+
+/// Loads the tensors of safetensors `bytes` (burn's names) into `net`: every tensor the network
+/// has must be there with its shape, and the file may hold no other.
+pub(crate) fn load_weights(net: &mut Network, bytes: Vec<u8>) -> Result<(), String> {
     let mut store = SafetensorsStore::from_bytes(Some(bytes)).validate(true).allow_partial(false);
-    let result = net.load_from(&mut store).map_err(|e| mismatch(format!("{e:?}")))?;
+    let result = net.load_from(&mut store).map_err(|e| format!("{e:?}"))?;
     if !result.errors.is_empty() {
-        return Err(mismatch(format!("{:?}", result.errors)));
+        return Err(format!("{:?}", result.errors));
     }
     if !result.missing.is_empty() {
         let names: Vec<_> = result.missing.iter().map(|(n, _)| n.as_str()).collect();
-        return Err(mismatch(format!("tensors missing from file: {}", names.join(", "))));
+        return Err(format!("tensors missing from file: {}", names.join(", ")));
     }
     if !result.unused.is_empty() {
-        return Err(mismatch(format!("file has tensors the architecture lacks: {}", result.unused.join(", "))));
+        return Err(format!("file has tensors the architecture lacks: {}", result.unused.join(", ")));
     }
-    Ok(Model { meta, net })
+    Ok(())
 }
 
 /// SHA-256 over the weight tensors in name order (name, dtype, shape, bytes), independent of the

@@ -20,6 +20,7 @@ pub mod model;
 pub mod models;
 pub mod module_bytes;
 pub mod param_gradient;
+pub mod pytorch;
 pub mod seed;
 pub mod train;
 pub mod vector_mlp;

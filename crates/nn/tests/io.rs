@@ -132,3 +132,48 @@ fn header_claiming_a_huge_input_is_refused_before_allocating() {
     assert!(matches!(err, NnError::WeightMismatch { .. }), "{err}");
     assert!(started.elapsed().as_secs() < 5, "took {:?}", started.elapsed());
 }
+
+/// PyTorch state_dicts of bench/pytorch_nn.py's networks (committed fixtures written by
+/// scripts/make_pytorch_fixture.py, float32 and float16, BatchNorm statistics randomised) give
+/// the logits PyTorch computed, and a state_dict of another shape is refused by name.
+#[test]
+fn pytorch_state_dicts_give_pytorchs_logits() {
+    use mown_nn::burn::prelude::Device;
+    use mown_nn::{ModelMeta, ModelSpec, pytorch};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pytorch");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    let floats = |v: &serde_json::Value| -> Vec<f32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32))
+            .collect()
+    };
+    let images = floats(&expected["inputs"]);
+    let shape = mown_data::ImageShape::new(1, 28, 28);
+    let meta = |arch: Arch| {
+        let names = (0..10).map(|k| k.to_string()).collect();
+        ModelMeta::new(ModelSpec::new(arch, shape, 10).unwrap(), mown_data::Normalization::identity(1), names).unwrap()
+    };
+    for (name, arch) in [("lenet5", Arch::Lenet5), ("arc-a", Arch::ArcA), ("resnet20", Arch::Resnet20)] {
+        let bytes = std::fs::read(dir.join(format!("{name}.safetensors"))).unwrap();
+        let bias = pytorch::classifier_bias(arch).unwrap();
+        assert_eq!(pytorch::tensor_len(&bytes, bias).unwrap(), 10);
+        let model = pytorch::import_state_dict(&bytes, meta(arch), name, &Device::flex()).unwrap();
+        let got = model.logits(&images).unwrap();
+        let want = floats(&expected["models"][name]["logits"]);
+        let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(diff < 1e-4, "{name}: logits differ from PyTorch's by {diff}");
+        // The model file round trip keeps it, hash included.
+        let tmp = tempfile::tempdir().unwrap();
+        let saved = io::save(&model, &tmp.path().join("m.safetensors")).unwrap();
+        assert_eq!(saved.weights_sha256, model.meta.weights_sha256);
+    }
+    // A LeNet-5 state_dict read as Arc A: the tensors that do not fit are named.
+    let lenet = std::fs::read(dir.join("lenet5.safetensors")).unwrap();
+    let err = pytorch::import_state_dict(&lenet, meta(Arch::ArcA), "lenet5", &Device::flex()).unwrap_err().to_string();
+    assert!(err.contains("lenet5") && (err.contains("fc3") || err.contains("Simple.")), "{err}");
+    let err = pytorch::import_state_dict(b"not a file", meta(Arch::Lenet5), "junk", &Device::flex()).unwrap_err();
+    assert!(err.to_string().contains("not a safetensors file"), "{err}");
+}

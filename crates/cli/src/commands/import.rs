@@ -1,6 +1,8 @@
 //! `mown import MODEL.onnx --out owner.safetensors`: an ONNX image classifier trained elsewhere
 //! (PyTorch, Keras via tf2onnx) becomes a mown model file, so that every white-box step
-//! (fingerprints, watermarks by fine-tuning, attacks) runs on it.
+//! (fingerprints, watermarks by fine-tuning, attacks) runs on it. With `--arch`, the file is a
+//! PyTorch state_dict saved with safetensors for one of mown's own architectures
+//! (`mown_nn::pytorch` has the name mapping).
 
 use std::path::PathBuf;
 
@@ -12,8 +14,14 @@ use super::DeviceArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct ImportArgs {
-    /// ONNX file of an image classifier: one image input, logits (or a final Softmax) out.
+    /// ONNX file of an image classifier: one image input, logits (or a final Softmax) out. With
+    /// --arch: a PyTorch state_dict saved with safetensors.
     pub model: PathBuf,
+    /// The file is a PyTorch state_dict of this mown architecture (lenet5, arc-a..arc-e,
+    /// resnet20, resnet18, vgg11, vgg16), with the module names of bench/pytorch_nn.py;
+    /// --input-shape is then required.
+    #[arg(long)]
+    pub arch: Option<mown_nn::Arch>,
     /// Output model file (.safetensors).
     #[arg(long)]
     pub out: PathBuf,
@@ -58,6 +66,9 @@ fn input_shape(s: &str) -> anyhow::Result<ImageShape> {
 }
 
 pub fn run(a: ImportArgs) -> anyhow::Result<()> {
+    if let Some(arch) = a.arch {
+        return run_state_dict(&a, arch);
+    }
     let device = a.device.device()?;
     let layout: Layout = a.layout.parse()?;
     let (class_names, class_count) = match a.classes.as_deref() {
@@ -112,5 +123,65 @@ pub fn run(a: ImportArgs) -> anyhow::Result<()> {
     println!("  derivation: {}", meta.provenance.derivation);
     println!("  onnx sha256: {}", imported.onnx_sha256);
     println!("  model sha256: {} (weights and graph)", meta.weights_sha256);
+    Ok(())
+}
+
+/// `--arch`: a PyTorch state_dict of one of mown's architectures.
+fn run_state_dict(a: &ImportArgs, arch: mown_nn::Arch) -> anyhow::Result<()> {
+    if a.layout != "nchw" {
+        bail!("--layout applies to ONNX files; a PyTorch state_dict's network takes NCHW images");
+    }
+    let shape = input_shape(a.input_shape.as_deref().context("--arch needs --input-shape C,H,W")?)?;
+    let bytes = std::fs::read(&a.model).with_context(|| format!("reading {}", a.model.display()))?;
+    let bias = mown_nn::pytorch::classifier_bias(arch).with_context(|| format!("{arch} has no PyTorch definition"))?;
+    let classes =
+        mown_nn::pytorch::tensor_len(&bytes, bias).map_err(|e| anyhow::anyhow!("{}: {e}", a.model.display()))?;
+    let names: Vec<String> = match a.classes.as_deref().map(str::trim) {
+        None => (0..classes).map(|k| k.to_string()).collect(),
+        Some(s) if s.parse::<usize>().is_ok() => {
+            if s.parse::<usize>()? != classes {
+                bail!("{} gives {classes} logits ({bias}), --classes says {s}", a.model.display());
+            }
+            (0..classes).map(|k| k.to_string()).collect()
+        }
+        Some(s) => s.split(',').map(|n| n.trim().to_string()).collect(),
+    };
+    let range = input_range(&a.input_range)?;
+    let per_channel = |v: &Option<Vec<f32>>, default: f32, what: &str| -> anyhow::Result<Vec<f32>> {
+        Ok(match v.as_deref() {
+            None => vec![default; shape.channels],
+            Some([x]) => vec![*x / range; shape.channels],
+            Some(v) if v.len() == shape.channels => v.iter().map(|x| x / range).collect(),
+            Some(v) => bail!("{} {what} values for {} channels", v.len(), shape.channels),
+        })
+    };
+    let normalization =
+        mown_data::Normalization::new(per_channel(&a.mean, 0.0, "mean")?, per_channel(&a.std, 1.0, "std")?)?;
+    let spec = mown_nn::ModelSpec::new(arch, shape, classes)?;
+    let mut meta = mown_nn::ModelMeta::new(spec, normalization, names)?;
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    meta.provenance.derivation = format!("import-pytorch({arch},sha256={})", &sha[..16]);
+    meta.provenance.details = serde_json::json!({ "state_dict_sha256": sha, "input_range": range });
+    let source = a.model.display().to_string();
+    let model = mown_nn::pytorch::import_state_dict(&bytes, meta, &source, &a.device.device()?)?;
+    model.logits(&vec![0.5; 2 * shape.numel()]).context("running the imported model")?;
+    let meta = mown_nn::io::save(&model, &a.out)?;
+    println!(
+        "{} -> {}: {arch}, input {}x{}x{}, {classes} classes (PyTorch state_dict)",
+        a.model.display(),
+        a.out.display(),
+        shape.channels,
+        shape.height,
+        shape.width
+    );
+    println!(
+        "  normalisation: mean {:?}, std {:?} (of pixels in [0, 1])",
+        meta.normalization.mean, meta.normalization.std
+    );
+    println!("  derivation: {}", meta.provenance.derivation);
+    println!("  model sha256: {}", meta.weights_sha256);
     Ok(())
 }
