@@ -111,3 +111,89 @@ fn import_a_pytorch_state_dict() {
         "--classes says 5",
     );
 }
+
+/// The UAP fingerprint on an owner that came in as ONNX (a trained network, exported and
+/// imported, as an owner from another toolchain would): generation runs on the imported graph, the
+/// evidence names the imported model, and a fine-tuned copy of it scores above an independent
+/// model with p < alpha.
+#[test]
+fn uap_fingerprints_an_imported_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let train = |arch: &str, seed: &str, out: &str| {
+        ok(mown(&["train", "--arch", arch, "--data", "digits", "--epochs", "8", "--seed", seed, "--out", &p(out)]));
+    };
+    let steal = |attack: &str, out: &str| {
+        ok(mown(&[
+            "steal",
+            "--victim",
+            &p("owner.safetensors"),
+            "--attack",
+            attack,
+            "--data",
+            "digits",
+            "--out",
+            &p(out),
+        ]));
+    };
+    train("arc-c", "1", "native.safetensors");
+    ok(mown(&["export-onnx", &p("native.safetensors"), "--out", &p("owner.onnx")]));
+    let t = ok(mown(&["import", &p("owner.onnx"), "--out", &p("owner.safetensors")]));
+    let sha = t.lines().find_map(|l| l.trim().strip_prefix("model sha256: ")).unwrap().split(' ').next().unwrap();
+    steal("ftal(2)", "piracy1.safetensors");
+    steal("prune(w,0.3,ft=1)", "piracy2.safetensors");
+    train("lenet5", "5", "homologous1.safetensors");
+    train("mlp", "6", "homologous2.safetensors");
+    let t = ok(mown(&[
+        "fingerprint",
+        "uap",
+        "--model",
+        &p("owner.safetensors"),
+        "--data",
+        "digits",
+        "--piracy",
+        &format!("{},{}", p("piracy1.safetensors"), p("piracy2.safetensors")),
+        "--homologous",
+        &format!("{},{}", p("homologous1.safetensors"), p("homologous2.safetensors")),
+        "--out",
+        &p("uap.json"),
+        "--set",
+        "n=20",
+        "--set",
+        "views=40",
+        "--set",
+        "verify_views=10",
+        "--set",
+        "encoder_epochs=10",
+        "--set",
+        "uap_images=300",
+    ]));
+    assert!(t.contains("encoder on 5 models"), "{t}");
+    let evidence = std::fs::read_to_string(p("uap.json")).unwrap();
+    assert!(evidence.contains(sha), "the evidence names the imported owner {sha}");
+    steal("ftal(1)", "copy.safetensors");
+    train("arc-b", "9", "independent.safetensors");
+    std::fs::create_dir(p("negatives")).unwrap();
+    for (arch, seed) in [("resnet20", "12"), ("mlp", "13"), ("lenet5", "14")] {
+        train(arch, seed, &format!("negatives/{arch}.safetensors"));
+    }
+    let verdict = |suspect: &str| -> serde_json::Value {
+        let report = p(&format!("{suspect}.json"));
+        ok(mown(&[
+            "verify",
+            "--evidence",
+            &p("uap.json"),
+            "--suspect",
+            &p(suspect),
+            "--negatives",
+            &p("negatives"),
+            "--report",
+            &report,
+        ]));
+        serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap()
+    };
+    let (copy, independent) = (verdict("copy.safetensors"), verdict("independent.safetensors"));
+    assert!(copy["score"].as_f64().unwrap() > independent["score"].as_f64().unwrap(), "{copy}\n{independent}");
+    assert!(copy["p_value"].as_f64().unwrap() < 0.05, "{copy}");
+    assert_ne!(independent["decision"], "STOLEN", "{independent}");
+}
