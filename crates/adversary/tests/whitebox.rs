@@ -186,6 +186,32 @@ fn filter_pruning_zeroes_whole_filters_and_their_channels() {
     assert!(is_bad_parameter(prune(&mlp, PruneKind::Filter, 0.5)));
 }
 
+/// Filter pruning of an imported graph reads its convolutions, the BatchNorms after them and its
+/// residual blocks' outputs off the graph: a ResNet-20 exported to ONNX and imported prunes to the
+/// same function as the native one.
+#[test]
+fn filter_pruning_an_imported_resnet_matches_the_native_one() {
+    let (train_set, test) = digits();
+    let m = digits_model(Arch::Resnet20, &train_set, 5);
+    let (m, _) = train(m, &train_set, None, &quick_config(1, 5)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    mown_access::onnx::export_onnx(&m, &dir.path().join("r.onnx")).unwrap();
+    let opts = mown_access::onnx::ImportOptions::default();
+    let imported = mown_access::onnx::import_onnx(&dir.path().join("r.onnx"), &opts, &device()).unwrap().model;
+    let (native, _) = prune(&m, PruneKind::Filter, 0.25).unwrap();
+    let (graph, mask) = prune(&imported, PruneKind::Filter, 0.25).unwrap();
+    let zero_count = |model: &Model| -> usize {
+        tensors(model).values().filter(|t| t.shape.len() == 4).map(|t| zero_filters(t).len()).sum()
+    };
+    assert_eq!(zero_count(&graph), zero_count(&native));
+    assert!(zero_count(&graph) > 0 && !mask.is_empty());
+    let images = &test.images()[..64 * test.shape.numel()];
+    let (a, b) = (native.logits(images).unwrap(), graph.logits(images).unwrap());
+    let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(diff < 1e-3, "the pruned graph computes another function: max logit difference {diff}");
+    assert_ne!(a, m.logits(images).unwrap(), "pruning changed nothing");
+}
+
 #[test]
 fn pruned_retraining_keeps_the_mask_and_the_accuracy() {
     let (train_set, test) = digits();

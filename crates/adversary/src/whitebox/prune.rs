@@ -11,7 +11,9 @@
 //!   exactly zero: the same function as removing the filter, which Li et al. do physically.
 //!   "For ResNets, the last layer of each residual block is not pruned": `conv2` of every
 //!   `BasicBlock` is skipped, and so is the projection shortcut's conv, whose output is summed
-//!   with `conv2`'s and is equally a block output.
+//!   with `conv2`'s and is equally a block output. An imported graph (`mown import`) has no
+//!   module names: its Conv nodes, the BatchNorm reading each one and the Add that marks a block
+//!   output are read off the graph instead (`graph_filter_groups`).
 //!
 //! Pruning is followed by retraining (the paper's "then retrain"); the mask is re-applied after
 //! every optimizer step (`Objective::after_step`), so pruned weights stay exactly zero.
@@ -28,6 +30,7 @@ use mown_nn::burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use mown_nn::burn::prelude::*;
 use mown_nn::model::tensor_to_vec;
 use mown_nn::models::Network;
+use mown_nn::models::graph::{GraphDef, Node, Op, Operand};
 use mown_nn::train::{CrossEntropy, Objective, TrainConfig, train_with};
 use serde::{Deserialize, Serialize};
 
@@ -251,14 +254,31 @@ pub fn prune_mask(net: &Network, kind: PruneKind, ratio: f64) -> Result<PruneMas
         }
         PruneKind::Filter => {
             let by_path: BTreeMap<&str, &NamedTensor> = tensors.iter().map(|t| (t.path.as_str(), t)).collect();
-            let convs: Vec<&NamedTensor> =
-                tensors.iter().filter(|t| t.shape.len() == 4 && t.path.ends_with(".weight")).collect();
-            if convs.is_empty() {
+            // (conv weight, the parameters zeroed with its filters), block outputs left out.
+            let groups: Vec<(&NamedTensor, Vec<String>)> = match net {
+                Network::Graph(g) => graph_filter_groups(&g.def)
+                    .into_iter()
+                    .filter_map(|(w, with)| {
+                        let conv = *by_path.get(graph_param_path(&tensors, w)?.as_str())?;
+                        Some((conv, with.into_iter().filter_map(|c| graph_param_path(&tensors, c)).collect()))
+                    })
+                    .collect(),
+                _ => tensors
+                    .iter()
+                    .filter(|t| t.shape.len() == 4 && t.path.ends_with(".weight") && !t.block_output)
+                    .map(|t| (t, companions(&t.path)))
+                    .collect(),
+            };
+            let any_conv = match net {
+                Network::Graph(g) => g.def.nodes.iter().any(|n| matches!(n.op, Op::Conv { .. })),
+                _ => tensors.iter().any(|t| t.shape.len() == 4 && t.path.ends_with(".weight")),
+            };
+            if !any_conv {
                 return Err(AttackError::BadParameter(
                     "filter pruning needs convolution layers; this model has none".into(),
                 ));
             }
-            for conv in convs.into_iter().filter(|t| !t.block_output) {
+            for (conv, with) in groups {
                 let out = conv.shape[0];
                 let per = conv.values.len() / out.max(1);
                 let l1: Vec<f32> = conv.values.chunks(per.max(1)).map(|f| f.iter().map(|v| v.abs()).sum()).collect();
@@ -268,7 +288,7 @@ pub fn prune_mask(net: &Network, kind: PruneKind, ratio: f64) -> Result<PruneMas
                 }
                 let zero = channel.iter().flat_map(|&z| std::iter::repeat_n(z, per)).collect();
                 mask.insert(conv.path.clone(), conv.shape.clone(), zero);
-                for companion in companions(&conv.path) {
+                for companion in with {
                     if let Some(t) = by_path.get(companion.as_str())
                         && t.shape == [out]
                     {
@@ -279,6 +299,49 @@ pub fn prune_mask(net: &Network, kind: PruneKind, ratio: f64) -> Result<PruneMas
         }
     }
     Ok(mask)
+}
+
+/// The filter groups of an imported graph: each Conv's weight parameter with the parameters
+/// zeroed with its filters (its bias; the scale and shift of a BatchNorm reading its output).
+/// A convolution whose output, or its BatchNorm's, is summed by an Add is a residual block's
+/// output and is left out, as IPGuard leaves out the last layer of each block.
+fn graph_filter_groups(def: &GraphDef) -> Vec<(usize, Vec<usize>)> {
+    let param = |o: Option<&Operand>| match o {
+        Some(Operand::Param(p)) => Some(*p),
+        _ => None,
+    };
+    // Node i computes value i + 1.
+    let readers = |value: usize| def.nodes.iter().filter(move |n| n.inputs.contains(&Operand::Value(value)));
+    let mut out = Vec::new();
+    for (i, node) in def.nodes.iter().enumerate() {
+        let Op::Conv { .. } = node.op else { continue };
+        let Some(weight) = param(node.inputs.get(1)) else { continue };
+        let mut with: Vec<usize> = param(node.inputs.get(2)).into_iter().collect();
+        let mut output = i + 1;
+        let normalises =
+            |n: &Node| matches!(n.op, Op::BatchNorm { .. }) && n.inputs.first() == Some(&Operand::Value(output));
+        if let Some((j, bn)) = def.nodes.iter().enumerate().find(|(_, n)| normalises(n)) {
+            with.extend(param(bn.inputs.get(1)).into_iter().chain(param(bn.inputs.get(2))));
+            output = j + 1;
+        }
+        if readers(output).any(|n| matches!(n.op, Op::Add)) {
+            continue;
+        }
+        out.push((weight, with));
+    }
+    out
+}
+
+/// The path `named_tensors` gives graph parameter `index` (`Graph.params.<index>.R<rank>`).
+fn graph_param_path(tensors: &[NamedTensor], index: usize) -> Option<String> {
+    let want = index.to_string();
+    tensors
+        .iter()
+        .find(|t| {
+            let parts: Vec<&str> = t.path.split('.').collect();
+            parts.windows(2).any(|w| w[0] == "params" && w[1] == want)
+        })
+        .map(|t| t.path.clone())
 }
 
 /// The rank-1 parameters that must be zeroed with a conv's filters for the channel to output
