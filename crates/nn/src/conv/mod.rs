@@ -56,6 +56,35 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     }
 }
 
+/// A convolution given as tensors (an imported graph's Conv node): `pads` as (top, left, bottom,
+/// right), ONNX's order. mown's kernels where they apply (no groups or dilation, on the CPU
+/// backend), else burn's op.
+pub fn conv2d_tensors(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    stride: [usize; 2],
+    pads: [usize; 4],
+    dilation: [usize; 2],
+    groups: usize,
+) -> Tensor<4> {
+    let [channels_out, channels_in, kh, kw] = weight.dims();
+    let [batch, c, height, width] = x.dims();
+    let g = ConvGeometry { batch, channels_in, height, width, channels_out, kernel: [kh, kw], stride, padding: pads };
+    let fits = groups == 1 && dilation == [1, 1] && c == channels_in && g.output_size().is_some();
+    if !(fast_enabled() && fits && on_flex(&x)) {
+        let padding = [(pads[0], pads[2]), (pads[1], pads[3])];
+        let options = burn::tensor::ops::ConvOptions::new_with_padding(stride, padding, dilation, groups);
+        return burn::tensor::module::conv2d(x, weight, bias, options);
+    }
+    let out =
+        Tensor::<4>::from_dispatch(<Dispatch as MownCpuOps>::fast_conv2d(x.into_dispatch(), weight.into_dispatch(), g));
+    match bias {
+        Some(b) => out + b.reshape([1, channels_out, 1, 1]),
+        None => out,
+    }
+}
+
 /// Always mown's kernels (panics where [`fast_geometry`] says they do not apply); for tests.
 pub fn conv2d_fast(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let g = fast_geometry(conv, &x).expect("a convolution mown's kernels take");

@@ -7,8 +7,8 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::{leaky_relu, relu, sigmoid, tanh};
-use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
-use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions, PadMode};
+use burn::tensor::module::{avg_pool2d, max_pool2d};
+use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions, PadMode};
 
 use super::graph::{Dim, Op};
 
@@ -83,8 +83,8 @@ pub fn apply(op: &Op, mut x: Vec<Val>, batch: usize) -> Val {
     match op {
         Op::Conv { strides, pads, dilations, group } => {
             let bias = x.get(2).map(|b| b.get::<1>());
-            let options = ConvOptions::new_with_padding(*strides, pairs(pads), *dilations, *group);
-            Val::new(conv2d(x[0].get::<4>(), x[1].get::<4>(), bias, options))
+            let (input, weight) = (x[0].get::<4>(), x[1].get::<4>());
+            Val::new(crate::conv::conv2d_tensors(input, weight, bias, *strides, *pads, *dilations, *group))
         }
         Op::Gemm { alpha, beta, trans_a, trans_b } => {
             let mut a = x[0].get::<2>();
@@ -135,6 +135,7 @@ pub fn apply(op: &Op, mut x: Vec<Val>, batch: usize) -> Val {
             let t = relu(v.t.clone()) + neg * slope.t;
             v.with(t)
         }
+        Op::Elu { alpha } if *alpha > 0.0 => unary(x, |t| crate::conv::elu(t, *alpha as f64)),
         Op::Elu { alpha } => unary(x, |t| t.clone().clamp_min(0.0) + (t.clamp_max(0.0).exp() - 1.0).mul_scalar(*alpha)),
         Op::Sigmoid => unary(x, sigmoid),
         Op::Tanh => unary(x, tanh),
@@ -155,6 +156,16 @@ pub fn apply(op: &Op, mut x: Vec<Val>, batch: usize) -> Val {
             dims[input.offset() + 1] = c;
             let t = input.t.clone() * factor.reshape(dims) + offset.reshape(dims);
             input.with(t)
+        }
+        // The common 2x2 / stride 2 pooling without padding, on even sizes (where ceil_mode
+        // changes nothing): mown's kernel.
+        Op::MaxPool { kernel: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1], ceil_mode }
+            if {
+                let [_, _, h, w] = x[0].get::<4>().dims();
+                !*ceil_mode || (h % 2 == 0 && w % 2 == 0)
+            } =>
+        {
+            Val::new(crate::conv::max_pool2x2(x[0].get::<4>()))
         }
         Op::MaxPool { kernel, strides, pads, dilations, ceil_mode } => {
             let options = MaxPoolOptions::new(*kernel)
