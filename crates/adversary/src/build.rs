@@ -54,7 +54,8 @@ pub struct Builder {
     /// Files that model(SHA256,...) roots are looked up in, and those read so far by hash.
     model_files: Vec<PathBuf>,
     models_by_sha: HashMap<String, Model>,
-    /// Models trained (not loaded) by this builder, for "a second run trains nothing".
+    /// Models made (trained, derived, or read from a given file for a model(...) root) rather
+    /// than loaded from the cache, for "a second run trains nothing".
     pub trained: usize,
 }
 
@@ -71,35 +72,51 @@ impl Builder {
         }
     }
 
-    /// Files (mown model files, or `.onnx` classifiers imported with `mown import`'s defaults,
-    /// a flat input taking the root's image shape) among which model(SHA256,...) roots are found.
-    /// Each is read when a root first needs it.
+    /// Files (mown model files, or `.onnx` classifiers imported with `mown import`'s defaults:
+    /// NCHW, values in [0, 1], no normalisation, a flat input taking the root's image shape)
+    /// among which model(SHA256,...) roots are found. Each is read when a root first needs it.
+    /// A model that needs other import options is listed as the file `mown import` wrote: the
+    /// SHA-256 covers weights and graph, not the normalisation.
     pub fn add_model_files(&mut self, files: &[PathBuf]) {
         self.model_files.extend(files.iter().cloned());
     }
 
     /// The model whose SHA-256 is `sha256`, from the files given to [`Self::add_model_files`].
+    /// A file that cannot be read for this root (another task's image shape, a corrupt file)
+    /// stays listed for other roots, and is named in the error if no file matches.
     fn model_by_sha(&mut self, sha256: &str, shape: mown_data::ImageShape) -> Result<Model, AttackError> {
+        let mut unreadable = Vec::new();
+        let mut pending = std::mem::take(&mut self.model_files).into_iter();
         while !self.models_by_sha.contains_key(sha256) {
-            let Some(path) = self.model_files.first().cloned() else {
-                return Err(AttackError::BadParameter(format!(
-                    "model({sha256},...) is none of the model files given (list its file under \
-                     `models = [...]` in the zoo; `mown info FILE` prints a model's SHA-256)"
-                )));
-            };
-            self.model_files.remove(0);
-            let model = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
+            let Some(path) = pending.next() else { break };
+            let read = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
                 let opts = mown_access::onnx::ImportOptions {
                     input_shape: Some(shape),
                     ..mown_access::onnx::ImportOptions::default()
                 };
-                mown_access::onnx::import_onnx(&path, &opts, &self.device)?.model
+                mown_access::onnx::import_onnx(&path, &opts, &self.device).map(|i| i.model).map_err(AttackError::from)
             } else {
-                io::load(&path, &self.device)?
+                io::load(&path, &self.device).map_err(AttackError::from)
             };
-            self.models_by_sha.insert(io::model_sha256(&model)?, model);
+            match read.and_then(|m| Ok((io::model_sha256(&m)?, m))) {
+                Ok((sha, model)) => {
+                    self.models_by_sha.insert(sha, model);
+                }
+                Err(e) => {
+                    unreadable.push(format!("{}: {e}", path.display()));
+                    self.model_files.push(path);
+                }
+            }
         }
-        Ok(self.models_by_sha[sha256].clone())
+        self.model_files.extend(pending);
+        match self.models_by_sha.get(sha256) {
+            Some(model) => Ok(model.clone()),
+            None => Err(AttackError::BadParameter(format!(
+                "model({sha256},...) is none of the model files given (list its file under `models = [...]` \
+                 in the zoo; `mown info FILE` prints a model's SHA-256){}",
+                if unreadable.is_empty() { String::new() } else { format!("; unreadable: {}", unreadable.join("; ")) }
+            ))),
+        }
     }
 
     /// Train and test split of a chain dataset name, loaded once. Also takes a source with its

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::build::Builder;
-use crate::{AttackError, Chain};
+use crate::{AttackError, Chain, Step};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,7 +116,12 @@ impl Zoo {
         let mut independent = Vec::new();
         for text in &cfg.independent {
             let chain: Chain = text.parse().map_err(|e: AttackError| bad(e.to_string()))?;
-            if chain == victim {
+            // A given model is the victim whatever seed or part its root names.
+            let same_model = match (&chain.steps[..], &victim.steps[0]) {
+                ([Step::Model { sha256: a, .. }], Step::Model { sha256: b, .. }) => a == b,
+                _ => false,
+            };
+            if chain == victim || same_model {
                 return Err(bad(format!("independent model '{text}' is the victim itself")));
             }
             independent.push(chain);

@@ -350,13 +350,15 @@ fn a_zoo_rooted_at_a_given_model_derives_copies_from_it() {
     .unwrap()
     .model;
     let other_sha = mown_nn::io::model_sha256(&imported).unwrap();
+    // An unreadable file among them is passed over, and named only if no file matches.
+    std::fs::write(dir.path().join("junk.safetensors"), b"not a model").unwrap();
     let zoo_file = |victim: &str| {
         let path = dir.path().join("zoo.toml");
         std::fs::write(
             &path,
             format!(
                 "victim = \"{victim}\"\nstolen = [\"ftal(1)\"]\nindependent = [\"model({other_sha},digits,seed=2)\"]\n\
-                 models = [\"owner.safetensors\", \"other.onnx\"]\n[training]\nbatch_size = 64\n"
+                 models = [\"junk.safetensors\", \"owner.safetensors\", \"other.onnx\"]\n[training]\nbatch_size = 64\n"
             ),
         )
         .unwrap();
@@ -383,7 +385,18 @@ fn a_zoo_rooted_at_a_given_model_derives_copies_from_it() {
     // No file with that hash; a file whose classes are not the claimed task's.
     let unknown = zoo_file(&format!("model({},digits)", "0".repeat(64)));
     let err = unknown.build(&mut unknown.builder(device.clone()), |_| {}).unwrap_err().to_string();
-    assert!(err.contains("none of the model files"), "{err}");
+    assert!(err.contains("none of the model files") && err.contains("junk.safetensors"), "{err}");
+    // The same file under another seed is still the victim.
+    let path = dir.path().join("zoo.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "victim = \"model({owner_sha},digits,seed=1)\"\nindependent = [\"model({owner_sha},digits,seed=7)\"]\n"
+        ),
+    )
+    .unwrap();
+    let err = Zoo::load(&path).err().expect("refused").to_string();
+    assert!(err.contains("is the victim itself"), "{err}");
     let wrong = zoo_file(&format!("model({owner_sha},digits[0-4])"));
     let err = wrong.build(&mut wrong.builder(device), |_| {}).unwrap_err().to_string();
     assert!(err.contains("classes"), "{err}");

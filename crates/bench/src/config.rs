@@ -103,6 +103,7 @@ impl BenchConfig {
         file.insert("uap".into(), refs.into());
         let text = toml::to_string(&file)?;
         Self::parse(&zoo_abs.with_extension("eval-method.toml"), &text)
+            .context("in mown eval-method's flags (written as a bench config)")
     }
 
     /// Parses `text` as if read from `path` (relative zoo paths resolve against its folder).

@@ -94,6 +94,23 @@ fn import_a_pytorch_state_dict() {
         ok(mown(&["import", "--arch", "resnet20", state, "--input-shape", "1,28,28", "--out", &p("r.safetensors")]));
     assert!(t.contains("resnet20, input 1x28x28, 10 classes (PyTorch state_dict)"), "{t}");
     assert!(t.contains("derivation: import-pytorch(resnet20,sha256="), "{t}");
+    assert!(t.contains("mean [0.0], std [1.0]"), "{t}");
+    // A network that takes values in [0, 255]: std 1/255 of mown's pixels, mean given in its units.
+    let t = ok(mown(&[
+        "import",
+        "--arch",
+        "resnet20",
+        state,
+        "--input-shape",
+        "1,28,28",
+        "--input-range",
+        "0-255",
+        "--mean",
+        "127.5",
+        "--out",
+        &p("r255.safetensors"),
+    ]));
+    assert!(t.contains("mean [0.5], std [0.003921"), "{t}");
     let t = ok(mown(&["info", &p("r.safetensors")]));
     assert!(t.contains("resnet20"), "{t}");
     let t = ok(mown(&["export-onnx", &p("r.safetensors"), "--out", &p("r.onnx")]));

@@ -200,8 +200,14 @@ pub(super) fn translate(
             ));
         }
         if !(n.domain.is_empty() || n.domain == "ai.onnx") {
+            // skl2onnx's default export wraps the probabilities in a ZipMap of dictionaries.
+            let hint = if n.op_type == "ZipMap" {
+                "; export with skl2onnx's options={'zipmap': False} to get a probabilities tensor"
+            } else {
+                ""
+            };
             return Err(format!(
-                "unsupported operator {}.{} in node '{label}' (supported: {SUPPORTED})",
+                "unsupported operator {}.{} in node '{label}' (supported: {SUPPORTED}){hint}",
                 n.domain, n.op_type
             ));
         }
@@ -255,9 +261,16 @@ fn read_input(
         .collect();
     let show = dims.iter().map(|d| d.map_or("?".into(), |v| v.to_string())).collect::<Vec<_>>().join(", ");
     if dims.len() == 2 {
-        let Some(image) = given.filter(|_| layout == Layout::Nchw) else {
+        if layout != Layout::Nchw {
             return Err(format!(
-                "the input {} is flat ([{show}]): give the image shape it flattens (--input-shape C,H,W; layout nchw)",
+                "the input {} is flat ([{show}]): mown reads a flat input as an NCHW image flattened row by row; \
+                 --layout nhwc is not supported for it",
+                input.name
+            ));
+        }
+        let Some(image) = given else {
+            return Err(format!(
+                "the input {} is flat ([{show}]): give the image shape it flattens (--input-shape C,H,W)",
                 input.name
             ));
         };

@@ -278,6 +278,13 @@ pub fn prune_mask(net: &Network, kind: PruneKind, ratio: f64) -> Result<PruneMas
                     "filter pruning needs convolution layers; this model has none".into(),
                 ));
             }
+            if groups.is_empty() {
+                return Err(AttackError::BadParameter(
+                    "filter pruning found no convolution it may prune (every one is a residual block's output \
+                     or has a constant weight)"
+                        .into(),
+                ));
+            }
             for (conv, with) in groups {
                 let out = conv.shape[0];
                 let per = conv.values.len() / out.max(1);
@@ -324,7 +331,9 @@ fn graph_filter_groups(def: &GraphDef) -> Vec<(usize, Vec<usize>)> {
             with.extend(param(bn.inputs.get(1)).into_iter().chain(param(bn.inputs.get(2))));
             output = j + 1;
         }
-        if readers(output).any(|n| matches!(n.op, Op::Add)) {
+        // A residual sum adds two computed values (an Add of a constant is a bias).
+        let residual = |n: &Node| matches!(n.op, Op::Add) && n.inputs.iter().all(|o| matches!(o, Operand::Value(_)));
+        if readers(output).any(residual) {
             continue;
         }
         out.push((weight, with));

@@ -223,7 +223,8 @@ pub fn run(a: FingerprintArgs) -> anyhow::Result<()> {
     // images must be images the owner saw, and seed images are drawn where it learned.
     if a.data.is_none()
         && let Ok(chain) = owner.meta.provenance.derivation.parse::<mown_adversary::Chain>()
-        && let Some(root @ mown_adversary::Step::Train { part: Some(_), .. }) = chain.steps.first()
+        && let Some(root) = chain.steps.first()
+        && root.root_data().is_some_and(|r| r.part.is_some())
     {
         train = builder.step_data(root)?.owner;
     }

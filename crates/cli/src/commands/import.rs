@@ -128,7 +128,7 @@ pub fn run(a: ImportArgs) -> anyhow::Result<()> {
 
 /// `--arch`: a PyTorch state_dict of one of mown's architectures.
 fn run_state_dict(a: &ImportArgs, arch: mown_nn::Arch) -> anyhow::Result<()> {
-    if a.layout != "nchw" {
+    if a.layout.parse::<Layout>()? != Layout::Nchw {
         bail!("--layout applies to ONNX files; a PyTorch state_dict's network takes NCHW images");
     }
     let shape = input_shape(a.input_shape.as_deref().context("--arch needs --input-shape C,H,W")?)?;
@@ -149,7 +149,7 @@ fn run_state_dict(a: &ImportArgs, arch: mown_nn::Arch) -> anyhow::Result<()> {
     let range = input_range(&a.input_range)?;
     let per_channel = |v: &Option<Vec<f32>>, default: f32, what: &str| -> anyhow::Result<Vec<f32>> {
         Ok(match v.as_deref() {
-            None => vec![default; shape.channels],
+            None => vec![default / range; shape.channels],
             Some([x]) => vec![*x / range; shape.channels],
             Some(v) if v.len() == shape.channels => v.iter().map(|x| x / range).collect(),
             Some(v) => bail!("{} {what} values for {} channels", v.len(), shape.channels),

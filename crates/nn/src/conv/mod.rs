@@ -121,12 +121,15 @@ pub fn max_pool2x2_fast(x: Tensor<4>) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as MownCpuOps>::fast_max_pool2x2(x.into_dispatch()))
 }
 
-/// ELU, as `burn::tensor::activation::elu` computes it (alpha > 0).
+/// ELU: x where x > 0, alpha (exp(x) - 1) elsewhere, as `burn::tensor::activation::elu`
+/// computes it; mown's kernel for alpha > 0 on the CPU backend.
 pub fn elu<const D: usize>(x: Tensor<D>, alpha: f64) -> Tensor<D> {
     if fast_enabled() && on_flex(&x) && alpha > 0.0 {
         return elu_fast(x, alpha);
     }
-    burn::tensor::activation::elu(x, alpha)
+    // burn's elu computes exp(x) everywhere and masks it: its backward, 0 * exp(x), is NaN for
+    // x > ~88. Clamping first gives the same values and finite gradients.
+    x.clone().clamp_min(0.0) + (x.clamp_max(0.0).exp() - 1.0).mul_scalar(alpha)
 }
 
 /// Always mown's ELU kernel; for tests.

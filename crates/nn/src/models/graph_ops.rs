@@ -135,8 +135,7 @@ pub fn apply(op: &Op, mut x: Vec<Val>, batch: usize) -> Val {
             let t = relu(v.t.clone()) + neg * slope.t;
             v.with(t)
         }
-        Op::Elu { alpha } if *alpha > 0.0 => unary(x, |t| crate::conv::elu(t, *alpha as f64)),
-        Op::Elu { alpha } => unary(x, |t| t.clone().clamp_min(0.0) + (t.clamp_max(0.0).exp() - 1.0).mul_scalar(*alpha)),
+        Op::Elu { alpha } => unary(x, |t| crate::conv::elu(t, *alpha as f64)),
         Op::Sigmoid => unary(x, sigmoid),
         Op::Tanh => unary(x, tanh),
         Op::Clip { min, max } => unary(x, |t| match (min, max) {
@@ -157,8 +156,8 @@ pub fn apply(op: &Op, mut x: Vec<Val>, batch: usize) -> Val {
             let t = input.t.clone() * factor.reshape(dims) + offset.reshape(dims);
             input.with(t)
         }
-        // The common 2x2 / stride 2 pooling without padding, on even sizes (where ceil_mode
-        // changes nothing): mown's kernel.
+        // The common 2x2 / stride 2 pooling without padding (floor mode, or ceil mode on even
+        // sizes, where it changes nothing): mown's kernel.
         Op::MaxPool { kernel: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1], ceil_mode }
             if {
                 let [_, _, h, w] = x[0].get::<4>().dims();
