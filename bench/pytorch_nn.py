@@ -49,26 +49,44 @@ class Block(nn.Module):
 
 
 class ResNet20(nn.Module):
-    def __init__(self, c=3, classes=10):
+    """mown's CIFAR-style ResNets (crates/nn/src/models/resnet.rs): a 3x3 stem, `depth` basic
+    blocks per stage of `widths`, global average pooling. Its module names are the ones
+    `mown import --arch resnet20|resnet18` reads (crates/nn/src/pytorch.rs)."""
+
+    def __init__(self, c=3, classes=10, widths=(16, 32, 64), depth=3):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(c, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
-        blocks, cin = [], 16
-        for stage, w in enumerate([16, 32, 64]):
-            for b in range(3):
+        self.stem = nn.Sequential(nn.Conv2d(c, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU())
+        blocks, cin = [], widths[0]
+        for stage, w in enumerate(widths):
+            for b in range(depth):
                 blocks.append(Block(cin, w, 2 if stage > 0 and b == 0 else 1))
                 cin = w
         self.blocks = nn.Sequential(*blocks)
-        self.fc = nn.Linear(64, classes)
+        self.fc = nn.Linear(widths[-1], classes)
 
     def forward(self, x):
         return self.fc(self.blocks(self.stem(x)).mean((2, 3)))
 
 
-class Vgg11Bn(nn.Module):
+class ResNet18(ResNet20):
+    """mown's ResNet-18: the same blocks, widths 64-512, two per stage."""
+
     def __init__(self, c=3, classes=10):
+        super().__init__(c, classes, widths=(64, 128, 256, 512), depth=2)
+
+
+VGG11 = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
+VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+
+
+class Vgg11Bn(nn.Module):
+    """VGG with BatchNorm, CIFAR-style (global average pooling, one linear layer). On small
+    inputs mown skips the pools that would shrink the image below 1x1; the weights do not change."""
+
+    def __init__(self, c=3, classes=10, plan=VGG11):
         super().__init__()
         layers, cin = [], c
-        for v in [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]:
+        for v in plan:
             if v == "M":
                 layers.append(nn.MaxPool2d(2))
             else:
