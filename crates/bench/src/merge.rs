@@ -135,6 +135,7 @@ fn method_result(
             suspect_sha256: r.suspect_sha256.clone(),
             role: model.role,
             verdict,
+            copy_build_seconds: r.copy_build_seconds,
             seconds: r.seconds,
         });
     }

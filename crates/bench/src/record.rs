@@ -100,6 +100,10 @@ pub struct SuspectRow {
     pub suspect_sha256: String,
     pub role: ModelRole,
     pub verdict: Verdict,
+    /// Seconds the bench took to make this copy of a method's own owner (the zoo's recipe
+    /// re-applied to it), when it made it; None for zoo members and copies it found cached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_build_seconds: Option<f64>,
     /// Seconds to measure this suspect (0 when the measurement came from the cache).
     pub seconds: f64,
 }

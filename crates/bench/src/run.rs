@@ -67,6 +67,9 @@ pub struct MeasuredRecord {
     pub queries: usize,
     pub details: serde_json::Value,
     pub seconds: f64,
+    /// For a copy of a method's own owner: seconds to build it, when this bench built it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_build_seconds: Option<f64>,
 }
 
 /// A method's part of a shard's results.
@@ -188,13 +191,15 @@ pub fn run_shard(
         result.models.push((j, record));
         for (m, made) in gens.iter().enumerate() {
             let (gen_record, evidence, own_owner) = made.as_ref().expect("generated above");
-            let suspect = match (own_owner, role) {
+            let (suspect, copy_seconds) = match (own_owner, role) {
                 (Some((owner_name, owner)), ModelRole::Stolen) => {
-                    builder.build_on(owner_name, owner, &zoo.victim.steps[0], &chain.steps[1..])?.model
+                    let copy = builder.build_on(owner_name, owner, &zoo.victim.steps[0], &chain.steps[1..])?;
+                    let seconds = (!copy.from_cache).then_some(copy.seconds);
+                    (copy.model, seconds)
                 }
-                _ => built.model.clone(),
+                _ => (built.model.clone(), None),
             };
-            let measured = measure_cached(cfg, gen_record, evidence.as_ref(), &suspect)
+            let measured = measure_cached(cfg, gen_record, evidence.as_ref(), &suspect, copy_seconds)
                 .with_context(|| format!("{} on {chain}", gen_record.spec))?;
             per_method[m].push((j, measured));
         }
@@ -336,6 +341,7 @@ fn measure_cached(
     made: &GenerationRecord,
     evidence: &dyn Evidence,
     suspect: &Model,
+    copy_build_seconds: Option<f64>,
 ) -> anyhow::Result<MeasuredRecord> {
     let suspect_sha = io::model_sha256(suspect)?;
     let path = cfg.zoo.cache_dir.join("bench").join("scores").join(format!(
@@ -358,6 +364,7 @@ fn measure_cached(
         queries: measured.queries,
         details: measured.details,
         seconds: t0.elapsed().as_secs_f64(),
+        copy_build_seconds,
     };
     write_json_atomic(&path, &record)?;
     // What a warm run will read: serde_json's default float parsing is not always the exact

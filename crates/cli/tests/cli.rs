@@ -309,6 +309,10 @@ fn fingerprint_verify_and_eval_method() {
         (Some(3), Some(2))
     );
     assert!(summaries[2]["method"].as_str().unwrap().contains("badnets"), "{report}");
+    // BadNets' copies were built by this run, and their seconds are reported; IPGuard has none.
+    let seconds = &report["seconds"]["methods"];
+    assert!(seconds[2]["build_copies"].as_f64().unwrap() > 0.0, "{report}");
+    assert_eq!(seconds[0]["build_copies"].as_f64(), Some(0.0), "{report}");
     assert!(t.contains("verdicts by the one rule") && t.contains("false positives"), "{t}");
     // Per family: the two white-box copies and the extraction, each against both negatives.
     let families: Vec<(String, u64)> = report["by_family"]

@@ -154,6 +154,7 @@ pub fn example_report() -> BenchReport {
                     suspect_sha256: models[i].sha256.clone(),
                     role: models[i].role,
                     verdict: judge(m, &models, i, alpha),
+                    copy_build_seconds: None,
                     seconds: 0.4 + 0.1 * i as f64,
                 })
                 .collect();

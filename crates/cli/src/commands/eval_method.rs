@@ -139,12 +139,21 @@ fn verdict_rows(m: &MethodResult) -> serde_json::Value {
     serde_json::json!({ "stolen": rows(ModelRole::Stolen), "independent": rows(ModelRole::Independent) })
 }
 
-/// Seconds per method (generation, measurement of all suspects; 0 where cached) and the wall time.
+/// Seconds per method (generation, measurement of all suspects, building the copies of a
+/// method's own owner; 0 where cached) and the wall time.
 fn seconds(report: &BenchReport) -> serde_json::Value {
     let methods: Vec<serde_json::Value> = report
         .methods
         .iter()
-        .map(|m| serde_json::json!({ "method": m.name, "generate": m.generate_seconds, "measure": m.measure_seconds }))
+        .map(|m| {
+            let copies: f64 = m.rows.iter().filter_map(|r| r.copy_build_seconds).sum();
+            serde_json::json!({
+                "method": m.name,
+                "generate": m.generate_seconds,
+                "measure": m.measure_seconds,
+                "build_copies": copies,
+            })
+        })
         .collect();
     serde_json::json!({ "wall": report.wall_seconds, "methods": methods })
 }
