@@ -59,6 +59,34 @@ pub struct Imported {
     pub onnx_sha256: String,
 }
 
+/// The normalisation recorded for a network that takes `(value * input_range - mean) / std` per
+/// channel, of mown's pixels in [0, 1]: mean / input_range and std / input_range. `mean` and `std`
+/// hold one value for all channels or one per channel (defaults 0 and 1), in the input range's
+/// units. Shared by the ONNX import and the PyTorch state_dict import.
+pub fn input_normalization(
+    channels: usize,
+    input_range: f32,
+    mean: Option<&[f32]>,
+    std: Option<&[f32]>,
+) -> Result<Normalization, AccessError> {
+    if !(input_range.is_finite() && input_range > 0.0) {
+        return Err(AccessError::BadRequest(format!("input range {input_range}")));
+    }
+    let per_channel = |v: Option<&[f32]>, default: f32, what: &str| -> Result<Vec<f32>, AccessError> {
+        let values = match v {
+            None => vec![default; channels],
+            Some([x]) => vec![*x; channels],
+            Some(v) if v.len() == channels => v.to_vec(),
+            Some(v) => {
+                return Err(AccessError::BadRequest(format!("{} {what} values for {channels} channels", v.len())));
+            }
+        };
+        Ok(values.iter().map(|x| x / input_range).collect())
+    };
+    Normalization::new(per_channel(mean, 0.0, "mean")?, per_channel(std, 1.0, "std")?)
+        .map_err(|e| AccessError::BadRequest(e.to_string()))
+}
+
 fn fail(reason: impl std::fmt::Display) -> AccessError {
     AccessError::Import(reason.to_string())
 }
@@ -79,21 +107,8 @@ pub fn import_onnx_bytes(bytes: &[u8], opts: &ImportOptions, device: &Device) ->
     let sha = hex::encode(Sha256::digest(bytes));
     let t = translate(&proto, opts.layout, opts.input_shape).map_err(fail)?;
     let c = t.input.channels;
-    let per_channel = |v: &Option<Vec<f32>>, default: f32, what: &str| -> Result<Vec<f32>, AccessError> {
-        match v.as_deref() {
-            None => Ok(vec![default; c]),
-            Some([x]) => Ok(vec![*x; c]),
-            Some(v) if v.len() == c => Ok(v.to_vec()),
-            Some(v) => Err(AccessError::BadRequest(format!("{} {what} values for {c} channels", v.len()))),
-        }
-    };
-    if !(opts.input_range.is_finite() && opts.input_range > 0.0) {
-        return Err(AccessError::BadRequest(format!("input range {}", opts.input_range)));
-    }
+    let normalization = input_normalization(c, opts.input_range, opts.mean.as_deref(), opts.std.as_deref())?;
     let range = opts.input_range;
-    let mean: Vec<f32> = per_channel(&opts.mean, 0.0, "mean")?.iter().map(|m| m / range).collect();
-    let std: Vec<f32> = per_channel(&opts.std, 1.0, "std")?.iter().map(|s| s / range).collect();
-    let normalization = Normalization::new(mean, std).map_err(|e| AccessError::BadRequest(e.to_string()))?;
     let names = match &opts.class_names {
         Some(names) if names.len() != t.classes => {
             return Err(AccessError::BadRequest(format!(

@@ -17,7 +17,7 @@ mod suspect;
 
 pub use export::{ExportSummary, export_onnx, onnx_bytes};
 pub use import::{Layout, SUPPORTED};
-pub use import_api::{ImportOptions, Imported, import_onnx, import_onnx_bytes};
+pub use import_api::{ImportOptions, Imported, import_onnx, import_onnx_bytes, input_normalization};
 pub use suspect::OnnxModel;
 
 use std::path::Path;

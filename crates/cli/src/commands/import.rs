@@ -147,16 +147,8 @@ fn run_state_dict(a: &ImportArgs, arch: mown_nn::Arch) -> anyhow::Result<()> {
         Some(s) => s.split(',').map(|n| n.trim().to_string()).collect(),
     };
     let range = input_range(&a.input_range)?;
-    let per_channel = |v: &Option<Vec<f32>>, default: f32, what: &str| -> anyhow::Result<Vec<f32>> {
-        Ok(match v.as_deref() {
-            None => vec![default / range; shape.channels],
-            Some([x]) => vec![*x / range; shape.channels],
-            Some(v) if v.len() == shape.channels => v.iter().map(|x| x / range).collect(),
-            Some(v) => bail!("{} {what} values for {} channels", v.len(), shape.channels),
-        })
-    };
     let normalization =
-        mown_data::Normalization::new(per_channel(&a.mean, 0.0, "mean")?, per_channel(&a.std, 1.0, "std")?)?;
+        mown_access::onnx::input_normalization(shape.channels, range, a.mean.as_deref(), a.std.as_deref())?;
     let spec = mown_nn::ModelSpec::new(arch, shape, classes)?;
     let mut meta = mown_nn::ModelMeta::new(spec, normalization, names)?;
     let sha = {
