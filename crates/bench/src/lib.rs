@@ -8,10 +8,12 @@ pub mod merge;
 pub mod owner;
 pub mod record;
 pub mod run;
+pub mod sweep;
 pub mod table;
 
 pub use config::{BenchConfig, Shard};
 pub use html::{report_html, verdict_html, write_report};
-pub use merge::assemble;
+pub use merge::{assemble, assemble_with};
 pub use record::{BenchReport, MethodResult, ModelRecord, ModelRole, SuspectRow};
 pub use run::{ShardResult, Stage, run_shard};
+pub use sweep::{DrawSizeSweep, draw_size_sweep, sweep_table};

@@ -14,6 +14,18 @@ use crate::run::{MeasuredRecord, ShardResult, members};
 
 /// Joins `shards` (every shard of one run of `cfg`, in any order) into the report.
 pub fn assemble(cfg: &BenchConfig, shards: &[ShardResult]) -> anyhow::Result<BenchReport> {
+    assemble_with(cfg, shards, None)
+}
+
+/// [`assemble`], with every samples verdict decided on draws of `draw_size` samples instead of
+/// the size its evidence states (the draws and their seed stay the evidence's). Methods whose
+/// evidence decides without draws, and count methods, are judged as in [`assemble`]. This is
+/// how a draw-size sweep (seed 000's Fig. 4, seed 001's m) reuses the cached measurements.
+pub fn assemble_with(
+    cfg: &BenchConfig,
+    shards: &[ShardResult],
+    draw_size: Option<usize>,
+) -> anyhow::Result<BenchReport> {
     let first = shards.first().context("no shard results to merge")?;
     let count = first.shard_count;
     let mut seen = vec![false; count];
@@ -68,7 +80,7 @@ pub fn assemble(cfg: &BenchConfig, shards: &[ShardResult]) -> anyhow::Result<Ben
             }
             measured.extend(p.measured.iter().map(|(j, r)| (*j, r)));
         }
-        methods.push(method_result(spec, generation, &measured, &models, &policy)?);
+        methods.push(method_result(spec, generation, &measured, &models, &policy, draw_size)?);
     }
     Ok(BenchReport {
         title: cfg.title.clone(),
@@ -90,6 +102,7 @@ fn method_result(
     measured: &BTreeMap<usize, &MeasuredRecord>,
     models: &[ModelRecord],
     policy: &Policy,
+    draw_size: Option<usize>,
 ) -> anyhow::Result<MethodResult> {
     let sha = crate::run::file_sha256(&generation.evidence_path)
         .with_context(|| format!("{spec}'s evidence (the merge reads the shared cache)"))?;
@@ -97,6 +110,11 @@ fn method_result(
         anyhow::bail!("{} changed since the shards measured with it", generation.evidence_path.display());
     }
     let evidence = mown_methods::evidence::load(&generation.evidence_path)?;
+    let mut policy = policy.clone();
+    if let Some(size) = draw_size {
+        policy.resampling = evidence.resampling().map(|r| mown_eval::Resampling { size, ..r });
+    }
+    let policy = &policy;
     let rows_in: Vec<(&ModelRecord, &MeasuredRecord)> = models
         .iter()
         .enumerate()

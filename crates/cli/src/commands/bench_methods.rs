@@ -29,11 +29,22 @@ pub struct MethodsBenchArgs {
     /// merge: the shard files (shard-I-of-N.json).
     #[arg(long = "shard-file", num_args = 1..)]
     pub shard_files: Vec<PathBuf>,
+    /// methods (unsharded), merge: also decide every verdict that takes draws again with each
+    /// of these samples per draw, from the cached measurements (seed 000's Fig. 4: p against the
+    /// evidence-set size), printed and written to draw-sizes.json beside the report.
+    #[arg(long = "draw-sizes", value_delimiter = ',')]
+    pub draw_sizes: Vec<usize>,
 }
 
 pub fn run_methods(a: &MethodsBenchArgs, device: &DeviceArgs) -> anyhow::Result<()> {
     let cfg = load(a)?;
     let shard = a.shard.unwrap_or(Shard::WHOLE);
+    if (a.shard.is_some() || a.stage == Stage::Evidence) && !a.draw_sizes.is_empty() {
+        anyhow::bail!("--draw-sizes needs every measurement: give it to an unsharded run or to `mown bench merge`");
+    }
+    if let Some(bad) = a.draw_sizes.iter().find(|&&m| m < 2) {
+        anyhow::bail!("--draw-sizes {bad}: a t-test draw needs at least 2 samples per side");
+    }
     eprintln!(
         "mown bench methods: {} methods x {} models ({} stolen, {} independent), shard {shard}, cache {}",
         cfg.methods.len(),
@@ -50,8 +61,10 @@ pub fn run_methods(a: &MethodsBenchArgs, device: &DeviceArgs) -> anyhow::Result<
         println!("shard {shard} done in {:.1} s: {}", result.wall_seconds, path.display());
         return Ok(());
     }
-    let report = mown_bench::assemble(&cfg, &[result])?;
-    finish(&report, &a.out)
+    let shards = [result];
+    let report = mown_bench::assemble(&cfg, &shards)?;
+    finish(&report, &a.out)?;
+    sweep(a, &cfg, &shards)
 }
 
 pub fn run_merge(a: &MethodsBenchArgs) -> anyhow::Result<()> {
@@ -65,7 +78,21 @@ pub fn run_merge(a: &MethodsBenchArgs) -> anyhow::Result<()> {
         shards.push(serde_json::from_slice(&bytes).with_context(|| format!("{} is not a shard file", path.display()))?);
     }
     let report = mown_bench::assemble(&cfg, &shards)?;
-    finish(&report, &a.out)
+    finish(&report, &a.out)?;
+    sweep(a, &cfg, &shards)
+}
+
+/// `--draw-sizes`: the verdicts again at each size, from the same measurements.
+fn sweep(a: &MethodsBenchArgs, cfg: &BenchConfig, shards: &[mown_bench::ShardResult]) -> anyhow::Result<()> {
+    if a.draw_sizes.is_empty() {
+        return Ok(());
+    }
+    let sweep = mown_bench::draw_size_sweep(cfg, shards, &a.draw_sizes)?;
+    print!("{}", mown_bench::sweep_table(&sweep));
+    let path = a.out.join("draw-sizes.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&sweep)?).with_context(|| format!("writing {}", path.display()))?;
+    println!("draw-size sweep: {}", path.display());
+    Ok(())
 }
 
 fn load(a: &MethodsBenchArgs) -> anyhow::Result<BenchConfig> {
@@ -75,6 +102,9 @@ fn load(a: &MethodsBenchArgs) -> anyhow::Result<BenchConfig> {
 
 fn finish(report: &mown_bench::BenchReport, out: &Path) -> anyhow::Result<()> {
     print!("{}", mown_bench::table::verdict_table(report));
+    if let Some(effects) = mown_bench::table::effect_table(report) {
+        print!("\n{effects}");
+    }
     let (json, html) = mown_bench::html::write_report(report, out)?;
     println!("report: {} ({}), wall {:.1} s", html.display(), json.display(), report.wall_seconds);
     Ok(())
