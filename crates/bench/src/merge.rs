@@ -201,6 +201,7 @@ fn method_result(
         settings: generation.settings.clone(),
         generation_summary: generation.summary.clone(),
         generate_seconds: generation.seconds,
+        generate_timings: generation.timings.clone(),
         measure_seconds: rows.iter().map(|r| r.seconds).sum(),
         rows,
         summary,

@@ -24,6 +24,8 @@ pub struct MethodOwner {
     pub summary: String,
     /// Whether owner and evidence were loaded from the cache rather than made.
     pub from_cache: bool,
+    /// The method's seconds per phase when it generated here (null from the cache).
+    pub timings: serde_json::Value,
 }
 
 /// Generates (or loads from the zoo's cache) `method`'s owner and evidence.
@@ -46,7 +48,7 @@ pub fn method_owner(
         && io::model_sha256(&model).ok().as_deref() == Some(evidence.owner_sha256())
     {
         let summary = format!("{}: owner and evidence from the cache ({})", evidence.method(), path.display());
-        return Ok(MethodOwner { name, model, evidence, summary, from_cache: true });
+        return Ok(MethodOwner { name, model, evidence, summary, from_cache: true, timings: serde_json::Value::Null });
     }
     let root = zoo.victim.steps[0].clone();
     let data = builder.step_data(&root)?;
@@ -80,5 +82,12 @@ pub fn method_owner(
         io::save(&model, path)?;
         generated.evidence.write(evidence_path)?;
     }
-    Ok(MethodOwner { name, model, evidence: generated.evidence, summary: generated.summary, from_cache: false })
+    Ok(MethodOwner {
+        name,
+        model,
+        evidence: generated.evidence,
+        summary: generated.summary,
+        from_cache: false,
+        timings: generated.timings,
+    })
 }

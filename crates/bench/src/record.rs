@@ -80,6 +80,10 @@ pub struct MethodResult {
     pub generation_summary: String,
     /// Seconds to generate the evidence (0 when it came from the cache) and to measure all suspects.
     pub generate_seconds: f64,
+    /// The method's own seconds per phase of that generation (null when cached before this
+    /// was recorded).
+    #[serde(default)]
+    pub generate_timings: serde_json::Value,
     pub measure_seconds: f64,
     /// One row per zoo member, in the order of [`BenchReport::models`].
     pub rows: Vec<SuspectRow>,

@@ -55,6 +55,10 @@ pub struct GenerationRecord {
     pub settings: serde_json::Value,
     pub summary: String,
     pub seconds: f64,
+    /// The method's own seconds per phase (e.g. near-boundary's CW-L2, DCGAN and fine-tuning),
+    /// as it reported them when it generated; null when loaded from the cache.
+    #[serde(default)]
+    pub timings: serde_json::Value,
 }
 
 /// One suspect measured under one method, as cached.
@@ -266,12 +270,17 @@ fn generation(
                     settings: method.settings(),
                     summary: owner.summary.clone(),
                     seconds: if fresh { t0.elapsed().as_secs_f64() } else { 0.0 },
+                    timings: owner.timings.clone(),
                 };
                 write_json_atomic(&record_path, &r)?;
                 r
             }
         };
-        log(&format!("{spec}: {}", record.summary));
+        if record.timings.is_null() {
+            log(&format!("{spec}: {}", record.summary));
+        } else {
+            log(&format!("{spec}: {} ({:.1} s; phases {})", record.summary, record.seconds, record.timings));
+        }
         return Ok((record, owner.evidence, Some((owner.name, owner.model))));
     }
     if let Some(record) = read_json::<GenerationRecord>(&record_path)
@@ -300,9 +309,10 @@ fn generation(
         settings: method.settings(),
         summary: generated.summary,
         seconds: t0.elapsed().as_secs_f64(),
+        timings: generated.timings.clone(),
     };
     write_json_atomic(&record_path, &record)?;
-    log(&format!("{spec}: {} ({:.1} s)", record.summary, record.seconds));
+    log(&format!("{spec}: {} ({:.1} s; phases {})", record.summary, record.seconds, record.timings));
     Ok((record, generated.evidence, None))
 }
 

@@ -89,6 +89,9 @@ fn merged_shards_equal_the_unsharded_report_and_a_warm_run_measures_nothing() {
     let whole = run_shard(&cfg, device(), Shard::WHOLE, Stage::All, &mut quiet).unwrap();
     let report = assemble(&cfg, &[whole]).unwrap();
     assert_eq!(report.methods.len(), 3);
+    // The method's own seconds per phase reach the report (and stay with the cached evidence).
+    let ipguard = &report.methods[0].generate_timings;
+    assert!(ipguard["seconds"].as_f64().is_some_and(|s| s > 0.0), "{ipguard}");
     assert_eq!(report.models.len(), 6);
     for m in &report.methods {
         assert_eq!(m.rows.len(), 6, "{}: a row per zoo member", m.name);

@@ -189,6 +189,7 @@ pub fn example_report() -> BenchReport {
                 settings: serde_json::json!({ "seed": 7, "n": 100 }),
                 generation_summary: format!("{}: 100 points, all converged", m.name),
                 generate_seconds: 3.5 * (k + 1) as f64,
+                generate_timings: serde_json::Value::Null,
                 measure_seconds: rows.iter().map(|r| r.seconds).sum(),
                 rows,
                 summary,

@@ -348,6 +348,9 @@ fn method_section(b: &mut String, r: &BenchReport, i: usize, m: &MethodResult) -
         secs(m.generate_seconds),
         secs(m.measure_seconds)
     )?;
+    if !m.generate_timings.is_null() {
+        writeln!(b, "<details><summary>seconds per phase</summary>{}</details>", json_pre(&m.generate_timings))?;
+    }
     writeln!(b, "<details><summary>settings</summary>{}</details>\n</section>", json_pre(&m.settings))?;
     Ok(())
 }
