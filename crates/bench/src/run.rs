@@ -167,12 +167,40 @@ pub fn run_shard(
         if !shard.owns(j) {
             continue;
         }
-        let built = builder.build(chain).with_context(|| format!("building {chain}"))?;
+        // A stolen member is the zoo's recipe applied to each method's owner: to the zoo's victim
+        // for methods that read it, to their own owner for methods that change it. When no method
+        // reads the zoo's victim, its copy would be built for nothing: the row's model record then
+        // describes the first method's copy (its accuracy, agreement and hash).
+        let own_copies = *role == ModelRole::Stolen;
+        let mut suspects: Vec<Option<(Model, Option<f64>, usize)>> = Vec::with_capacity(gens.len());
+        for made in &gens {
+            let (_, _, own_owner) = made.as_ref().expect("generated above");
+            suspects.push(match (own_owner, own_copies) {
+                (Some((owner_name, owner)), true) => {
+                    let copy = builder
+                        .build_on(owner_name, owner, &zoo.victim.steps[0], &chain.steps[1..])
+                        .with_context(|| format!("building {chain} on {owner_name}"))?;
+                    let seconds = (!copy.from_cache).then_some(copy.seconds);
+                    Some((copy.model, seconds, copy.queries_used))
+                }
+                _ => None,
+            });
+        }
+        let needs_member = suspects.iter().any(Option::is_none);
+        let built =
+            if needs_member { Some(builder.build(chain).with_context(|| format!("building {chain}"))?) } else { None };
+        let (described, queries, build_seconds) = match &built {
+            Some(b) => (&b.model, b.queries_used, (!b.from_cache).then_some(b.seconds)),
+            None => {
+                let (model, seconds, queries) = suspects[0].as_ref().expect("no member: every method has its copy");
+                (model, *queries, *seconds)
+            }
+        };
         let attack = chain.to_string().strip_prefix(&format!("{}-", zoo.victim)).map(String::from);
         // Accuracy and agreement cost a pass over the test images: cached by the two models' hashes.
         let record_path = zoo.cache_dir.join("bench").join("models").join(format!(
             "{}-{}.json",
-            &io::model_sha256(&built.model)?[..16],
+            &io::model_sha256(described)?[..16],
             &victim_sha[..16]
         ));
         let record = match read_json::<ModelRecord>(&record_path) {
@@ -182,33 +210,32 @@ pub fn run_shard(
                     &chain.to_string(),
                     *role,
                     attack,
-                    &built.model,
+                    described,
                     &victim_labels,
                     &data.test,
-                    built.queries_used,
-                    (!built.from_cache).then_some(built.seconds),
+                    queries,
+                    build_seconds,
                 )?;
                 write_json_atomic(&record_path, &r)?;
                 read_json(&record_path).context("re-reading a model record just cached")?
             }
         };
         result.models.push((j, record));
-        for (m, made) in gens.iter().enumerate() {
-            let (gen_record, evidence, own_owner) = made.as_ref().expect("generated above");
-            let (suspect, copy_seconds) = match (own_owner, role) {
-                (Some((owner_name, owner)), ModelRole::Stolen) => {
-                    let copy = builder.build_on(owner_name, owner, &zoo.victim.steps[0], &chain.steps[1..])?;
-                    let seconds = (!copy.from_cache).then_some(copy.seconds);
-                    (copy.model, seconds)
-                }
-                _ => (built.model.clone(), None),
+        for (m, (made, own)) in gens.iter().zip(suspects).enumerate() {
+            let (gen_record, evidence, _) = made.as_ref().expect("generated above");
+            let (suspect, copy_seconds) = match own {
+                Some((model, seconds, _)) => (model, seconds),
+                None => (built.as_ref().expect("built when a method reads the member").model.clone(), None),
             };
             let measured = measure_cached(cfg, gen_record, evidence.as_ref(), &suspect, copy_seconds)
                 .with_context(|| format!("{} on {chain}", gen_record.spec))?;
             per_method[m].push((j, measured));
         }
-        let how =
-            if built.from_cache { "from the cache".to_string() } else { format!("built in {:.1} s", built.seconds) };
+        let how = match &built {
+            Some(b) if b.from_cache => "from the cache".to_string(),
+            Some(b) => format!("built in {:.1} s", b.seconds),
+            None => "not built: every method measured its own owner's copy".to_string(),
+        };
         log(&format!("measured {chain} under {} methods (model {how})", methods.len()));
     }
     for (made, measured) in gens.into_iter().zip(per_method) {

@@ -126,3 +126,34 @@ fn merged_shards_equal_the_unsharded_report_and_a_warm_run_measures_nothing() {
     let err = assemble(&other, &[s1, s2]).unwrap_err().to_string();
     assert!(err.contains("another config"), "{err}");
 }
+
+/// When every method of a config has its own owner, the zoo's recipes are applied to those
+/// owners only: the zoo's own copies of the victim are never built, and each stolen row's model
+/// record describes the (first) method's copy that was measured.
+#[test]
+fn copies_of_the_zoo_victim_are_not_built_when_no_method_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("zoo.toml"), zoo_text()).unwrap();
+    let path = dir.path().join("bench.toml");
+    let methods = "methods = [\"extfeat[style=texture:3,verify_images=60]\"]";
+    std::fs::write(&path, BENCH.replace("methods = [\"ipguard\", \"akh\", \"sac-m\"]", methods)).unwrap();
+    let cfg = BenchConfig::load(&path).unwrap();
+    let whole = run_shard(&cfg, device(), Shard::WHOLE, Stage::All, &mut |_: &str| {}).unwrap();
+    let report = assemble(&cfg, &[whole]).unwrap();
+    let builder = cfg.zoo.builder(device());
+    let rows = &report.methods[0].rows;
+    let mut stolen = 0;
+    for (model, row) in report.models.iter().zip(rows) {
+        let member = builder.cache_path_for(&model.name).unwrap();
+        if model.role == mown_bench::ModelRole::Stolen {
+            stolen += 1;
+            assert!(!member.exists(), "{} was built though no method measures it", model.name);
+            assert_eq!(model.sha256, row.suspect_sha256, "the record describes the copy measured");
+            assert!(row.suspect.contains("extfeat"), "the suspect is a copy of extfeat's owner: {}", row.suspect);
+            assert!(model.accuracy > 0.5, "{model:?}");
+        } else {
+            assert_eq!(model.sha256, row.suspect_sha256);
+        }
+    }
+    assert_eq!(stolen, 2);
+}
