@@ -93,6 +93,7 @@ pub fn assemble_with(
         methods,
         wall_seconds: shards.iter().map(|s| s.wall_seconds).sum(),
         shards: count,
+        draw_sizes: None,
     })
 }
 

@@ -25,6 +25,9 @@ pub struct BenchReport {
     pub wall_seconds: f64,
     /// Shards merged into it (1 for an unsharded run).
     pub shards: usize,
+    /// `--draw-sizes`: the samples verdicts decided again at other draw sizes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draw_sizes: Option<crate::sweep::DrawSizeSweep>,
 }
 
 /// A model's place in the zoo: the zoo's own type, so the report and `zoo.json` spell roles alike.

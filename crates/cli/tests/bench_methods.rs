@@ -73,8 +73,9 @@ fn draw_size_sweep_redecides_the_samples_verdicts_from_the_cache() {
     let t = ok(mown(&["bench", "methods", "--config", cfg, "--out", out_s, "--draw-sizes", "4,20"]));
     assert!(t.contains("delta-mu / p") && t.contains("m=4") && t.contains("m=20"), "{t}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
-    let sweep: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("draw-sizes.json")).unwrap()).unwrap();
+    let sweep = &report["draw_sizes"];
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("p-value against samples per draw"), "the page draws the sweep");
     let swept = sweep["methods"].as_array().unwrap();
     assert_eq!(swept.len(), 1, "only extfeat decides on draws: {sweep}");
     let extfeat = report["methods"].as_array().unwrap().iter().find(|m| m["spec"] == swept[0]["spec"]).unwrap();

@@ -198,6 +198,7 @@ pub fn example_report() -> BenchReport {
         })
         .collect();
     BenchReport {
+        draw_sizes: None,
         title: "example benchmark".into(),
         tool: "mown (example)".into(),
         config_path: "bench/example.toml".into(),

@@ -345,3 +345,61 @@ pub(crate) fn cost_bars(names: &[String], queries: &[f64], seconds: &[f64]) -> a
         Ok(())
     })
 }
+
+/// One suspect's p-values across draw sizes (log10, non-finite dropped by the caller).
+pub(crate) struct PCurve {
+    pub points: Vec<(f64, f64)>,
+    pub stolen: bool,
+}
+
+/// Seed 000's Fig. 4: log10 p against the samples per draw, a line per suspect (stolen and
+/// independent coloured as everywhere), the alpha line dashed.
+pub(crate) fn draw_size_curves(curves: &[PCurve], alpha: f64) -> anyhow::Result<String> {
+    let points = || curves.iter().flat_map(|c| c.points.iter());
+    if points().next().is_none() {
+        return message("p-value against draw size", "no p-values to draw");
+    }
+    let (x_lo, x_hi) = padded_range(points().map(|p| p.0));
+    let (y_lo, y_hi) = padded_range(points().map(|p| p.1).chain([alpha.log10(), 0.0]));
+    render((W, H), "p-value against draw size", |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("samples per draw (m)")
+            .y_desc("p-value (log10)")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .light_line_style(WHITE)
+            .label_style((FONT, LABEL))
+            .axis_desc_style((FONT, DESC))
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(x_lo, alpha.log10()), (x_hi, alpha.log10())],
+                4,
+                4,
+                BLACK.stroke_width(1),
+            ))
+            .map_err(err)?;
+        for (stolen, label, color) in [(false, "independent", INDEPENDENT), (true, "stolen", STOLEN)] {
+            let mut first = true;
+            for c in curves.iter().filter(|c| c.stolen == stolen) {
+                let series = chart
+                    .draw_series(LineSeries::new(c.points.clone(), color.mix(0.8).stroke_width(2)))
+                    .map_err(err)?;
+                if std::mem::take(&mut first) {
+                    series
+                        .label(label)
+                        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+                }
+            }
+        }
+        draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
+        Ok(())
+    })
+}

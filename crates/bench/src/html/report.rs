@@ -314,6 +314,9 @@ fn method_section(b: &mut String, r: &BenchReport, i: usize, m: &MethodResult) -
         &format!("<b>Scores</b>, stolen against independent. {orientation} {threshold_note}{skipped}"),
     ));
     b.push_str(&pvalue_figure(r, m)?);
+    if let Some(sweep) = r.draw_sizes.as_ref().and_then(|s| s.methods.iter().find(|s| s.spec == m.spec)) {
+        b.push_str(&draw_size_figure(r, sweep)?);
+    }
     writeln!(b, "</div>")?;
 
     if !m.by_family.is_empty() {
@@ -395,6 +398,41 @@ fn pvalue_figure(r: &BenchReport, m: &MethodResult) -> anyhow::Result<String> {
     }
     if underflow > 0 {
         cap.push_str(&format!(" {underflow} p-value(s) of 0 (underflow) drawn at 2.2e-308."));
+    }
+    Ok(figure(&svg, &cap))
+}
+
+/// Seed 000's Fig. 4 for one method of a `--draw-sizes` run.
+fn draw_size_figure(r: &BenchReport, sweep: &crate::sweep::SweepMethod) -> anyhow::Result<String> {
+    let sizes = r.draw_sizes.as_ref().map(|s| s.sizes.clone()).unwrap_or_default();
+    let mut dropped = 0;
+    let curves: Vec<plots::PCurve> = sweep
+        .rows
+        .iter()
+        .filter(|row| row.role != ModelRole::Victim)
+        .map(|row| plots::PCurve {
+            stolen: row.role == ModelRole::Stolen,
+            points: sizes
+                .iter()
+                .zip(&row.cells)
+                .filter_map(|(&m, c)| match c.p_value.filter(|p| p.is_finite() && *p >= 0.0) {
+                    Some(p) => Some((m as f64, p.max(f64::MIN_POSITIVE).log10())),
+                    None => {
+                        dropped += 1;
+                        None
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let svg = plots::draw_size_curves(&curves, r.alpha)?;
+    let mut cap = format!(
+        "<b>p-value against samples per draw</b> ({} draws each; the verdicts decided again from the same \
+         measurements). Below the dashed alpha line is significant.",
+        sweep.draws
+    );
+    if dropped > 0 {
+        cap.push_str(&format!(" {dropped} point(s) without a p-value not drawn."));
     }
     Ok(figure(&svg, &cap))
 }

@@ -201,3 +201,33 @@ fn roc_points_and_ranges() {
     let (lo, hi) = padded_range([-1e300, 1e300]);
     assert!(lo.is_finite() && hi.is_finite() && lo < hi);
 }
+
+/// A `--draw-sizes` sweep adds one plot to each swept method's section (p against m), and a
+/// suspect without p-values is noted instead of drawn.
+#[test]
+fn draw_size_sweep_is_drawn_per_swept_method() {
+    use crate::sweep::{DrawSizeSweep, SweepCell, SweepMethod, SweepRow};
+    let mut r = example_report();
+    let m = &r.methods[1];
+    let cell = |p: Option<f64>| SweepCell { p_value: p, decision: mown_eval::Decision::NotStolen };
+    let rows = m
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| SweepRow {
+            model: row.model.clone(),
+            role: row.role,
+            attack: None,
+            cells: if i == 0 {
+                vec![cell(None), cell(None)]
+            } else {
+                vec![cell(Some(0.3)), cell(Some(1e-4 * i as f64))]
+            },
+        })
+        .collect();
+    let swept = SweepMethod { spec: m.spec.clone(), name: m.name.clone(), draws: 30, rows };
+    r.draw_sizes = Some(DrawSizeSweep { sizes: vec![4, 20], alpha: r.alpha, methods: vec![swept] });
+    let html = report_html(&r).unwrap();
+    assert_plots(&html, expected_plots(&r) + 1);
+    assert!(html.contains("p-value against samples per draw") && html.contains("2 point(s) without a p-value"));
+}

@@ -31,7 +31,7 @@ pub struct MethodsBenchArgs {
     pub shard_files: Vec<PathBuf>,
     /// methods (unsharded), merge: also decide every verdict that takes draws again with each
     /// of these samples per draw, from the cached measurements (seed 000's Fig. 4: p against the
-    /// evidence-set size), printed and written to draw-sizes.json beside the report.
+    /// evidence-set size), printed, kept in report.json and drawn in report.html.
     #[arg(long = "draw-sizes", value_delimiter = ',')]
     pub draw_sizes: Vec<usize>,
 }
@@ -62,9 +62,9 @@ pub fn run_methods(a: &MethodsBenchArgs, device: &DeviceArgs) -> anyhow::Result<
         return Ok(());
     }
     let shards = [result];
-    let report = mown_bench::assemble(&cfg, &shards)?;
-    finish(&report, &a.out)?;
-    sweep(a, &cfg, &shards)
+    let mut report = mown_bench::assemble(&cfg, &shards)?;
+    report.draw_sizes = sweep(a, &cfg, &shards)?;
+    finish(&report, &a.out)
 }
 
 pub fn run_merge(a: &MethodsBenchArgs) -> anyhow::Result<()> {
@@ -77,22 +77,24 @@ pub fn run_merge(a: &MethodsBenchArgs) -> anyhow::Result<()> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         shards.push(serde_json::from_slice(&bytes).with_context(|| format!("{} is not a shard file", path.display()))?);
     }
-    let report = mown_bench::assemble(&cfg, &shards)?;
-    finish(&report, &a.out)?;
-    sweep(a, &cfg, &shards)
+    let mut report = mown_bench::assemble(&cfg, &shards)?;
+    report.draw_sizes = sweep(a, &cfg, &shards)?;
+    finish(&report, &a.out)
 }
 
-/// `--draw-sizes`: the verdicts again at each size, from the same measurements.
-fn sweep(a: &MethodsBenchArgs, cfg: &BenchConfig, shards: &[mown_bench::ShardResult]) -> anyhow::Result<()> {
+/// `--draw-sizes`: the verdicts again at each size, from the same measurements (they go into
+/// the report; the terminal gets their table).
+fn sweep(
+    a: &MethodsBenchArgs,
+    cfg: &BenchConfig,
+    shards: &[mown_bench::ShardResult],
+) -> anyhow::Result<Option<mown_bench::DrawSizeSweep>> {
     if a.draw_sizes.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let sweep = mown_bench::draw_size_sweep(cfg, shards, &a.draw_sizes)?;
     print!("{}", mown_bench::sweep_table(&sweep));
-    let path = a.out.join("draw-sizes.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&sweep)?).with_context(|| format!("writing {}", path.display()))?;
-    println!("draw-size sweep: {}", path.display());
-    Ok(())
+    Ok(Some(sweep))
 }
 
 fn load(a: &MethodsBenchArgs) -> anyhow::Result<BenchConfig> {
