@@ -82,6 +82,7 @@ pub fn assemble_with(
         }
         methods.push(method_result(spec, generation, &measured, &models, &policy, draw_size)?);
     }
+    distinguish_names(&mut methods);
     Ok(BenchReport {
         title: cfg.title.clone(),
         tool: format!("mown {}", env!("CARGO_PKG_VERSION")),
@@ -95,6 +96,23 @@ pub fn assemble_with(
         shards: count,
         draw_sizes: None,
     })
+}
+
+/// Methods whose evidence names them alike (`extfeat` at two gammas) are told apart by their
+/// spec in every table and plot: the name alone would make two rows look like one method.
+fn distinguish_names(methods: &mut [MethodResult]) {
+    let names: Vec<String> = methods.iter().map(|m| m.name.clone()).collect();
+    for m in methods.iter_mut() {
+        if names.iter().filter(|n| **n == m.name).count() > 1 {
+            let old = std::mem::take(&mut m.name);
+            m.name = if old == m.entry { m.spec.clone() } else { format!("{old} {}", m.spec) };
+            for s in std::iter::once(&mut m.summary).chain(m.by_family.iter_mut()) {
+                if let Some(rest) = s.method.strip_prefix(&old) {
+                    s.method = format!("{}{rest}", m.name);
+                }
+            }
+        }
+    }
 }
 
 fn method_result(
@@ -208,4 +226,29 @@ fn method_result(
         summary,
         by_family,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn methods_named_alike_are_told_apart_by_their_spec() {
+        let mut r = crate::html::example::example_report();
+        let (entry, spec) = (r.methods[0].entry.clone(), r.methods[1].spec.clone());
+        for m in &mut r.methods {
+            m.name = entry.clone();
+            m.summary.method = entry.clone();
+        }
+        r.methods[1].entry = entry.clone();
+        super::distinguish_names(&mut r.methods);
+        assert_ne!(r.methods[0].name, r.methods[1].name);
+        assert_eq!(r.methods[1].name, spec);
+        assert_eq!(r.methods[1].summary.method, spec);
+        // A name of its own (not the entry's) keeps it, with the spec beside it.
+        let mut r = crate::html::example::example_report();
+        r.methods[1].name = r.methods[0].name.clone();
+        r.methods[1].entry = "other".into();
+        r.methods[0].entry = "other".into();
+        super::distinguish_names(&mut r.methods);
+        assert!(r.methods[1].name.ends_with(&r.methods[1].spec) && r.methods[1].name.len() > r.methods[1].spec.len());
+    }
 }

@@ -3,7 +3,7 @@
 //! font feature), no script and no network, so that a report opens offline and can be archived
 //! beside its JSON.
 
-mod example;
+pub(crate) mod example;
 mod plots;
 mod report;
 mod verdict;
