@@ -303,11 +303,7 @@ fn generation(
                 r
             }
         };
-        if record.timings.is_null() {
-            log(&format!("{spec}: {}", record.summary));
-        } else {
-            log(&format!("{spec}: {} ({:.1} s; phases {})", record.summary, record.seconds, record.timings));
-        }
+        log(&generation_line(&spec, &record));
         return Ok((record, owner.evidence, Some((owner.name, owner.model))));
     }
     if let Some(record) = read_json::<GenerationRecord>(&record_path)
@@ -339,8 +335,18 @@ fn generation(
         timings: generated.timings.clone(),
     };
     write_json_atomic(&record_path, &record)?;
-    log(&format!("{spec}: {} ({:.1} s; phases {})", record.summary, record.seconds, record.timings));
+    log(&generation_line(&spec, &record));
     Ok((record, generated.evidence, None))
+}
+
+/// The log line of a method's evidence: its summary, and its seconds (per phase, where the
+/// method reports them) when it was made here.
+fn generation_line(spec: &str, record: &GenerationRecord) -> String {
+    match (record.timings.is_null(), record.seconds > 0.0) {
+        (true, false) => format!("{spec}: {}", record.summary),
+        (true, true) => format!("{spec}: {} ({:.1} s)", record.summary, record.seconds),
+        (false, _) => format!("{spec}: {} ({:.1} s; phases {})", record.summary, record.seconds, record.timings),
+    }
 }
 
 /// UAP's encoder references as chains (piracy recipes applied to the victim, homologous chains).

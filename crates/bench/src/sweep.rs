@@ -46,16 +46,23 @@ pub struct SweepCell {
     pub decision: Decision,
 }
 
-/// Decides every samples verdict of `cfg`'s run (its `shards`) again at each of `sizes`.
-/// Methods whose verdicts take no draws (counts, or samples tested once on all of them) are
-/// left out: the draw size does not enter their decision.
-pub fn draw_size_sweep(cfg: &BenchConfig, shards: &[ShardResult], sizes: &[usize]) -> anyhow::Result<DrawSizeSweep> {
+/// Refuses an empty list or a size under 2 (a t-test draw needs two samples per side); callers
+/// check before a long run, so that a bad size does not wait for the measurements.
+pub fn check_sizes(sizes: &[usize]) -> anyhow::Result<()> {
     if sizes.is_empty() {
         anyhow::bail!("a draw-size sweep needs at least one size");
     }
     if let Some(bad) = sizes.iter().find(|&&m| m < 2) {
         anyhow::bail!("draw size {bad}: a t-test draw needs at least 2 samples per side");
     }
+    Ok(())
+}
+
+/// Decides every samples verdict of `cfg`'s run (its `shards`) again at each of `sizes`.
+/// Methods whose verdicts take no draws (counts, or samples tested once on all of them) are
+/// left out: the draw size does not enter their decision.
+pub fn draw_size_sweep(cfg: &BenchConfig, shards: &[ShardResult], sizes: &[usize]) -> anyhow::Result<DrawSizeSweep> {
+    check_sizes(sizes)?;
     let reports: Vec<BenchReport> =
         sizes.iter().map(|&m| assemble_with(cfg, shards, Some(m))).collect::<anyhow::Result<_>>()?;
     let mut methods = Vec::new();
@@ -68,20 +75,18 @@ pub fn draw_size_sweep(cfg: &BenchConfig, shards: &[ShardResult], sizes: &[usize
             .rows
             .iter()
             .enumerate()
-            .map(|(j, row)| {
-                let model = reports[0].models.iter().find(|m| m.name == row.model);
-                SweepRow {
-                    model: row.model.clone(),
-                    role: row.role,
-                    attack: model.and_then(|m| m.attack.clone()),
-                    cells: reports
-                        .iter()
-                        .map(|r| {
-                            let v = &r.methods[i].rows[j].verdict;
-                            SweepCell { p_value: v.p_value, decision: v.decision }
-                        })
-                        .collect(),
-                }
+            .map(|(j, row)| SweepRow {
+                model: row.model.clone(),
+                role: row.role,
+                // Rows follow the report's models, one per zoo member.
+                attack: reports[0].models[j].attack.clone(),
+                cells: reports
+                    .iter()
+                    .map(|r| {
+                        let v = &r.methods[i].rows[j].verdict;
+                        SweepCell { p_value: v.p_value, decision: v.decision }
+                    })
+                    .collect(),
             })
             .collect();
         methods.push(SweepMethod { spec: method.spec.clone(), name: method.name.clone(), draws, rows });
@@ -122,14 +127,14 @@ pub fn sweep_table(sweep: &DrawSizeSweep) -> String {
             let _ = write!(out, "{:<58}", truncate(&label, 57));
             for c in &row.cells {
                 let p = c.p_value.map(crate::table::short_p).unwrap_or_else(|| "-".into());
-                let _ = write!(out, "{:>12}", format!("{p} {}", letter(c.decision)));
+                let _ = write!(out, "{:>12}", format!("{p} {}", crate::table::letter(c.decision)));
             }
             let _ = writeln!(out);
         }
         for (label, role) in [("detected", ModelRole::Stolen), ("false +", ModelRole::Independent)] {
             let _ = write!(out, "{label:<58}");
+            let of_role: Vec<_> = method.rows.iter().filter(|r| r.role == role).collect();
             for k in 0..sweep.sizes.len() {
-                let of_role: Vec<_> = method.rows.iter().filter(|r| r.role == role).collect();
                 let stolen = of_role.iter().filter(|r| r.cells[k].decision == Decision::Stolen).count();
                 let _ = write!(out, "{:>12}", format!("{stolen}/{}", of_role.len()));
             }
@@ -138,14 +143,6 @@ pub fn sweep_table(sweep: &DrawSizeSweep) -> String {
     }
     let _ = writeln!(out, "S: STOLEN   ?: INCONCLUSIVE   .: NOT STOLEN");
     out
-}
-
-fn letter(d: Decision) -> &'static str {
-    match d {
-        Decision::Stolen => "S",
-        Decision::Inconclusive => "?",
-        Decision::NotStolen => ".",
-    }
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -21,15 +21,9 @@ pub fn verdict_table(report: &BenchReport) -> String {
         let _ = write!(out, "{:<width$}", method.name);
         let mut detected = 0;
         for attack in &attacks {
-            let cell = match method.rows.iter().find(|r| r.model == attack.name).map(|r| r.verdict.decision) {
-                Some(Decision::Stolen) => {
-                    detected += 1;
-                    "S"
-                }
-                Some(Decision::Inconclusive) => "?",
-                Some(Decision::NotStolen) => ".",
-                None => "-",
-            };
+            let decision = method.rows.iter().find(|r| r.model == attack.name).map(|r| r.verdict.decision);
+            detected += usize::from(decision == Some(Decision::Stolen));
+            let cell = decision.map_or("-", letter);
             let _ = write!(out, " {cell:>3}");
         }
         let (fp, independents) = method.false_positives();
@@ -60,6 +54,15 @@ pub fn verdict_table(report: &BenchReport) -> String {
         );
     }
     out
+}
+
+/// A verdict as one letter in a table cell (the legend under each table spells them out).
+pub fn letter(d: Decision) -> &'static str {
+    match d {
+        Decision::Stolen => "S",
+        Decision::Inconclusive => "?",
+        Decision::NotStolen => ".",
+    }
 }
 
 /// Seed 000's Table 2 shape for every method that decides on samples: per method and attack,
@@ -94,14 +97,8 @@ pub fn effect_table(report: &BenchReport) -> Option<String> {
         }
         let independents: Vec<_> =
             method.rows.iter().filter(|r| r.role == crate::record::ModelRole::Independent).collect();
-        let max_mu = independents
-            .iter()
-            .filter_map(|r| delta_mu(&r.verdict))
-            .fold(None, |a: Option<f64>, d| Some(a.map_or(d, |a| a.max(d))));
-        let min_p = independents
-            .iter()
-            .filter_map(|r| r.verdict.p_value)
-            .fold(None, |a: Option<f64>, p| Some(a.map_or(p, |a| a.min(p))));
+        let max_mu = independents.iter().filter_map(|r| delta_mu(&r.verdict)).reduce(f64::max);
+        let min_p = independents.iter().filter_map(|r| r.verdict.p_value).reduce(f64::min);
         let _ = writeln!(out, " {:>15}", effect_cell(max_mu, min_p));
     }
     Some(out)

@@ -42,8 +42,8 @@ pub fn run_methods(a: &MethodsBenchArgs, device: &DeviceArgs) -> anyhow::Result<
     if (a.shard.is_some() || a.stage == Stage::Evidence) && !a.draw_sizes.is_empty() {
         anyhow::bail!("--draw-sizes needs every measurement: give it to an unsharded run or to `mown bench merge`");
     }
-    if let Some(bad) = a.draw_sizes.iter().find(|&&m| m < 2) {
-        anyhow::bail!("--draw-sizes {bad}: a t-test draw needs at least 2 samples per side");
+    if !a.draw_sizes.is_empty() {
+        mown_bench::sweep::check_sizes(&a.draw_sizes).context("--draw-sizes")?;
     }
     eprintln!(
         "mown bench methods: {} methods x {} models ({} stolen, {} independent), shard {shard}, cache {}",
