@@ -173,6 +173,7 @@ fn method_result(
             role: model.role,
             verdict,
             copy_build_seconds: r.copy_build_seconds,
+            copy: r.copy,
             seconds: r.seconds,
         });
     }

@@ -111,8 +111,20 @@ pub struct SuspectRow {
     /// re-applied to it), when it made it; None for zoo members and copies it found cached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_build_seconds: Option<f64>,
+    /// For a copy of a method's own owner: its accuracy and agreement with that owner (the zoo
+    /// member's [`ModelRecord`] describes another model then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy: Option<CopyQuality>,
     /// Seconds to measure this suspect (0 when the measurement came from the cache).
     pub seconds: f64,
+}
+
+/// How good a copy of a method's own owner is, on the victim's test split: the same two numbers
+/// as a zoo member's [`ModelRecord`], with the method's owner in the victim's place.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CopyQuality {
+    pub accuracy: f64,
+    pub agreement_with_owner: f64,
 }
 
 impl MethodResult {

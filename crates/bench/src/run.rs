@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::{BenchConfig, Shard};
-use crate::record::{ModelRecord, ModelRole};
+use crate::record::{CopyQuality, ModelRecord, ModelRole};
 
 /// Which part of the work a process does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +74,9 @@ pub struct MeasuredRecord {
     /// For a copy of a method's own owner: seconds to build it, when this bench built it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_build_seconds: Option<f64>,
+    /// For a copy of a method's own owner: its accuracy and its agreement with that owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy: Option<CopyQuality>,
 }
 
 /// A method's part of a shard's results.
@@ -119,12 +122,36 @@ pub fn run_shard(
     let started = Instant::now();
     let zoo = &cfg.zoo;
     let mut builder = zoo.builder(device);
-    let victim = builder.build(&zoo.victim)?.model;
+    let built_victim = builder.build(&zoo.victim)?;
+    let victim_seconds = (!built_victim.from_cache).then_some(built_victim.seconds);
+    let victim = built_victim.model;
     let victim_sha = io::model_sha256(&victim)?;
     let data = builder.step_data(&zoo.victim.steps[0])?;
     let victim_labels = victim.predict(data.test.images())?;
-    let victim_record =
-        model_record(&zoo.victim.to_string(), ModelRole::Victim, None, &victim, &victim_labels, &data.test, 0, None)?;
+    // Accuracy and agreement cost a pass over the test images: cached by the two models' hashes
+    // (with the seconds the model took to build here, so that every later run reports the same).
+    let record_for = |name: String,
+                      role: ModelRole,
+                      model: &Model,
+                      queries: usize,
+                      build_seconds: Option<f64>|
+     -> anyhow::Result<ModelRecord> {
+        let path = zoo.cache_dir.join("bench").join("models").join(format!(
+            "{}-{}.json",
+            &io::model_sha256(model)?[..16],
+            &victim_sha[..16]
+        ));
+        match read_json::<ModelRecord>(&path) {
+            Some(r) if r.name == name && r.role == role => Ok(r),
+            _ => {
+                let attack = name.strip_prefix(&format!("{}-", zoo.victim)).map(String::from);
+                let r = model_record(&name, role, attack, model, &victim_labels, &data.test, queries, build_seconds)?;
+                write_json_atomic(&path, &r)?;
+                read_json(&path).context("re-reading a model record just cached")
+            }
+        }
+    };
+    let victim_record = record_for(zoo.victim.to_string(), ModelRole::Victim, &victim, 0, victim_seconds)?;
     let members = members(cfg);
     let methods: Vec<Box<dyn Method>> =
         cfg.methods.iter().map(|spec| configured(spec, &cfg.settings)).collect::<anyhow::Result<_>>()?;
@@ -163,6 +190,9 @@ pub fn run_shard(
         return Ok(result);
     }
     let mut per_method: Vec<Vec<(usize, MeasuredRecord)>> = methods.iter().map(|_| Vec::new()).collect();
+    // The own owners' labels on the test split, for their copies' agreement: made on first need,
+    // so that a warm run (every measurement cached) makes none.
+    let mut owner_labels: Vec<Option<Vec<usize>>> = methods.iter().map(|_| None).collect();
     for (j, (chain, role)) in members.iter().enumerate() {
         if !shard.owns(j) {
             continue;
@@ -196,38 +226,24 @@ pub fn run_shard(
                 (model, *queries, *seconds)
             }
         };
-        let attack = chain.to_string().strip_prefix(&format!("{}-", zoo.victim)).map(String::from);
-        // Accuracy and agreement cost a pass over the test images: cached by the two models' hashes.
-        let record_path = zoo.cache_dir.join("bench").join("models").join(format!(
-            "{}-{}.json",
-            &io::model_sha256(described)?[..16],
-            &victim_sha[..16]
-        ));
-        let record = match read_json::<ModelRecord>(&record_path) {
-            Some(r) if r.name == chain.to_string() && r.role == *role => r,
-            _ => {
-                let r = model_record(
-                    &chain.to_string(),
-                    *role,
-                    attack,
-                    described,
-                    &victim_labels,
-                    &data.test,
-                    queries,
-                    build_seconds,
-                )?;
-                write_json_atomic(&record_path, &r)?;
-                read_json(&record_path).context("re-reading a model record just cached")?
-            }
-        };
+        let record = record_for(chain.to_string(), *role, described, queries, build_seconds)?;
         result.models.push((j, record));
         for (m, (made, own)) in gens.iter().zip(suspects).enumerate() {
-            let (gen_record, evidence, _) = made.as_ref().expect("generated above");
+            let (gen_record, evidence, own_owner) = made.as_ref().expect("generated above");
             let (suspect, copy_seconds) = match own {
                 Some((model, seconds, _)) => (model, seconds),
                 None => (built.as_ref().expect("built when a method reads the member").model.clone(), None),
             };
-            let measured = measure_cached(cfg, gen_record, evidence.as_ref(), &suspect, copy_seconds)
+            let mut quality = |copy: &Model| -> anyhow::Result<Option<CopyQuality>> {
+                let Some((_, owner)) = own_owner.as_ref().filter(|_| own_copies) else { return Ok(None) };
+                let labels = match &mut owner_labels[m] {
+                    Some(l) => l,
+                    slot => slot.insert(owner.predict(data.test.images())?),
+                };
+                let (accuracy, agreement_with_owner) = accuracy_and_agreement(copy, labels, &data.test)?;
+                Ok(Some(CopyQuality { accuracy, agreement_with_owner }))
+            };
+            let measured = measure_cached(cfg, gen_record, evidence.as_ref(), &suspect, copy_seconds, &mut quality)
                 .with_context(|| format!("{} on {chain}", gen_record.spec))?;
             per_method[m].push((j, measured));
         }
@@ -385,6 +401,7 @@ fn measure_cached(
     evidence: &dyn Evidence,
     suspect: &Model,
     copy_build_seconds: Option<f64>,
+    copy_quality: &mut dyn FnMut(&Model) -> anyhow::Result<Option<CopyQuality>>,
 ) -> anyhow::Result<MeasuredRecord> {
     let suspect_sha = io::model_sha256(suspect)?;
     let path = cfg.zoo.cache_dir.join("bench").join("scores").join(format!(
@@ -408,6 +425,7 @@ fn measure_cached(
         details: measured.details,
         seconds: t0.elapsed().as_secs_f64(),
         copy_build_seconds,
+        copy: copy_quality(suspect)?,
     };
     write_json_atomic(&path, &record)?;
     // What a warm run will read: serde_json's default float parsing is not always the exact
@@ -428,10 +446,7 @@ fn model_record(
     queries: usize,
     build_seconds: Option<f64>,
 ) -> anyhow::Result<ModelRecord> {
-    let predicted = model.predict(test.images())?;
-    let share = |other: &[usize]| {
-        predicted.iter().zip(other).filter(|(a, b)| a == b).count() as f64 / predicted.len().max(1) as f64
-    };
+    let (accuracy, agreement_with_victim) = accuracy_and_agreement(model, victim_labels, test)?;
     let chain: Option<Chain> = name.parse().ok();
     let attack_family = match role {
         ModelRole::Stolen => {
@@ -446,11 +461,20 @@ fn model_record(
         attack_family,
         arch_family: model.meta.spec.arch.family().to_string(),
         sha256: io::model_sha256(model)?,
-        accuracy: share(test.labels()),
-        agreement_with_victim: share(victim_labels),
+        accuracy,
+        agreement_with_victim,
         queries,
         build_seconds,
     })
+}
+
+/// `model`'s accuracy on `test` and its agreement with `labels` there: one pass over the images.
+fn accuracy_and_agreement(model: &Model, labels: &[usize], test: &mown_data::Dataset) -> anyhow::Result<(f64, f64)> {
+    let predicted = model.predict(test.images())?;
+    let share = |other: &[usize]| {
+        predicted.iter().zip(other).filter(|(a, b)| a == b).count() as f64 / predicted.len().max(1) as f64
+    };
+    Ok((share(test.labels()), share(labels)))
 }
 
 /// A file name part from a method spec (`extfeat[style=patch]` -> `extfeat_style_patch_`).

@@ -93,6 +93,9 @@ fn merged_shards_equal_the_unsharded_report_and_a_warm_run_measures_nothing() {
     let ipguard = &report.methods[0].generate_timings;
     assert!(ipguard["seconds"].as_f64().is_some_and(|s| s > 0.0), "{ipguard}");
     assert_eq!(report.models.len(), 6);
+    // A cold run reports what each model took to build, the owner's included.
+    assert!(report.victim.build_seconds.is_some_and(|s| s > 0.0), "{:?}", report.victim);
+    assert!(report.models.iter().filter(|m| !m.name.starts_with("model(")).all(|m| m.build_seconds.is_some()));
     for m in &report.methods {
         assert_eq!(m.rows.len(), 6, "{}: a row per zoo member", m.name);
         assert!(m.rows.iter().all(|r| r.verdict.alpha == 0.05));
@@ -129,7 +132,8 @@ fn merged_shards_equal_the_unsharded_report_and_a_warm_run_measures_nothing() {
 
 /// When every method of a config has its own owner, the zoo's recipes are applied to those
 /// owners only: the zoo's own copies of the victim are never built, and each stolen row's model
-/// record describes the (first) method's copy that was measured.
+/// record describes the (first) method's copy that was measured, whose accuracy and agreement
+/// with its own owner the row also carries.
 #[test]
 fn copies_of_the_zoo_victim_are_not_built_when_no_method_reads_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -151,8 +155,16 @@ fn copies_of_the_zoo_victim_are_not_built_when_no_method_reads_it() {
             assert_eq!(model.sha256, row.suspect_sha256, "the record describes the copy measured");
             assert!(row.suspect.contains("extfeat"), "the suspect is a copy of extfeat's owner: {}", row.suspect);
             assert!(model.accuracy > 0.5, "{model:?}");
+            // The copy's own figures, the same ones the member's record gives here.
+            let copy = row.copy.expect("a copy of the method's owner carries its accuracy");
+            assert_eq!(copy.accuracy, model.accuracy, "one pass over the same test split");
+            assert!((0.0..=1.0).contains(&copy.agreement_with_owner), "{copy:?}");
+            if model.name.ends_with("ftal(1)") {
+                assert!(copy.agreement_with_owner > 0.8, "a fine-tuned copy keeps its owner's labels: {copy:?}");
+            }
         } else {
             assert_eq!(model.sha256, row.suspect_sha256);
+            assert!(row.copy.is_none(), "an independent model is no copy: {row:?}");
         }
     }
     assert_eq!(stolen, 2);

@@ -155,6 +155,7 @@ pub fn example_report() -> BenchReport {
                     role: models[i].role,
                     verdict: judge(m, &models, i, alpha),
                     copy_build_seconds: None,
+                    copy: None,
                     seconds: 0.4 + 0.1 * i as f64,
                 })
                 .collect();

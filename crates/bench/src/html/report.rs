@@ -533,7 +533,45 @@ fn models(b: &mut String, r: &BenchReport) -> anyhow::Result<()> {
             esc(&short)
         )?;
     }
-    writeln!(b, "</table></div>\n<h3>Config</h3>\n<p class=\"small\"><code>{}</code></p>", esc(&r.config_path))?;
+    writeln!(b, "</table></div>")?;
+    own_copies(b, r)?;
+    writeln!(b, "<h3>Config</h3>\n<p class=\"small\"><code>{}</code></p>", esc(&r.config_path))?;
     writeln!(b, "<pre>{}</pre>", esc(&r.config_text))?;
+    Ok(())
+}
+
+/// The copies that methods with their own owner measured instead of the zoo member: the Models
+/// table describes the member (or, where no method read it, the first method's copy).
+fn own_copies(b: &mut String, r: &BenchReport) -> anyhow::Result<()> {
+    let rows: Vec<(&MethodResult, &SuspectRow, &crate::record::CopyQuality)> = r
+        .methods
+        .iter()
+        .flat_map(|m| m.rows.iter().filter_map(move |row| row.copy.as_ref().map(|q| (m, row, q))))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        b,
+        "<h3 id=\"own-copies\">Copies of the methods' own owners</h3>\n<p class=\"small\">Methods that change the \
+         owner are measured on the zoo's recipes re-applied to their own owner; accuracy on the victim's test split, \
+         agreement with that method's owner.</p>\n<div class=\"scroll\"><table class=\"copies\"><tr><th>method</th>\
+         <th>zoo member</th><th>copy measured</th><th>accuracy</th><th>agreement with its owner</th>\
+         <th>seconds to build</th></tr>"
+    )?;
+    for (m, row, q) in rows {
+        writeln!(
+            b,
+            "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&m.name),
+            esc(&row.model),
+            esc(&row.suspect),
+            num(q.accuracy),
+            num(q.agreement_with_owner),
+            row.copy_build_seconds.map(|t| format!("{t:.1}")).unwrap_or_else(|| "cached".into()),
+        )?;
+    }
+    writeln!(b, "</table></div>")?;
     Ok(())
 }

@@ -231,3 +231,21 @@ fn draw_size_sweep_is_drawn_per_swept_method() {
     assert_plots(&html, expected_plots(&r) + 1);
     assert!(html.contains("p-value against samples per draw") && html.contains("2 point(s) without a p-value"));
 }
+
+#[test]
+fn copies_of_own_owners_get_their_own_table() {
+    let mut r = example_report();
+    let html = report_html(&r).unwrap();
+    assert!(!html.contains("own-copies"), "no table when every method reads the victim");
+    let row = &mut r.methods[1].rows[0];
+    row.suspect = "train(arc-c,digits,seed=1,epochs=30)+margin-ftal(2)".into();
+    row.copy = Some(crate::record::CopyQuality { accuracy: 0.8125, agreement_with_owner: 0.5 });
+    row.copy_build_seconds = Some(12.0);
+    let html = report_html(&r).unwrap();
+    let table = &html[html.find("id=\"own-copies\"").expect("the copies table")..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert_eq!(table.matches("<tr><td>").count(), 1, "one row per measured copy");
+    for needle in ["sac-m", "margin-ftal(2)", "0.8125", "0.5000", "12.0"] {
+        assert!(table.contains(needle), "missing {needle} in {table}");
+    }
+}
