@@ -433,11 +433,12 @@ pub fn conv2d_weight_grad(g: &ConvGeometry, x: &[f32], grad: &[f32]) -> Vec<f32>
     }
     // Fixed groups of images, summed in order: the result does not depend on the thread count or
     // on how rayon happened to split the work, so training stays reproducible byte for byte.
-    let chunks = g.batch.div_ceil(IMAGES_PER_PARTIAL_SUM);
+    let per_partial = images_per_partial(g.batch, cout * k);
+    let chunks = g.batch.div_ceil(per_partial);
     let parallel_gemm = chunks < rayon::current_num_threads();
     let partials: Vec<Vec<f32>> = x
-        .par_chunks(IMAGES_PER_PARTIAL_SUM * g.image_len())
-        .zip(grad.par_chunks(IMAGES_PER_PARTIAL_SUM * cout * ohw))
+        .par_chunks(per_partial * g.image_len())
+        .zip(grad.par_chunks(per_partial * cout * ohw))
         .map(|(images, grads)| accumulate_images(images, grads, parallel_gemm))
         .collect();
     let mut partials = partials.into_iter();
@@ -454,8 +455,22 @@ pub fn conv2d_weight_grad(g: &ConvGeometry, x: &[f32], grad: &[f32]) -> Vec<f32>
     dw
 }
 
-/// Images per partial weight gradient (see [`conv2d_weight_grad`]).
+/// Images per partial weight gradient (see [`conv2d_weight_grad`]), at least.
 const IMAGES_PER_PARTIAL_SUM: usize = 4;
+
+/// Values all partial weight gradients of one call may hold together (64 MiB of `f32`).
+const PARTIAL_SUMS_BUDGET: usize = 1 << 24;
+
+/// Images per partial sum: [`IMAGES_PER_PARTIAL_SUM`], or more where a batch's partial sums would
+/// exceed [`PARTIAL_SUMS_BUDGET`]. VGG-11's 512-channel layers have 2.4M-value gradients; 32
+/// partials of them were 300 MB of fresh pages per layer and step, which the kernel zeroed on
+/// first write (21% of a VGG-11-BN profile in `clear_page_erms`). The count depends on the
+/// geometry only, never on the threads, so the sum stays reproducible; layers below the budget
+/// (every layer of LeNet-5, the Arc models and ResNet-20) keep groups of 4.
+fn images_per_partial(batch: usize, gradient_len: usize) -> usize {
+    let max_partials = (PARTIAL_SUMS_BUDGET / gradient_len.max(1)).max(1);
+    IMAGES_PER_PARTIAL_SUM.max(batch.div_ceil(max_partials))
+}
 
 #[cfg(test)]
 mod tests {
@@ -548,6 +563,16 @@ mod tests {
             assert!((lhs - via_x).abs() <= 1e-3 * (1.0 + lhs.abs()), "{g:?}: {lhs} vs {via_x}");
             assert!((lhs - via_w).abs() <= 1e-3 * (1.0 + lhs.abs()), "{g:?}: {lhs} vs {via_w}");
         }
+    }
+
+    #[test]
+    fn partial_sums_grow_only_past_the_budget() {
+        // ResNet-20's largest gradient (64 x 576) keeps groups of 4 at batch 128; VGG-11's
+        // 512 x 4608 is summed in at most 7 partials (64 MiB), whatever the thread count.
+        assert_eq!(images_per_partial(128, 64 * 576), IMAGES_PER_PARTIAL_SUM);
+        let per = images_per_partial(128, 512 * 4608);
+        assert!(128usize.div_ceil(per) * 512 * 4608 <= PARTIAL_SUMS_BUDGET, "{per}");
+        assert_eq!(images_per_partial(3, 1 << 30), 4, "a gradient past the budget still sums a batch");
     }
 
     #[test]
