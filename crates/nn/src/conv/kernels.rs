@@ -12,6 +12,8 @@ use std::mem::MaybeUninit;
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
+mod small;
+
 /// Shapes of one 2-D convolution with groups = 1 and dilation = 1 (the only kind mown's models
 /// have; anything else stays on burn's op).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -344,8 +346,11 @@ pub fn conv2d_forward(g: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
         return vec![0.0; len];
     }
     assert_eq!(x.len(), g.batch * g.image_len(), "input length does not match the geometry");
-    let mut out: Vec<f32> = Vec::with_capacity(len);
     let offsets = kernel_offsets(g);
+    if small::applies(g, ohw) {
+        return small::forward(g, &offsets, x, weight);
+    }
+    let mut out: Vec<f32> = Vec::with_capacity(len);
     let outer = per_image_threads(g.batch);
     let one = |(image, out): (&[f32], &mut [MaybeUninit<f32>]), cols: &mut Vec<f32>| {
         let patches: &[f32] = if g.is_pointwise() {
@@ -379,6 +384,9 @@ pub fn conv2d_input_grad(g: &ConvGeometry, weight: &[f32], grad: &[f32]) -> Vec<
         return dx;
     }
     let offsets = kernel_offsets(g);
+    if small::applies(g, ohw) {
+        return small::input_grad(g, &offsets, weight, grad);
+    }
     let outer = per_image_threads(g.batch);
     let one = |(grad, dx): (&[f32], &mut [f32]), cols: &mut Vec<f32>| {
         if g.is_pointwise() {
@@ -530,6 +538,9 @@ mod tests {
             g(4, 3, 5, 5, 6, [1, 1], [1, 1], [0, 0, 0, 0]),
             g(2, 2, 6, 6, 3, [1, 1], [2, 2], [0, 0, 0, 0]),
             g(5, 1, 4, 4, 2, [4, 4], [1, 1], [0, 0, 0, 0]),
+            // A batch of few-pixel images: one product per batch (small.rs).
+            g(3, 4, 4, 4, 5, [3, 3], [1, 1], [1, 1, 1, 1]),
+            g(4, 3, 4, 4, 2, [3, 3], [2, 2], [1, 1, 1, 1]),
         ]
     }
 
