@@ -541,6 +541,7 @@ mod tests {
             // A batch of few-pixel images: one product per batch (small.rs).
             g(3, 4, 4, 4, 5, [3, 3], [1, 1], [1, 1, 1, 1]),
             g(4, 3, 4, 4, 2, [3, 3], [2, 2], [1, 1, 1, 1]),
+            g(3, 2, 4, 4, 3, [1, 1], [1, 1], [0, 0, 0, 0]),
         ]
     }
 
